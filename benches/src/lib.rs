@@ -1,0 +1,1 @@
+//! Shared helpers for the benchmarks (the benches themselves live in `benches/`).

@@ -1,0 +1,1 @@
+//! Placeholder: the futures-io (async-std / smol) adapter is built in a later issue.

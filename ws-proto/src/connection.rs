@@ -1,0 +1,641 @@
+//! The connection state machine: decoding, the automatic protocol duties (pong, close echo,
+//! failing with the right code, server shuts TCP first), close bookkeeping, keepalive and
+//! close timers, and the send API.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::assembler::MessageAssembler;
+use crate::close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
+use crate::codec::decoder::{DecodeCtx, Decoded, FrameDecoder};
+use crate::codec::encoder::FrameEncoder;
+use crate::codec::PreparedMessage;
+use crate::config::{Config, Role};
+use crate::error::{Error, SendError, TimeoutKind};
+use crate::event::{Event, MessageKind};
+use crate::frame::OpCode;
+use crate::handshake::Negotiated;
+use crate::input::InputBuffer;
+use crate::mask::Entropy;
+use crate::timer::{Timer, TimerTable};
+use crate::transmit::{OutQueue, Transmit};
+use crate::utf8::Utf8Bytes;
+
+/// Where the connection is in its life (Node `readyState` minus CONNECTING, which is the
+/// handshake's business).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// This endpoint sent a close frame and waits for the peer's; incoming data is still
+    /// delivered, nothing more may be sent.
+    Closing,
+    /// The close handshake completed or the connection failed; `Event::Closed` was or will be
+    /// reported. The adapter keeps flushing output until [`Connection::is_terminated`].
+    Closed,
+}
+
+/// A WebSocket connection after the opening handshake, in either role.
+///
+/// See the [crate documentation](crate) for the driving contract.
+pub struct Connection {
+    role: Role,
+    config: Arc<Config>,
+    negotiated: Negotiated,
+    input: InputBuffer,
+    decoder: FrameDecoder,
+    assembler: MessageAssembler,
+    out: OutQueue,
+    encoder: FrameEncoder,
+    entropy: Option<Box<dyn Entropy>>,
+    timers: TimerTable,
+    state: State,
+    /// An outgoing fragmented message is in progress (`send_frame_part` without `fin`).
+    sending_message: bool,
+    sent_close: Option<CloseFrame>,
+    received_close: Option<CloseFrame>,
+    close_sent: bool,
+    close_received: bool,
+    initiator: Initiator,
+    error: Option<Error>,
+    /// `Event::Closed` is due.
+    closed_pending: bool,
+    /// `Event::Closed` was returned.
+    closed_reported: bool,
+    /// The protocol is finished with the socket once the output is flushed.
+    done: bool,
+    /// Drop the socket now, whatever is queued.
+    hard_terminated: bool,
+    /// Bytes arrived since the keepalive timer was last re-armed.
+    activity: bool,
+    bytes_received: u64,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("negotiated", &self.negotiated)
+            .field("buffered_input", &self.input.len())
+            .field("buffered_amount", &self.out.buffered())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection over an already-upgraded stream. The handshakes build this for you, with
+    /// any bytes that followed the handshake head already received.
+    ///
+    /// A client connection needs `entropy` for its masking keys; without it the keys are zero
+    /// (acceptable only in tests: RFC 6455 requires unpredictable masks).
+    pub fn new(
+        role: Role,
+        config: Arc<Config>,
+        negotiated: Negotiated,
+        entropy: Option<Box<dyn Entropy>>,
+        now: Instant,
+    ) -> Self {
+        debug_assert!(role == Role::Server || entropy.is_some(), "client connections need entropy");
+        let mut timers = TimerTable::default();
+        if let Some(idle) = config.keep_alive_idle {
+            timers.set(Timer::KeepAlive, now + idle);
+        }
+        Self {
+            role,
+            assembler: MessageAssembler::new(&config),
+            config,
+            negotiated,
+            input: InputBuffer::default(),
+            decoder: FrameDecoder::default(),
+            out: OutQueue::default(),
+            encoder: FrameEncoder::default(),
+            entropy,
+            timers,
+            state: State::Open,
+            sending_message: false,
+            sent_close: None,
+            received_close: None,
+            close_sent: false,
+            close_received: false,
+            initiator: Initiator::Library,
+            error: None,
+            closed_pending: false,
+            closed_reported: false,
+            done: false,
+            hard_terminated: false,
+            activity: false,
+            bytes_received: 0,
+        }
+    }
+
+    /// Client or server.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Open, closing or closed.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The subprotocol, extensions and version the handshake settled.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Total bytes received from the peer (Node `bytesReceived`-style counter).
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received
+    }
+
+    // ---------------------------------------------------------------- ingress
+
+    fn discarding(&self) -> bool {
+        self.state == State::Closed || self.hard_terminated
+    }
+
+    /// Buffers bytes received from the peer (copying). Parsing happens in
+    /// [`poll_event`](Self::poll_event). Ignored once the connection is closed.
+    pub fn receive(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.bytes_received += data.len() as u64;
+        self.activity = true;
+        if !self.discarding() {
+            self.input.receive(data);
+        }
+    }
+
+    /// A zero-filled region of at least `len_hint` bytes to read into; follow with
+    /// [`commit_received`](Self::commit_received). Avoids a copy compared with `receive`.
+    pub fn recv_slot(&mut self, len_hint: usize) -> &mut [u8] {
+        self.input.recv_slot(len_hint)
+    }
+
+    /// Marks `n` bytes of the last [`recv_slot`](Self::recv_slot) as received.
+    pub fn commit_received(&mut self, n: usize) {
+        self.input.commit(n);
+        if n > 0 {
+            self.bytes_received += n as u64;
+            self.activity = true;
+        }
+        if self.discarding() {
+            self.input.clear();
+        }
+    }
+
+    /// The peer closed its write side (TCP FIN, or read returned 0).
+    pub fn receive_eof(&mut self) {
+        self.input.eof = true;
+        if self.state == State::Closed {
+            self.done = true;
+        }
+    }
+
+    /// Whether the adapter should read more. False once enough unparsed input is buffered
+    /// (call [`poll_event`](Self::poll_event) to make room), after EOF, or after termination.
+    pub fn wants_read(&self) -> bool {
+        if self.hard_terminated || self.input.eof || self.done {
+            return false;
+        }
+        if self.discarding() {
+            return true;
+        }
+        let cap = self.config.max_buffered_input.max(self.decoder.need(self.config.deliver_fragments));
+        self.input.len() < cap
+    }
+
+    /// Parses buffered input and returns the next event.
+    ///
+    /// Call after every `receive*`, `receive_eof`, `handle_timeout` and send, until it returns
+    /// `None`; then drain [`poll_transmit`](Self::poll_transmit). Pongs and close echoes are
+    /// queued as a side effect. `Event::Closed` comes exactly once, and then `None` forever.
+    #[must_use]
+    pub fn poll_event(&mut self, now: Instant) -> Option<Event> {
+        self.input.commit(0);
+        self.note_activity(now);
+        loop {
+            if self.closed_pending {
+                self.closed_pending = false;
+                self.closed_reported = true;
+                return Some(Event::Closed(self.close_info()));
+            }
+            if self.closed_reported || self.discarding() {
+                return None;
+            }
+            let ctx = DecodeCtx {
+                role: self.role,
+                accept_unmasked: self.config.accept_unmasked_frames,
+                deliver_fragments: self.config.deliver_fragments,
+            };
+            let decoded = self.decoder.decode(&mut self.input.buf, &ctx, &mut self.assembler);
+            match decoded {
+                Err(e) => self.fail_with(Error::Protocol(e), now),
+                Ok(None) => {
+                    if !self.input.eof {
+                        return None;
+                    }
+                    self.on_eof();
+                }
+                Ok(Some(Decoded::Control(op, payload))) => match op {
+                    OpCode::Ping => {
+                        if self.config.auto_pong && self.state == State::Open {
+                            self.queue_pong(&payload);
+                        }
+                        return Some(Event::Ping(payload));
+                    }
+                    OpCode::Pong => return Some(Event::Pong(payload)),
+                    _ => self.on_close_frame(payload, now),
+                },
+                Ok(Some(Decoded::Data { data, frame_done, fin })) => {
+                    let result = if self.config.deliver_fragments {
+                        self.assembler.on_piece(data, fin).map(|f| Some(Event::Fragment(f)))
+                    } else {
+                        debug_assert!(frame_done);
+                        self.assembler.on_frame(data, fin).map(|m| m.map(Event::Message))
+                    };
+                    match result {
+                        Ok(Some(ev)) => return Some(ev),
+                        Ok(None) => {}
+                        Err(e) => self.fail_with(Error::Protocol(e), now),
+                    }
+                }
+            }
+        }
+    }
+
+    fn queue_pong(&mut self, payload: &[u8]) {
+        // Only the latest ping needs an answer (RFC 6455 §5.5.3): drop pongs not yet started,
+        // which also bounds the queue under a ping flood.
+        self.out.retain_control(|f| f.first() != Some(&0x8A));
+        let frame = self.encoder.control(self.role, self.entropy.as_deref_mut(), OpCode::Pong, payload);
+        self.out.push_control(frame);
+    }
+
+    fn on_close_frame(&mut self, payload: Bytes, now: Instant) {
+        let frame = match CloseFrame::decode(payload, !self.config.skip_utf8_validation) {
+            Ok(f) => f,
+            Err(e) => return self.fail_with(Error::Protocol(e), now),
+        };
+        self.close_received = true;
+        self.received_close = frame.clone();
+        if self.state == State::Open {
+            self.initiator = Initiator::Remote;
+            self.queue_close(frame);
+        }
+        self.enter_closed(now);
+    }
+
+    fn on_eof(&mut self) {
+        match self.state {
+            State::Open | State::Closing => {
+                self.error = Some(Error::UnexpectedEof);
+                if self.state == State::Open {
+                    self.initiator = Initiator::Library;
+                }
+                self.state = State::Closed;
+                self.closed_pending = true;
+                self.timers.stop_all();
+                self.input.clear();
+                self.done = true;
+            }
+            State::Closed => self.done = true,
+        }
+    }
+
+    fn queue_close(&mut self, frame: Option<CloseFrame>) {
+        let payload = frame.as_ref().map(CloseFrame::encode).unwrap_or_default();
+        let bytes = self.encoder.control(self.role, self.entropy.as_deref_mut(), OpCode::Close, &payload);
+        self.out.push_control(bytes);
+        self.close_sent = true;
+        self.sent_close = frame;
+    }
+
+    fn arm_close_timer(&mut self, now: Instant) {
+        match self.config.close_timeout {
+            Some(d) => self.timers.set(Timer::Close, now + d),
+            None => self.timers.stop(Timer::Close),
+        }
+    }
+
+    /// Both close frames exchanged, or the connection failed.
+    fn enter_closed(&mut self, now: Instant) {
+        self.state = State::Closed;
+        self.closed_pending = true;
+        self.input.clear();
+        self.timers.stop(Timer::KeepAlive);
+        self.timers.stop(Timer::PongDeadline);
+        if self.role == Role::Server {
+            // The server closes TCP first (RFC 6455 §7.1.1).
+            self.out.request_shutdown();
+        }
+        self.arm_close_timer(now);
+        if self.input.eof {
+            self.done = true;
+        }
+    }
+
+    fn fail_with(&mut self, error: Error, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        let code = match &error {
+            Error::Protocol(e) => Some(e.close_code()),
+            Error::Timeout(TimeoutKind::Pong) => Some(CloseCode::INTERNAL_ERROR),
+            _ => None,
+        };
+        if let (Some(code), State::Open) = (code, self.state) {
+            let reason = truncate_reason(&error.to_string());
+            self.queue_close(Some(CloseFrame { code, reason }));
+        }
+        self.initiator = Initiator::Library;
+        self.error = Some(error);
+        self.enter_closed(now);
+    }
+
+    fn note_activity(&mut self, now: Instant) {
+        if !std::mem::take(&mut self.activity) || self.state != State::Open {
+            return;
+        }
+        self.timers.stop(Timer::PongDeadline);
+        if let Some(idle) = self.config.keep_alive_idle {
+            self.timers.set(Timer::KeepAlive, now + idle);
+        }
+    }
+
+    fn close_info(&self) -> CloseInfo {
+        CloseInfo {
+            sent: self.sent_close.clone(),
+            received: self.received_close.clone(),
+            close_sent: self.close_sent,
+            close_received: self.close_received,
+            initiator: self.initiator,
+            error: self.error.clone(),
+        }
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    fn check_open(&self) -> Result<(), SendError> {
+        match self.state {
+            State::Open => Ok(()),
+            State::Closing => Err(SendError::CloseAlreadySent),
+            State::Closed => Err(SendError::NotOpen),
+        }
+    }
+
+    fn queue_message(&mut self, kind: MessageKind, payload: Bytes) -> Result<(), SendError> {
+        self.check_open()?;
+        if self.sending_message {
+            return Err(SendError::MessageInProgress);
+        }
+        let opcode = match kind {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        match self.config.outgoing_fragment_size {
+            Some(size) if payload.len() > size => {
+                let mut first = true;
+                let mut rest = payload;
+                while !rest.is_empty() {
+                    let part = rest.split_to(rest.len().min(size));
+                    let op = if first { opcode } else { OpCode::Continuation };
+                    first = false;
+                    self.push_data_frame(op, rest.is_empty(), part);
+                }
+            }
+            _ => self.push_data_frame(opcode, true, payload),
+        }
+        Ok(())
+    }
+
+    fn push_data_frame(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
+        self.encoder.data(&mut self.out, self.role, self.entropy.as_deref_mut(), opcode, fin, false, payload);
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
+        self.queue_message(MessageKind::Text, text.into().into_bytes())
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.queue_message(MessageKind::Binary, data.into())
+    }
+
+    /// Queues a message framed once for many connections. Server connections share its bytes
+    /// (zero-copy); client connections mask a copy.
+    pub fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), SendError> {
+        if self.role == Role::Client || self.config.outgoing_fragment_size.is_some_and(|s| msg.payload.len() > s) {
+            return self.queue_message(msg.kind, msg.payload.clone());
+        }
+        self.check_open()?;
+        if self.sending_message {
+            return Err(SendError::MessageInProgress);
+        }
+        self.out.push_data(msg.header.clone(), msg.payload.is_empty());
+        self.out.push_data(msg.payload.clone(), true);
+        Ok(())
+    }
+
+    /// Sends one frame of a message being streamed: the first call starts a message of `kind`,
+    /// later calls continue it (their `kind` is ignored) until one with `fin`. Control frames
+    /// may interleave; whole messages may not (`MessageInProgress`).
+    pub fn send_frame_part(&mut self, kind: MessageKind, data: Bytes, fin: bool) -> Result<(), SendError> {
+        self.check_open()?;
+        let opcode = match (self.sending_message, kind) {
+            (true, _) => OpCode::Continuation,
+            (false, MessageKind::Text) => OpCode::Text,
+            (false, MessageKind::Binary) => OpCode::Binary,
+        };
+        self.push_data_frame(opcode, fin, data);
+        self.sending_message = !fin;
+        Ok(())
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+        self.check_open()?;
+        if payload.len() > 125 {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        let frame = self.encoder.control(self.role, self.entropy.as_deref_mut(), opcode, payload);
+        self.out.push_control(frame);
+        Ok(())
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub fn send_ping(&mut self, payload: impl AsRef<[u8]>) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload.as_ref())
+    }
+
+    /// Queues a pong (payload at most 125 bytes); unsolicited pongs are allowed.
+    pub fn send_pong(&mut self, payload: impl AsRef<[u8]>) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload.as_ref())
+    }
+
+    /// Starts the closing handshake with an optional code and reason (`None` sends a close
+    /// frame without a status code). The connection becomes `Closing`; data still arriving is
+    /// delivered until the peer's close frame, and the close timer bounds the wait.
+    pub fn close(&mut self, frame: Option<CloseFrame>, now: Instant) -> Result<(), SendError> {
+        self.check_open()?;
+        if let Some(f) = &frame {
+            f.validate()?;
+        }
+        self.queue_close(frame);
+        self.initiator = Initiator::Local;
+        self.state = State::Closing;
+        self.timers.stop(Timer::KeepAlive);
+        self.timers.stop(Timer::PongDeadline);
+        self.arm_close_timer(now);
+        Ok(())
+    }
+
+    /// Fails the connection now: queues a close frame with `code` and `reason` (unless one was
+    /// sent already; an invalid code becomes 1011, a long reason is truncated), discards all
+    /// further input and reports `Event::Closed`. A no-op once closed.
+    pub fn fail(&mut self, code: CloseCode, reason: &str, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.state == State::Open {
+            let code = if code.is_valid_on_wire() { code } else { CloseCode::INTERNAL_ERROR };
+            self.queue_close(Some(CloseFrame { code, reason: truncate_reason(reason) }));
+        }
+        self.initiator = Initiator::Local;
+        self.enter_closed(now);
+    }
+
+    /// Drops the connection at once without a closing handshake (Node `terminate()`): queued
+    /// output is discarded, `Event::Closed` (1006) is reported if it was not yet, and
+    /// [`is_terminated`](Self::is_terminated) becomes true.
+    pub fn terminate(&mut self) {
+        if self.state != State::Closed {
+            self.state = State::Closed;
+            self.initiator = Initiator::Local;
+            self.closed_pending = true;
+        }
+        self.hard_terminated = true;
+        self.out.clear();
+        self.input.clear();
+        self.timers.stop_all();
+    }
+
+    // ---------------------------------------------------------------- egress
+
+    /// The next bytes to write, or a request to half-close.
+    ///
+    /// Call after [`poll_event`](Self::poll_event) returned `None`, after every send, `close`,
+    /// `fail` and `handle_timeout`, until it returns `None`. Write each `Transmit::Data`
+    /// completely and in order; `advance` the buffer by what was written.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
+        if self.hard_terminated {
+            return None;
+        }
+        self.out.poll_transmit()
+    }
+
+    /// Appends all queued output to `out` (a copying convenience for blocking adapters, tests
+    /// and fuzzers), returning the number of bytes. A pending half-close is then reported by
+    /// `poll_transmit`.
+    pub fn transmit_into(&mut self, out: &mut Vec<u8>) -> usize {
+        if self.hard_terminated {
+            return 0;
+        }
+        self.out.drain_into(out)
+    }
+
+    /// Bytes queued and not yet written, framing included (Node `bufferedAmount`).
+    pub fn buffered_amount(&self) -> usize {
+        self.out.buffered()
+    }
+
+    /// Whether queued output is below the write high-water mark: if false, flush before
+    /// queuing more.
+    pub fn is_write_ready(&self) -> bool {
+        self.out.buffered() < self.config.write_high_water
+    }
+
+    /// Whether `poll_transmit` has something to hand out.
+    pub fn wants_write(&self) -> bool {
+        !self.hard_terminated && (!self.out.is_empty() || self.out.shutdown_pending())
+    }
+
+    /// Whether the socket should be dropped now: the protocol is finished with it and all
+    /// output was handed out (or the connection was terminated or timed out).
+    pub fn is_terminated(&self) -> bool {
+        self.hard_terminated || (self.done && !self.wants_write())
+    }
+
+    // ---------------------------------------------------------------- time
+
+    /// The next deadline at which [`handle_timeout`](Self::handle_timeout) must be called.
+    /// Re-read after every call into the connection.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.hard_terminated {
+            return None;
+        }
+        self.timers.next_timeout()
+    }
+
+    /// Fires expired timers: keepalive pings, the pong deadline (fails with 1011) and the close
+    /// timeout (terminates). Spurious calls are no-ops.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.note_activity(now);
+        while let Some(t) = self.timers.take_expired(now) {
+            match t {
+                Timer::KeepAlive if self.state == State::Open => {
+                    let frame = self.encoder.control(self.role, self.entropy.as_deref_mut(), OpCode::Ping, &[]);
+                    self.out.push_control(frame);
+                    match self.config.keep_alive_timeout {
+                        Some(d) => self.timers.set(Timer::PongDeadline, now + d),
+                        None => {
+                            if let Some(idle) = self.config.keep_alive_idle {
+                                self.timers.set(Timer::KeepAlive, now + idle);
+                            }
+                        }
+                    }
+                }
+                Timer::PongDeadline if self.state == State::Open => {
+                    self.fail_with(Error::Timeout(TimeoutKind::Pong), now);
+                }
+                Timer::Close => {
+                    if self.state == State::Closing {
+                        self.error = Some(Error::Timeout(TimeoutKind::Close));
+                        self.state = State::Closed;
+                        self.closed_pending = true;
+                    }
+                    self.hard_terminated = true;
+                    self.out.clear();
+                    self.input.clear();
+                    self.timers.stop_all();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Queues raw bytes (the handshake's 101 response) ahead of any frame.
+    pub(crate) fn push_raw_output(&mut self, bytes: Bytes) {
+        self.out.push_control(bytes);
+    }
+}
+
+/// Cuts a reason to the 123 bytes a close frame allows, at a character boundary.
+fn truncate_reason(reason: &str) -> Utf8Bytes {
+    let mut end = reason.len().min(MAX_CLOSE_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Utf8Bytes::from(&reason[..end])
+}

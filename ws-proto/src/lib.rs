@@ -1,0 +1,74 @@
+//! # ws-proto: a sans-IO WebSocket core
+//!
+//! `ws-proto` implements RFC 6455 (handshake, framing, masking, fragmentation, UTF-8, close,
+//! ping/pong, limits and timers) without doing any IO, reading any clock or drawing any
+//! randomness. Bytes go in through `receive*`, bytes come out through `poll_transmit`, time
+//! comes in as `now`, and entropy is injected. Adapters (`ws-tokio`, `ws-async-std`,
+//! `ws-blocking`) drive it over real sockets.
+//!
+//! ## The driving contract
+//!
+//! After every `receive*`, `send*`, `close`, `fail` and `handle_timeout`:
+//!
+//! 1. drain [`Connection::poll_event`] until it returns `None`;
+//! 2. drain [`Connection::poll_transmit`]: write every [`Transmit::Data`] completely and in
+//!    order (writes must be serialized); on [`Transmit::Shutdown`] half-close the write side;
+//! 3. re-arm the timer from [`Connection::poll_timeout`].
+//!
+//! Read only while [`Connection::wants_read`] is true; hand EOF to
+//! [`Connection::receive_eof`]; drop the socket once [`Connection::is_terminated`] is true.
+//!
+//! The core does every protocol duty itself: it answers pings, echoes the peer's close,
+//! fails the connection with the right close code, shuts the server's write side first, and
+//! checks every size limit from frame headers before buffering a payload.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//! use ws_proto::{Config, Connection, Event, Message, Negotiated, Role};
+//!
+//! let now = Instant::now();
+//! let config = Arc::new(Config::default());
+//! let mut server = Connection::new(Role::Server, config, Negotiated::default(), None, now);
+//! // A masked text frame "Hi" from a client.
+//! server.receive(&[0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2]);
+//! match server.poll_event(now) {
+//!     Some(Event::Message(Message::Text(t))) => assert_eq!(t, "Hi"),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
+#![forbid(unsafe_code)]
+
+mod assembler;
+mod close;
+mod codec;
+mod config;
+mod connection;
+mod error;
+mod event;
+pub mod frame;
+pub mod handshake;
+mod input;
+mod mask;
+mod timer;
+mod transmit;
+mod utf8;
+
+#[cfg(fuzzing)]
+pub mod fuzzing;
+
+pub use bytes::{Buf, Bytes};
+pub use http;
+
+pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
+pub use codec::PreparedMessage;
+pub use config::{Config, Role, DEFAULT_MAX_MESSAGE_SIZE};
+pub use connection::{Connection, State};
+pub use error::{Error, HandshakeError, ProtocolError, SendError, TimeoutKind};
+pub use event::{Event, Fragment, Message, MessageKind};
+// TEMP pub use handshake::client::{ClientHandshake, ClientOutcome, ClientRequest};
+// TEMP pub use handshake::server::{Accept, Rejection, ServerHandshake, ServerOptions, UpgradeRequest};
+pub use handshake::{accept_key, Negotiated};
+pub use mask::{apply_mask, Entropy};
+pub use transmit::{Transmit, TransmitBuf};
+pub use utf8::{Utf8Bytes, Utf8Validator};

@@ -1,0 +1,1 @@
+//! Placeholder: the tokio adapter is built in a later issue.
