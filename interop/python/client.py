@@ -49,8 +49,15 @@ def close_str(close):
     return f"{close.code} {close.reason!r}"
 
 
+async def recv(ws, waiting_for):
+    try:
+        return await asyncio.wait_for(ws.recv(), CASE_TIMEOUT / 2)
+    except asyncio.TimeoutError:
+        raise CaseFailed(f"timed out after {CASE_TIMEOUT / 2:g}s waiting for {waiting_for}") from None
+
+
 async def expect_echo(ws, sent):
-    got = await ws.recv()
+    got = await recv(ws, "the echo")
     if type(got) is not type(sent) or got != sent:
         raise CaseFailed(f"sent {describe(sent)}, got {describe(got)}")
 
@@ -138,7 +145,7 @@ async def client_close_4000_bye(ws):
 async def server_close_me_4001_why(ws):
     await ws.send("close-me:4001:why")
     try:
-        got = await ws.recv()
+        got = await recv(ws, "the server to close")
     except ConnectionClosed as exc:
         if exc.rcvd is None or (exc.rcvd.code, exc.rcvd.reason) != (4001, "why"):
             raise CaseFailed(f"expected the server to close with 4001 'why', got {close_str(exc.rcvd)}") from None

@@ -158,6 +158,12 @@ impl Connection {
 
     // ---------------------------------------------------------------- ingress
 
+    /// Received bytes buffered and not yet parsed.
+    pub fn buffered_input(&self) -> usize {
+        self.input.len()
+    }
+
+
     fn discarding(&self) -> bool {
         self.state == State::Closed || self.hard_terminated
     }
@@ -315,7 +321,10 @@ impl Connection {
     fn queue_close(&mut self, frame: Option<CloseFrame>) {
         let payload = frame.as_ref().map(CloseFrame::encode).unwrap_or_default();
         let bytes = self.encoder.control(self.role, self.entropy.as_deref_mut(), OpCode::Close, &payload);
-        self.out.push_control(bytes);
+        // The close frame goes in the data lane, after every data frame queued before it: in the
+        // control lane it would overtake them, putting data frames after the Close on the wire
+        // (RFC 6455 §5.5.1), which the peer discards.
+        self.out.push_data(bytes, true);
         self.close_sent = true;
         self.sent_close = frame;
     }

@@ -199,6 +199,8 @@ pub enum HandshakeError {
     MethodNotGet,
     /// The request was not HTTP/1.1 (or later).
     NotHttp11,
+    /// No `Upgrade` header at all: a plain HTTP request to a WebSocket endpoint (426).
+    UpgradeRequired,
     /// `Upgrade: websocket` missing or wrong.
     MissingUpgrade,
     /// `Connection: Upgrade` missing.
@@ -233,6 +235,8 @@ pub enum HandshakeError {
     DeflateParams(String),
     /// Client: the request could not be built (bad URL, header or subprotocol).
     InvalidRequest(String),
+    /// Server: an application hook produced a response that cannot be sent (500).
+    InvalidAccept(String),
 }
 
 impl HandshakeError {
@@ -244,6 +248,8 @@ impl HandshakeError {
             Self::HeadTooLarge | Self::TooManyHeaders => 431,
             Self::OriginNotAllowed => 403,
             Self::Timeout => 408,
+            Self::UpgradeRequired => 426,
+            Self::InvalidAccept(_) => 500,
             Self::ServiceUnavailable => 503,
             Self::BadStatus(s) => *s,
             _ => 400,
@@ -261,6 +267,7 @@ impl fmt::Display for HandshakeError {
             Self::Timeout => f.write_str("handshake timed out"),
             Self::MethodNotGet => f.write_str("method is not GET"),
             Self::NotHttp11 => f.write_str("HTTP version is not 1.1"),
+            Self::UpgradeRequired => f.write_str("not a WebSocket upgrade request (no Upgrade header)"),
             Self::MissingUpgrade => f.write_str("missing or invalid Upgrade header"),
             Self::MissingConnectionUpgrade => f.write_str("missing Connection: Upgrade"),
             Self::MissingHost => f.write_str("missing Host header"),
@@ -278,6 +285,7 @@ impl fmt::Display for HandshakeError {
             Self::ExtensionNotOffered => f.write_str("server accepted an extension that was not offered"),
             Self::DeflateParams(e) => write!(f, "unacceptable extension parameters: {e}"),
             Self::InvalidRequest(e) => write!(f, "invalid request: {e}"),
+            Self::InvalidAccept(e) => write!(f, "invalid handshake response: {e}"),
         }
     }
 }
@@ -307,5 +315,7 @@ mod tests {
         assert_eq!(HandshakeError::UnsupportedVersion.http_status(), 400);
         assert_eq!(HandshakeError::OriginNotAllowed.http_status(), 403);
         assert_eq!(HandshakeError::NotHttp11.http_status(), 505);
+        assert_eq!(HandshakeError::UpgradeRequired.http_status(), 426);
+        assert_eq!(HandshakeError::InvalidAccept(String::new()).http_status(), 500);
     }
 }

@@ -27,6 +27,7 @@ impl TimerTable {
         self.data[t as usize] = Some(at);
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, t: Timer) -> Option<Instant> {
         self.data[t as usize]
     }

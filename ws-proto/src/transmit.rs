@@ -126,6 +126,7 @@ impl OutQueue {
     }
 
     /// Whether the Shutdown was handed out.
+    #[cfg(test)]
     pub(crate) fn shutdown_done(&self) -> bool {
         self.shutdown == Shutdown::Done
     }

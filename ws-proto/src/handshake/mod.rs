@@ -3,8 +3,8 @@
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-pub(crate) mod headers;
 pub mod client;
+pub(crate) mod headers;
 pub mod server;
 
 /// The GUID RFC 6455 appends to the key before hashing.

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Runs Autobahn|Testsuite server suites against this project's echo servers,
+# with the runners in ../shared/autobahn (see its README).
+#
+# Usage: scripts/autobahn.sh SUITE...
+#
+# Suites:
+#   blocking-quick   ws-blocking `echo-server` example (release build); all cases
+#                    but 9.* (performance), 12.* and 13.* (compression); --strict
+#
+# For each suite the echo server is built with `cargo build --release`, started
+# on a free loopback port, run through `server-suite.sh`, then stopped. Several
+# suites run in parallel, their output lines prefixed with [SUITE].
+# Reports: target/autobahn/SUITE/index.html (the server's output: server.log
+# in the same folder).
+#
+# Exit status: 0 when every suite passed; 1 when a suite failed (failed cases,
+# the server crashed, time limit); 2 on bad usage or a setup error.
+#
+# Environment: WS_SHARED_DIR (the shared/ folder; default ../shared beside the
+# repository); AUTOBAHN_* variables are passed on to server-suite.sh.
+set -euo pipefail
+
+# ----------------------------------------------------------------- the suites
+# To add one: a line in SUITES and a case below that sets PKG, EXAMPLE (a
+# server example taking the port as its first argument), AGENT (the name in
+# the report), ARGS (server-suite.sh options) and LIMIT (seconds for the run).
+SUITES="blocking-quick"
+
+suite_spec() {
+  case "$1" in
+    blocking-quick)
+      PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900
+      ARGS=(--quick --strict) ;;
+    *) return 1 ;;
+  esac
+}
+
+# ------------------------------------------------------------------- helpers
+log() { printf 'autobahn.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/.." && pwd))"
+shared="${WS_SHARED_DIR:-$root/../shared}"
+runner="$shared/autobahn/server-suite.sh"
+report_root="$root/target/autobahn"
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Stops a process this script started, by PID: TERM, then KILL after 5 s.
+stop() {
+  local pid="$1" _
+  [ -n "$pid" ] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# Waits until PORT accepts TCP. 0 ready, 1 time out, 2 the process PID exited.
+wait_ready() {
+  local pid="$1" port="$2" deadline=$((SECONDS + $3))
+  while :; do
+    kill -0 "$pid" 2>/dev/null || return 2
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
+# Builds a release example and prints its executable's path.
+build_example() {
+  local pkg="$1" example="$2" out
+  out="$(mktemp)"
+  if ! (cd "$root" && timeout 1800 cargo build --release -p "$pkg" --example "$example" \
+        --message-format=json-render-diagnostics >"$out"); then
+    rm -f "$out"
+    return 1
+  fi
+  python3 - "$out" "$example" <<'EOF'
+import json, sys
+path, name = sys.argv[1], sys.argv[2]
+exe = None
+for line in open(path):
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == name and msg.get("executable"):
+        exe = msg["executable"]
+if not exe:
+    sys.exit("cargo reported no executable for example " + name)
+print(exe)
+EOF
+  local rc=$?
+  rm -f "$out"
+  return "$rc"
+}
+
+# Runs one suite (in a subshell of its own: the traps are its own).
+run_suite() {
+  local name="$1" bin="$2" dir="$report_root/$1"
+  local port="" rc=0 ready=1 attempt
+  # Not local: the EXIT trap reads them after this function returned.
+  server_pid="" suite_pid=""
+  suite_spec "$name"
+  # shellcheck disable=SC2317
+  cleanup() { stop "$suite_pid"; stop "$server_pid"; }
+  trap cleanup EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+  mkdir -p "$dir"
+  for attempt in 1 2 3; do
+    port="$(free_port)"
+    "$bin" "$port" >"$dir/server.log" 2>&1 </dev/null &
+    server_pid=$!
+    ready=0
+    wait_ready "$server_pid" "$port" 30 || ready=$?
+    [ "$ready" = 0 ] && break
+    if [ "$ready" = 1 ]; then
+      log "$name: $bin did not accept connections on 127.0.0.1:$port within 30 s"
+      tail -n 20 "$dir/server.log" >&2
+      return 1
+    fi
+    wait "$server_pid" || true
+    log "$name: $bin exited at start on port $port (attempt $attempt); its output:"
+    tail -n 20 "$dir/server.log" >&2
+    server_pid=""
+  done
+  [ "$ready" = 0 ] || return 1
+  log "$name: $EXAMPLE of $PKG listening on 127.0.0.1:$port (pid $server_pid)"
+
+  # In the background, so that a TERM to this subshell is handled at once.
+  "$runner" "${ARGS[@]}" --timeout "$LIMIT" --report-dir "$dir" "$port" "$AGENT" </dev/null &
+  suite_pid=$!
+  wait "$suite_pid" || rc=$?
+  suite_pid=""
+
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    local status=0
+    wait "$server_pid" || status=$?
+    server_pid=""
+    log "$name: the echo server died during the suite (exit status $status); last lines of $dir/server.log:"
+    tail -n 20 "$dir/server.log" >&2
+    [ "$rc" != 0 ] || rc=1
+  fi
+  return "$rc"
+}
+
+# ---------------------------------------------------------------------- main
+[ $# -gt 0 ] || { usage >&2; exit 2; }
+case "$1" in -h|--help) usage; exit 0 ;; esac
+suites=()
+for s in "$@"; do
+  suite_spec "$s" || die "unknown suite '$s' (suites: $SUITES)"
+  case " ${suites[*]-} " in *" $s "*) ;; *) suites+=("$s") ;; esac
+done
+[ -x "$runner" ] || die "$runner not found: the Autobahn runners are expected in shared/ beside the repository ($shared); set WS_SHARED_DIR"
+command -v python3 >/dev/null 2>&1 || die "python3 is needed"
+
+# Install once up front (install.sh is idempotent), not from parallel runs.
+if ! "$shared/autobahn/install.sh" >/dev/null; then
+  die "installing Autobahn|Testsuite failed (try scripts/setup-interop.sh)"
+fi
+
+# Build every server first, one cargo at a time.
+declare -A bins=()
+for s in "${suites[@]}"; do
+  suite_spec "$s"
+  key="$PKG/$EXAMPLE"
+  if [ -z "${bins[$key]-}" ]; then
+    bins[$key]="$(build_example "$PKG" "$EXAMPLE")" || die "building example $EXAMPLE of $PKG failed"
+  fi
+done
+
+pids=()
+names=()
+# shellcheck disable=SC2317
+on_signal() {
+  local p
+  for p in "${pids[@]-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
+  wait
+  exit "$1"
+}
+trap 'on_signal 143' TERM
+trap 'on_signal 130' INT
+
+for s in "${suites[@]}"; do
+  suite_spec "$s"
+  bin="${bins[$PKG/$EXAMPLE]}"
+  if [ "${#suites[@]}" -gt 1 ]; then
+    ( run_suite "$s" "$bin" ) > >(sed -u "s/^/[$s] /") 2>&1 &
+  else
+    ( run_suite "$s" "$bin" ) &
+  fi
+  pids+=("$!")
+  names+=("$s")
+done
+
+failed=()
+for i in "${!pids[@]}"; do
+  rc=0
+  wait "${pids[$i]}" || rc=$?
+  if [ "$rc" = 0 ]; then
+    log "${names[$i]}: passed (report: target/autobahn/${names[$i]}/index.html)"
+  else
+    log "${names[$i]}: FAILED with status $rc (report: target/autobahn/${names[$i]}/index.html)"
+    failed+=("${names[$i]}")
+  fi
+done
+[ "${#failed[@]}" = 0 ] || { log "failed suites: ${failed[*]}"; exit 1; }
