@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use url::Url;
-use ws_proto::handshake::client::{ClientHandshake, ClientOutcome, ClientRequest};
 use ws_proto::http::Response;
 use ws_proto::Config;
+use ws_proto::{ClientHandshake, ClientOutcome, ClientRequest};
 
 use crate::driver::Io;
 use crate::entropy::OsEntropy;

@@ -6,9 +6,8 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net;
 use std::time::Instant;
 
-use ws_proto::handshake::client::ClientHandshake;
-use ws_proto::handshake::server::ServerHandshake;
 use ws_proto::{Buf, Connection, Transmit};
+use ws_proto::{ClientHandshake, ServerHandshake};
 
 use crate::transport::Transport;
 

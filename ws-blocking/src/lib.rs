@@ -93,9 +93,9 @@ pub use transport::{Plain, Stream, Transport, TryClone};
 pub use websocket::WebSocket;
 
 pub use ws_proto;
-pub use ws_proto::handshake::client::ClientRequest;
-pub use ws_proto::handshake::server::{Accept, Refusal, Rejection, ServerOptions, UpgradeRequest};
+pub use ws_proto::ClientRequest;
 pub use ws_proto::{
     http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
     SendError, Utf8Bytes,
 };
+pub use ws_proto::{Accept, Refusal, Rejection, ServerOptions, UpgradeRequest};

@@ -4,8 +4,8 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ws_proto::handshake::server::{Accept, Rejection, ServerHandshake, ServerOptions, UpgradeRequest};
 use ws_proto::Config;
+use ws_proto::{Accept, Rejection, ServerHandshake, ServerOptions, UpgradeRequest};
 
 use crate::driver::Io;
 use crate::error::AcceptError;
@@ -19,6 +19,9 @@ const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 64 * 1024;
 
 /// Accepts a WebSocket upgrade on `stream` with the default [`Config`] and [`ServerOptions`].
+///
+/// The stream's options are left alone: consider `TcpStream::set_nodelay(true)` first, as
+/// the client side does.
 pub fn accept<S: Read + Write + Transport>(stream: S) -> Result<WebSocket<S>, AcceptError> {
     accept_with(stream, Arc::new(Config::default()), Arc::new(ServerOptions::default()))
 }

@@ -276,7 +276,7 @@ impl<S: Read + Write + Transport> Reader<S> {
             }
             match self.stream.read(&mut self.buf) {
                 Ok(0) => self.shared.conn().receive_eof(),
-                Ok(n) => self.shared.conn().receive(&self.buf[..n]),
+                Ok(n) => self.shared.conn().receive(self.buf.get(..n).unwrap_or(&self.buf)),
                 Err(e) if self.armed.fired(&e) => self.shared.conn().handle_timeout(Instant::now()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.io_failed(e)),

@@ -77,7 +77,6 @@ impl<S: Read + Write + Transport> WebSocket<S> {
             if let Err(e) = self.io.write_all(&mut self.conn) {
                 return Err(self.io_failed(e));
             }
-            // (A timer ending the connection while writing is reported as `Closed` below.)
             if self.conn.is_terminated() {
                 self.io.close();
                 // A timer may have ended the connection while writing.

@@ -249,20 +249,14 @@ mod tests {
             CloseFrame::decode(Bytes::from_static(&[0x03, 0xed]), true),
             Err(ProtocolError::InvalidCloseCode(1005))
         );
-        assert_eq!(
-            CloseFrame::decode(Bytes::from_static(&[0x03, 0xe8, 0xff]), true),
-            Err(ProtocolError::InvalidUtf8)
-        );
+        assert_eq!(CloseFrame::decode(Bytes::from_static(&[0x03, 0xe8, 0xff]), true), Err(ProtocolError::InvalidUtf8));
     }
 
     #[test]
     fn reason_limit_at_below_above() {
         assert!(CloseFrame::new(1000u16, "a".repeat(122)).validate().is_ok());
         assert!(CloseFrame::new(1000u16, "a".repeat(123)).validate().is_ok());
-        assert_eq!(
-            CloseFrame::new(1000u16, "a".repeat(124)).validate(),
-            Err(SendError::CloseReasonTooLong(124))
-        );
+        assert_eq!(CloseFrame::new(1000u16, "a".repeat(124)).validate(), Err(SendError::CloseReasonTooLong(124)));
         assert_eq!(CloseFrame::new(1005u16, "").validate(), Err(SendError::InvalidCloseCode(1005)));
     }
 

@@ -163,7 +163,6 @@ impl Connection {
         self.input.len()
     }
 
-
     fn discarding(&self) -> bool {
         self.state == State::Closed || self.hard_terminated
     }
@@ -280,9 +279,13 @@ impl Connection {
     }
 
     fn queue_pong(&mut self, payload: &[u8]) {
-        // Only the latest ping needs an answer (RFC 6455 §5.5.3): drop pongs not yet started,
-        // which also bounds the queue under a ping flood.
-        self.out.retain_control(|f| f.first() != Some(&0x8A));
+        // Every ping is answered (peers such as Autobahn 2.10 expect one pong per ping), but
+        // under a flood whose pongs are not being written only the latest ones are kept
+        // (RFC 6455 §5.5.3 allows answering just the most recent ping): the queue stays bounded.
+        let is_pong = |f: &Bytes| f.first() == Some(&0x8A);
+        if self.out.count_control(is_pong) >= MAX_PENDING_PONGS {
+            self.out.remove_first_control(is_pong);
+        }
         let frame = self.encoder.control(self.role, self.entropy.as_deref_mut(), OpCode::Pong, payload);
         self.out.push_control(frame);
     }
@@ -591,7 +594,7 @@ impl Connection {
     /// Re-read after every call into the connection.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.hard_terminated {
+        if self.is_terminated() {
             return None;
         }
         self.timers.next_timeout()
@@ -639,6 +642,9 @@ impl Connection {
         self.out.push_control(bytes);
     }
 }
+
+/// Unsent pongs kept under a ping flood; older unsent ones are dropped beyond this.
+pub(crate) const MAX_PENDING_PONGS: usize = 16;
 
 /// Cuts a reason to the 123 bytes a close frame allows, at a character boundary.
 fn truncate_reason(reason: &str) -> Utf8Bytes {

@@ -67,7 +67,9 @@ pub use connection::{Connection, State};
 pub use error::{Error, HandshakeError, ProtocolError, SendError, TimeoutKind};
 pub use event::{Event, Fragment, Message, MessageKind};
 pub use handshake::client::{ClientHandshake, ClientOutcome, ClientRequest};
-pub use handshake::server::{Accept, ExtensionOffer, Refusal, Rejection, ServerHandshake, ServerOptions, UpgradeRequest};
+pub use handshake::server::{
+    Accept, ExtensionOffer, Refusal, Rejection, ServerHandshake, ServerOptions, UpgradeRequest,
+};
 pub use handshake::{accept_key, Negotiated};
 pub use mask::{apply_mask, Entropy};
 pub use transmit::{Transmit, TransmitBuf};

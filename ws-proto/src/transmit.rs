@@ -79,20 +79,20 @@ impl OutQueue {
         self.push_data(bytes, true);
     }
 
-    /// Removes queued pongs that have not started to be written, so the latest one wins.
-    pub(crate) fn retain_control(&mut self, mut keep: impl FnMut(&Bytes) -> bool) {
+    /// Counts queued control frames matching `pred` that have not started to be written.
+    pub(crate) fn count_control(&self, mut pred: impl FnMut(&Bytes) -> bool) -> usize {
         let skip = usize::from(self.control_started);
-        let mut i = 0;
-        let mut removed = 0;
-        self.control.retain(|b| {
-            let k = i < skip || keep(b);
-            if !k {
-                removed += b.len();
-            }
-            i += 1;
-            k
-        });
-        self.buffered -= removed;
+        self.control.iter().skip(skip).filter(|b| pred(b)).count()
+    }
+
+    /// Removes the oldest control frame matching `pred` that has not started to be written.
+    pub(crate) fn remove_first_control(&mut self, pred: impl FnMut(&Bytes) -> bool) -> bool {
+        let skip = usize::from(self.control_started);
+        let Some(i) = self.control.iter().skip(skip).position(pred) else { return false };
+        if let Some(b) = self.control.remove(i + skip) {
+            self.buffered -= b.len();
+        }
+        true
     }
 
     /// Drops everything not yet started (used when the connection is terminated).
@@ -379,15 +379,18 @@ mod tests {
     }
 
     #[test]
-    fn retain_keeps_started_control_frame() {
+    fn removal_skips_started_control_frame() {
         let mut q = OutQueue::default();
         q.push_control(Bytes::from_static(b"P1"));
         q.push_control(Bytes::from_static(b"P2"));
+        q.push_control(Bytes::from_static(b"P3"));
         if let Some(Transmit::Data(mut t)) = q.poll_transmit() {
             t.advance(1);
         }
-        q.retain_control(|_| false);
-        assert_eq!(q.buffered(), 1);
-        assert_eq!(drain_by(&mut q, 8), b"1");
+        assert_eq!(q.count_control(|_| true), 2);
+        assert!(q.remove_first_control(|_| true));
+        assert_eq!(q.buffered(), 3);
+        assert_eq!(drain_by(&mut q, 8), b"1P3");
+        assert!(!q.remove_first_control(|_| true));
     }
 }

@@ -2,6 +2,7 @@
 //! buildable and their invariants hold on every seed (the fuzzers themselves run via cargo-fuzz).
 
 #[path = "../../fuzz/src/harness.rs"]
+#[allow(unreachable_pub, dead_code)]
 mod harness;
 
 use std::path::PathBuf;

@@ -49,24 +49,28 @@ both_roles!(client_send_frame_part_with_interleaved_ping, server_send_frame_part
     }
 });
 
-both_roles!(client_frame_part_in_progress_blocks_whole_messages, server_frame_part_in_progress_blocks_whole_messages, |role| {
-    let t0 = Instant::now();
-    let mut c = default_conn(role, t0);
-    c.send_frame_part(MessageKind::Binary, Bytes::from_static(b"a"), false).unwrap();
-    assert_eq!(c.send_text("x"), Err(SendError::MessageInProgress));
-    assert_eq!(c.send_binary(vec![1]), Err(SendError::MessageInProgress));
-    let prepared = PreparedMessage::new(Message::text("p"));
-    assert_eq!(c.send_prepared(&prepared), Err(SendError::MessageInProgress));
-    // Control frames are fine in the middle of a message.
-    c.send_ping("").unwrap();
-    c.send_pong("").unwrap();
-    c.send_frame_part(MessageKind::Binary, Bytes::from_static(b"b"), true).unwrap();
-    c.send_text("x").unwrap();
-    c.send_prepared(&prepared).unwrap();
-    let s = sent(&mut c);
-    let data: Vec<&Frame> = s.frames.iter().filter(|f| f.opcode < 8).collect();
-    assert_eq!(data, [&Frame::binary("a").fin(false), &Frame::cont("b"), &Frame::text("x"), &Frame::text("p")]);
-});
+both_roles!(
+    client_frame_part_in_progress_blocks_whole_messages,
+    server_frame_part_in_progress_blocks_whole_messages,
+    |role| {
+        let t0 = Instant::now();
+        let mut c = default_conn(role, t0);
+        c.send_frame_part(MessageKind::Binary, Bytes::from_static(b"a"), false).unwrap();
+        assert_eq!(c.send_text("x"), Err(SendError::MessageInProgress));
+        assert_eq!(c.send_binary(vec![1]), Err(SendError::MessageInProgress));
+        let prepared = PreparedMessage::new(Message::text("p"));
+        assert_eq!(c.send_prepared(&prepared), Err(SendError::MessageInProgress));
+        // Control frames are fine in the middle of a message.
+        c.send_ping("").unwrap();
+        c.send_pong("").unwrap();
+        c.send_frame_part(MessageKind::Binary, Bytes::from_static(b"b"), true).unwrap();
+        c.send_text("x").unwrap();
+        c.send_prepared(&prepared).unwrap();
+        let s = sent(&mut c);
+        let data: Vec<&Frame> = s.frames.iter().filter(|f| f.opcode < 8).collect();
+        assert_eq!(data, [&Frame::binary("a").fin(false), &Frame::cont("b"), &Frame::text("x"), &Frame::text("p")]);
+    }
+);
 
 both_roles!(client_outgoing_fragment_size_splits_messages, server_outgoing_fragment_size_splits_messages, |role| {
     let sender = Side::of(role);
@@ -146,69 +150,82 @@ fn joined(evs: &[Ev], kind: MessageKind) -> Vec<u8> {
     out
 }
 
-both_roles!(client_fragment_mode_pieces_arrive_as_bytes_arrive, server_fragment_mode_pieces_arrive_as_bytes_arrive, |role| {
-    let t0 = Instant::now();
-    let mut c = new_conn(role, &fragment_config(), t0);
-    let f = RawFrame::text("hello");
-    let bytes = f.to(role);
-    let header_len = f.header(role).len();
-    let mut evs = Vec::new();
-    for (i, b) in bytes.iter().enumerate() {
-        let got = recv(&mut c, &[*b], t0);
-        if i < header_len {
-            assert!(got.is_empty(), "no piece before the header is complete");
-        } else {
-            assert_eq!(got.len(), 1, "one piece per payload byte");
+both_roles!(
+    client_fragment_mode_pieces_arrive_as_bytes_arrive,
+    server_fragment_mode_pieces_arrive_as_bytes_arrive,
+    |role| {
+        let t0 = Instant::now();
+        let mut c = new_conn(role, &fragment_config(), t0);
+        let f = RawFrame::text("hello");
+        let bytes = f.to(role);
+        let header_len = f.header(role).len();
+        let mut evs = Vec::new();
+        for (i, b) in bytes.iter().enumerate() {
+            let got = recv(&mut c, &[*b], t0);
+            if i < header_len {
+                assert!(got.is_empty(), "no piece before the header is complete");
+            } else {
+                assert_eq!(got.len(), 1, "one piece per payload byte");
+            }
+            evs.extend(got);
         }
-        evs.extend(got);
+        assert_eq!(evs.len(), 5);
+        assert_eq!(joined(&evs, MessageKind::Text), b"hello");
+        // A frame fed whole is one piece.
+        let evs = recv(&mut c, &RawFrame::binary([1, 2, 3]).to(role), t0);
+        assert_eq!(evs, [Ev::frag(MessageKind::Binary, &[1, 2, 3], true)]);
     }
-    assert_eq!(evs.len(), 5);
-    assert_eq!(joined(&evs, MessageKind::Text), b"hello");
-    // A frame fed whole is one piece.
-    let evs = recv(&mut c, &RawFrame::binary([1, 2, 3]).to(role), t0);
-    assert_eq!(evs, [Ev::frag(MessageKind::Binary, &[1, 2, 3], true)]);
-});
+);
 
-both_roles!(client_fragment_mode_fin_on_last_piece_of_last_frame, server_fragment_mode_fin_on_last_piece_of_last_frame, |role| {
-    let t0 = Instant::now();
-    let mut c = new_conn(role, &fragment_config(), t0);
-    let input = wire(role, &[RawFrame::text("ab").fin(false), RawFrame::cont("cd").fin(false), RawFrame::cont("ef")]);
-    let evs = recv(&mut c, &input, t0);
-    assert_eq!(
-        evs,
-        [
-            Ev::frag(MessageKind::Text, b"ab", false),
-            Ev::frag(MessageKind::Text, b"cd", false),
-            Ev::frag(MessageKind::Text, b"ef", true),
-        ]
-    );
-    // Empty fragments: an empty final frame still delivers the `fin`.
-    let input = wire(role, &[RawFrame::binary("").fin(false), RawFrame::cont("").fin(false), RawFrame::cont("")]);
-    let evs = recv(&mut c, &input, t0);
-    assert_eq!(evs.last(), Some(&Ev::frag(MessageKind::Binary, b"", true)));
-    assert_eq!(joined(&evs, MessageKind::Binary), b"");
-    let input = wire(role, &[RawFrame::binary("x").fin(false), RawFrame::cont("")]);
-    assert_eq!(joined(&recv(&mut c, &input, t0), MessageKind::Binary), b"x");
-    let evs = recv(&mut c, &RawFrame::text("").to(role), t0);
-    assert_eq!(evs, [Ev::frag(MessageKind::Text, b"", true)]);
-});
-
-both_roles!(client_fragment_mode_text_split_inside_code_point, server_fragment_mode_text_split_inside_code_point, |role| {
-    let t0 = Instant::now();
-    let mut c = new_conn(role, &fragment_config(), t0);
-    let text = "é€𝄞 ok";
-    let f = RawFrame::text(text);
-    let mut evs = Vec::new();
-    for b in f.to(role) {
-        evs.extend(recv(&mut c, &[b], t0));
-        assert_eq!(c.state(), State::Open);
+both_roles!(
+    client_fragment_mode_fin_on_last_piece_of_last_frame,
+    server_fragment_mode_fin_on_last_piece_of_last_frame,
+    |role| {
+        let t0 = Instant::now();
+        let mut c = new_conn(role, &fragment_config(), t0);
+        let input =
+            wire(role, &[RawFrame::text("ab").fin(false), RawFrame::cont("cd").fin(false), RawFrame::cont("ef")]);
+        let evs = recv(&mut c, &input, t0);
+        assert_eq!(
+            evs,
+            [
+                Ev::frag(MessageKind::Text, b"ab", false),
+                Ev::frag(MessageKind::Text, b"cd", false),
+                Ev::frag(MessageKind::Text, b"ef", true),
+            ]
+        );
+        // Empty fragments: an empty final frame still delivers the `fin`.
+        let input = wire(role, &[RawFrame::binary("").fin(false), RawFrame::cont("").fin(false), RawFrame::cont("")]);
+        let evs = recv(&mut c, &input, t0);
+        assert_eq!(evs.last(), Some(&Ev::frag(MessageKind::Binary, b"", true)));
+        assert_eq!(joined(&evs, MessageKind::Binary), b"");
+        let input = wire(role, &[RawFrame::binary("x").fin(false), RawFrame::cont("")]);
+        assert_eq!(joined(&recv(&mut c, &input, t0), MessageKind::Binary), b"x");
+        let evs = recv(&mut c, &RawFrame::text("").to(role), t0);
+        assert_eq!(evs, [Ev::frag(MessageKind::Text, b"", true)]);
     }
-    assert_eq!(evs.len(), text.len());
-    assert_eq!(joined(&evs, MessageKind::Text), text.as_bytes());
-    // Split across frames too.
-    let input = wire(role, &[RawFrame::text_bytes(b"\xe2\x82").fin(false), RawFrame::cont(b"\xac")]);
-    assert_eq!(joined(&recv(&mut c, &input, t0), MessageKind::Text), "€".as_bytes());
-});
+);
+
+both_roles!(
+    client_fragment_mode_text_split_inside_code_point,
+    server_fragment_mode_text_split_inside_code_point,
+    |role| {
+        let t0 = Instant::now();
+        let mut c = new_conn(role, &fragment_config(), t0);
+        let text = "é€𝄞 ok";
+        let f = RawFrame::text(text);
+        let mut evs = Vec::new();
+        for b in f.to(role) {
+            evs.extend(recv(&mut c, &[b], t0));
+            assert_eq!(c.state(), State::Open);
+        }
+        assert_eq!(evs.len(), text.len());
+        assert_eq!(joined(&evs, MessageKind::Text), text.as_bytes());
+        // Split across frames too.
+        let input = wire(role, &[RawFrame::text_bytes(b"\xe2\x82").fin(false), RawFrame::cont(b"\xac")]);
+        assert_eq!(joined(&recv(&mut c, &input, t0), MessageKind::Text), "€".as_bytes());
+    }
+);
 
 both_roles!(client_fragment_mode_invalid_utf8_fails_fast, server_fragment_mode_invalid_utf8_fails_fast, |role| {
     let t0 = Instant::now();
@@ -267,8 +284,7 @@ both_roles!(client_fragment_mode_over_a_pair, server_fragment_mode_over_a_pair, 
     let receiver = Side::of(role);
     let mut send_cfg = Config::default();
     send_cfg.outgoing_fragment_size(Some(100));
-    let (ccfg, scfg) =
-        if role == Role::Client { (fragment_config(), send_cfg) } else { (send_cfg, fragment_config()) };
+    let (ccfg, scfg) = if role == Role::Client { (fragment_config(), send_cfg) } else { (send_cfg, fragment_config()) };
     let mut p = Pair::new(&ccfg, &scfg).chunked(5);
     let text: String = (0..300).map(|i| char::from_u32(0x3b1 + i % 20).unwrap_or('x')).collect();
     p.conn(receiver.other()).send_text(text.clone()).unwrap();

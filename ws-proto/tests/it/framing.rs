@@ -294,10 +294,7 @@ fn server_accept_unmasked_frames_allows_them() {
             RawFrame::ping("p").unmasked(),
         ],
     );
-    assert_eq!(
-        recv(&mut s, &input, t0),
-        [Ev::text("plain"), Ev::text("masked"), Ev::binary(b"ab"), Ev::ping(b"p")]
-    );
+    assert_eq!(recv(&mut s, &input, t0), [Ev::text("plain"), Ev::text("masked"), Ev::binary(b"ab"), Ev::ping(b"p")]);
     assert_frames_sent(&mut s, &[Frame::pong("p")], false);
 }
 
@@ -309,7 +306,12 @@ fn client_rejects_masked_frames() {
     // `accept_unmasked_frames` is a server knob: it does not let a client accept masks.
     let mut cfg = Config::default();
     cfg.accept_unmasked_frames(true);
-    fails_with(Role::Client, &cfg, &RawFrame::text("x").masked(KEY).to(Role::Client), ProtocolError::MaskedFrameFromServer);
+    fails_with(
+        Role::Client,
+        &cfg,
+        &RawFrame::text("x").masked(KEY).to(Role::Client),
+        ProtocolError::MaskedFrameFromServer,
+    );
 }
 
 both_roles!(client_length_with_msb_set, server_length_with_msb_set, |role| {
@@ -331,7 +333,11 @@ both_roles!(client_continuation_without_message, server_continuation_without_mes
 both_roles!(client_new_message_inside_fragmented_one, server_new_message_inside_fragmented_one, |role| {
     for second in [RawFrame::text("b"), RawFrame::binary("b"), RawFrame::text("b").fin(false)] {
         fails(role, &[RawFrame::text("a").fin(false), second.clone()], ProtocolError::ExpectedContinuation);
-        fails(role, &[RawFrame::binary("a").fin(false), RawFrame::cont("a").fin(false), second], ProtocolError::ExpectedContinuation);
+        fails(
+            role,
+            &[RawFrame::binary("a").fin(false), RawFrame::cont("a").fin(false), second],
+            ProtocolError::ExpectedContinuation,
+        );
     }
     // Control frames may interleave.
     let t0 = Instant::now();
@@ -397,7 +403,11 @@ both_roles!(client_invalid_utf8_fails_fast_across_fragments, server_invalid_utf8
     let mut c = default_conn(role, t0);
     let input = wire(
         role,
-        &[RawFrame::text_bytes(b"caf\xc3").fin(false), RawFrame::cont(b"\xa9 \xf0\x9d").fin(false), RawFrame::cont(b"\x84\x9e")],
+        &[
+            RawFrame::text_bytes(b"caf\xc3").fin(false),
+            RawFrame::cont(b"\xa9 \xf0\x9d").fin(false),
+            RawFrame::cont(b"\x84\x9e"),
+        ],
     );
     assert_eq!(recv(&mut c, &input, t0), [Ev::text("café 𝄞")]);
 });
@@ -424,19 +434,23 @@ both_roles!(client_one_byte_close_payload, server_one_byte_close_payload, |role|
     fails(role, &[RawFrame::close_payload([0x03])], ProtocolError::ClosePayloadTooShort);
 });
 
-both_roles!(client_violation_while_closing_sends_no_second_close, server_violation_while_closing_sends_no_second_close, |role| {
-    let t0 = Instant::now();
-    let mut c = default_conn(role, t0);
-    c.close(Some(cf(1000, "bye")), t0).unwrap();
-    assert_frames_sent(&mut c, &[Frame::close(1000, "bye")], false);
-    let evs = recv(&mut c, &RawFrame::text("x").rsv(0b100).to(role), t0);
-    let closed = last_closed(&evs);
-    assert_eq!(closed.error, Some(Error::Protocol(ProtocolError::ReservedBitsSet)));
-    assert_eq!(closed.sent, Some(cf(1000, "bye")));
-    assert!(closed.close_sent && !closed.close_received && !closed.clean);
-    assert_eq!(c.state(), State::Closed);
-    assert_frames_sent(&mut c, &[], role == Role::Server);
-});
+both_roles!(
+    client_violation_while_closing_sends_no_second_close,
+    server_violation_while_closing_sends_no_second_close,
+    |role| {
+        let t0 = Instant::now();
+        let mut c = default_conn(role, t0);
+        c.close(Some(cf(1000, "bye")), t0).unwrap();
+        assert_frames_sent(&mut c, &[Frame::close(1000, "bye")], false);
+        let evs = recv(&mut c, &RawFrame::text("x").rsv(0b100).to(role), t0);
+        let closed = last_closed(&evs);
+        assert_eq!(closed.error, Some(Error::Protocol(ProtocolError::ReservedBitsSet)));
+        assert_eq!(closed.sent, Some(cf(1000, "bye")));
+        assert!(closed.close_sent && !closed.close_received && !closed.clean);
+        assert_eq!(c.state(), State::Closed);
+        assert_frames_sent(&mut c, &[], role == Role::Server);
+    }
+);
 
 both_roles!(client_skip_utf8_validation, server_skip_utf8_validation, |role| {
     let mut cfg = Config::default();

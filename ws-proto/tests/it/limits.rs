@@ -54,7 +54,13 @@ both_roles!(client_max_message_size_across_fragments, server_max_message_size_ac
     let first = RawFrame::binary([1u8; 5]).fin(false);
     accepts(role, &cfg, &[first.clone(), RawFrame::cont([2u8; 4])], &[Ev::binary(&[1, 1, 1, 1, 1, 2, 2, 2, 2])]);
     accepts(role, &cfg, &[first.clone(), RawFrame::cont([2u8; 5])], &[Ev::binary(&[1, 1, 1, 1, 1, 2, 2, 2, 2, 2])]);
-    fails_at_header(role, &cfg, std::slice::from_ref(&first), &RawFrame::cont([2u8; 6]), ProtocolError::MessageTooLarge { max: 10 });
+    fails_at_header(
+        role,
+        &cfg,
+        std::slice::from_ref(&first),
+        &RawFrame::cont([2u8; 6]),
+        ProtocolError::MessageTooLarge { max: 10 },
+    );
     // The budget is per message.
     accepts(
         role,
@@ -90,7 +96,13 @@ both_roles!(client_max_frame_size, server_max_frame_size, |role| {
         &[Ev::Binary([[1u8; 10], [2u8; 10]].concat())],
     );
     let first = RawFrame::text("0123456789").fin(false);
-    fails_at_header(role, &cfg, &[first], &RawFrame::cont("0123456789a"), ProtocolError::FrameTooLarge { len: 11, max: 10 });
+    fails_at_header(
+        role,
+        &cfg,
+        &[first],
+        &RawFrame::cont("0123456789a"),
+        ProtocolError::FrameTooLarge { len: 11, max: 10 },
+    );
 });
 
 both_roles!(client_max_fragments, server_max_fragments, |role| {
@@ -291,14 +303,18 @@ both_roles!(client_close_reason_limit, server_close_reason_limit, |role| {
     assert_frames_sent(&mut c, &[Frame::close(1000, &r123)], role == Role::Server);
 });
 
-both_roles!(client_send_frame_part_is_not_limited_by_receive_limits, server_send_frame_part_is_not_limited_by_receive_limits, |role| {
-    // Receive limits apply to the peer's input only.
-    let mut cfg = Config::default();
-    cfg.max_message_size(Some(4)).max_frame_size(Some(4)).max_fragments(Some(1));
-    let t0 = Instant::now();
-    let mut c = new_conn(role, &cfg, t0);
-    c.send_frame_part(MessageKind::Binary, Bytes::from_static(b"12345"), false).unwrap();
-    c.send_frame_part(MessageKind::Binary, Bytes::from_static(b"678"), true).unwrap();
-    c.send_text("longer than four").unwrap();
-    assert_eq!(sent(&mut c).frames.len(), 3);
-});
+both_roles!(
+    client_send_frame_part_is_not_limited_by_receive_limits,
+    server_send_frame_part_is_not_limited_by_receive_limits,
+    |role| {
+        // Receive limits apply to the peer's input only.
+        let mut cfg = Config::default();
+        cfg.max_message_size(Some(4)).max_frame_size(Some(4)).max_fragments(Some(1));
+        let t0 = Instant::now();
+        let mut c = new_conn(role, &cfg, t0);
+        c.send_frame_part(MessageKind::Binary, Bytes::from_static(b"12345"), false).unwrap();
+        c.send_frame_part(MessageKind::Binary, Bytes::from_static(b"678"), true).unwrap();
+        c.send_text("longer than four").unwrap();
+        assert_eq!(sent(&mut c).frames.len(), 3);
+    }
+);

@@ -24,7 +24,7 @@ mod pair;
 mod close;
 mod fragment;
 mod framing;
+mod handshake;
 mod keepalive;
 mod limits;
 mod props;
-// mod handshake; (added by the handshake work)

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use ws_proto::frame::FrameHeader;
 use ws_proto::{
-    apply_mask, Buf, CloseFrame, Config, Connection, Entropy, Error, Event, Initiator, Message, MessageKind, Negotiated,
-    ProtocolError, Role, State, Transmit,
+    apply_mask, Buf, CloseFrame, Config, Connection, Entropy, Error, Event, Initiator, Message, MessageKind,
+    Negotiated, ProtocolError, Role, State, Transmit,
 };
 
 // ------------------------------------------------------------------ connections
@@ -258,6 +258,9 @@ fn write_some(buf: &mut impl Buf, out: &mut Vec<u8>, limit: usize) -> usize {
         let mut slices = [IoSlice::new(&[]); 4];
         let n = buf.chunks_vectored(&mut slices);
         assert!(n > 0, "Transmit::Data without bytes");
+        // `chunk()` and `chunks_vectored()` must describe the same next bytes, in the order
+        // `advance` consumes them.
+        assert_eq!(buf.chunk(), &slices[0][..], "chunk() disagrees with chunks_vectored()");
         for s in &slices[..n] {
             let take = s.len().min(limit - written);
             out.extend_from_slice(&s[..take]);

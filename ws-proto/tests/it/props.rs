@@ -26,7 +26,11 @@ fn arb_text(max: usize) -> impl Strategy<Value = String> {
 #[derive(Clone, Debug)]
 enum Unit {
     /// A data message split into frames at the given byte offsets.
-    Data { text: bool, payload: Vec<u8>, splits: Vec<usize> },
+    Data {
+        text: bool,
+        payload: Vec<u8>,
+        splits: Vec<usize>,
+    },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<(u16, String)>),
@@ -163,7 +167,10 @@ fn merge_fragments(evs: Vec<Ev>) -> (Vec<Ev>, Vec<u8>) {
 
 fn invariance_config(deliver_fragments: bool) -> Config {
     let mut cfg = Config::default();
-    cfg.max_message_size(Some(150)).max_frame_size(Some(100)).max_fragments(Some(4)).deliver_fragments(deliver_fragments);
+    cfg.max_message_size(Some(150))
+        .max_frame_size(Some(100))
+        .max_fragments(Some(4))
+        .deliver_fragments(deliver_fragments);
     cfg
 }
 
@@ -255,7 +262,10 @@ struct Msg {
 fn arb_msg() -> impl Strategy<Value = Msg> {
     (
         any::<bool>(),
-        prop_oneof![arb_text(60).prop_map(|t| (true, t.into_bytes())), vec(any::<u8>(), 0..400).prop_map(|b| (false, b))],
+        prop_oneof![
+            arb_text(60).prop_map(|t| (true, t.into_bytes())),
+            vec(any::<u8>(), 0..400).prop_map(|b| (false, b))
+        ],
         vec(0usize..500, 0..5),
         any::<bool>(),
         any::<bool>(),
