@@ -1,37 +1,53 @@
 #!/usr/bin/env bash
-# Runs Autobahn|Testsuite server suites against this project's echo servers,
-# with the runners in ../shared/autobahn (see its README).
+# Runs Autobahn|Testsuite suites against this project's echo servers and
+# clients, with the runners in ../shared/autobahn (see its README).
 #
 # Usage: scripts/autobahn.sh SUITE...
 #
 # Suites:
 #   blocking-quick   ws-blocking `echo-server` example (release build); all cases
 #                    but 9.* (performance), 12.* and 13.* (compression); --strict
+#   blocking-server  ws-blocking `echo-server` example; all cases but 12.* and
+#                    13.* (compression, which ws-blocking does not offer); --strict
+#   blocking-client  ws-blocking `autobahn-client` example against the suite's
+#                    fuzzing server; all cases but 12.* and 13.*; --strict
 #
-# For each suite the echo server is built with `cargo build --release`, started
-# on a free loopback port, run through `server-suite.sh`, then stopped. Several
-# suites run in parallel, their output lines prefixed with [SUITE].
-# Reports: target/autobahn/SUITE/index.html (the server's output: server.log
-# in the same folder).
+# Server suites: the echo server is built with `cargo build --release`, started
+# on a free loopback port, run through `server-suite.sh`, then stopped. Client
+# suites: the client example is built likewise and run by `client-suite.sh`,
+# which starts the fuzzing server on a free loopback port. Several suites run
+# in parallel, their output lines prefixed with [SUITE].
+# Reports: target/autobahn/SUITE/index.html (a server's output: server.log in
+# the same folder; the fuzzing server's: wstest.log).
 #
 # Exit status: 0 when every suite passed; 1 when a suite failed (failed cases,
 # the server crashed, time limit); 2 on bad usage or a setup error.
 #
 # Environment: WS_SHARED_DIR (the shared/ folder; default ../shared beside the
-# repository); AUTOBAHN_* variables are passed on to server-suite.sh.
+# repository); AUTOBAHN_* variables are passed on to server-suite.sh and
+# client-suite.sh.
 set -euo pipefail
 
 # ----------------------------------------------------------------- the suites
-# To add one: a line in SUITES and a case below that sets PKG, EXAMPLE (a
-# server example taking the port as its first argument), AGENT (the name in
-# the report), ARGS (server-suite.sh options) and LIMIT (seconds for the run).
-SUITES="blocking-quick"
+# To add one: a word in SUITES and a case below that sets ROLE (server: an
+# echo server example taking the port as its first argument; client: a client
+# example that reads AUTOBAHN_URL and AUTOBAHN_AGENT and drives /getCaseCount,
+# /runCase and /updateReports), PKG, EXAMPLE, AGENT (the name in the report),
+# ARGS (server-suite.sh / client-suite.sh options) and LIMIT (seconds for the
+# run).
+SUITES="blocking-quick blocking-server blocking-client"
 
 suite_spec() {
   case "$1" in
     blocking-quick)
-      PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900
+      ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900
       ARGS=(--quick --strict) ;;
+    blocking-server)
+      ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900
+      ARGS=(--exclude '12.*,13.*' --strict) ;;
+    blocking-client)
+      ROLE=client PKG=ws-blocking EXAMPLE=autobahn-client AGENT=ws-blocking LIMIT=900
+      ARGS=(--exclude '12.*,13.*' --strict) ;;
     *) return 1 ;;
   esac
 }
@@ -45,6 +61,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/.." && pwd))"
 shared="${WS_SHARED_DIR:-$root/../shared}"
 runner="$shared/autobahn/server-suite.sh"
+client_runner="$shared/autobahn/client-suite.sh"
 report_root="$root/target/autobahn"
 
 free_port() {
@@ -106,7 +123,36 @@ EOF
   return "$rc"
 }
 
-# Runs one suite (in a subshell of its own: the traps are its own).
+# Runs one client suite (in a subshell of its own: the traps are its own).
+# client-suite.sh starts the fuzzing server on a free port and the client.
+run_client_suite() {
+  local name="$1" bin="$2" dir="$report_root/$1"
+  local rc=0 attempt start
+  suite_pid=""
+  # shellcheck disable=SC2317
+  cleanup() { stop "$suite_pid"; }
+  trap cleanup EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+  mkdir -p "$dir"
+  # Another process may take the free port before the fuzzing server binds
+  # it: client-suite.sh then fails at once with status 2; try another port
+  # (only then: a setup error after the cases ran is not retried).
+  for attempt in 1 2 3; do
+    rc=0
+    start=$SECONDS
+    "$client_runner" "${ARGS[@]}" --timeout "$LIMIT" --report-dir "$dir" \
+      --port "$(free_port)" --agent "$AGENT" -- "$bin" </dev/null &
+    suite_pid=$!
+    wait "$suite_pid" || rc=$?
+    suite_pid=""
+    if [ "$rc" != 2 ] || [ $((SECONDS - start)) -ge 60 ]; then break; fi
+    log "$name: client-suite.sh setup error at start (attempt $attempt)"
+  done
+  return "$rc"
+}
+
+# Runs one server suite (in a subshell of its own: the traps are its own).
 run_suite() {
   local name="$1" bin="$2" dir="$report_root/$1"
   local port="" rc=0 ready=1 attempt
@@ -164,7 +210,7 @@ for s in "$@"; do
   suite_spec "$s" || die "unknown suite '$s' (suites: $SUITES)"
   case " ${suites[*]-} " in *" $s "*) ;; *) suites+=("$s") ;; esac
 done
-[ -x "$runner" ] || die "$runner not found: the Autobahn runners are expected in shared/ beside the repository ($shared); set WS_SHARED_DIR"
+{ [ -x "$runner" ] && [ -x "$client_runner" ]; } || die "$runner or $client_runner not found: the Autobahn runners are expected in shared/ beside the repository ($shared); set WS_SHARED_DIR"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed"
 
 # Install once up front (install.sh is idempotent), not from parallel runs.
@@ -172,7 +218,7 @@ if ! "$shared/autobahn/install.sh" >/dev/null; then
   die "installing Autobahn|Testsuite failed (try scripts/setup-interop.sh)"
 fi
 
-# Build every server first, one cargo at a time.
+# Build every example first, one cargo at a time.
 declare -A bins=()
 for s in "${suites[@]}"; do
   suite_spec "$s"
@@ -197,14 +243,23 @@ trap 'on_signal 130' INT
 for s in "${suites[@]}"; do
   suite_spec "$s"
   bin="${bins[$PKG/$EXAMPLE]}"
+  fn=run_suite
+  [ "$ROLE" = client ] && fn=run_client_suite
   if [ "${#suites[@]}" -gt 1 ]; then
-    ( run_suite "$s" "$bin" ) > >(sed -u "s/^/[$s] /") 2>&1 &
+    ( "$fn" "$s" "$bin" ) > >(sed -u "s/^/[$s] /") 2>&1 &
   else
-    ( run_suite "$s" "$bin" ) &
+    ( "$fn" "$s" "$bin" ) &
   fi
   pids+=("$!")
   names+=("$s")
 done
+
+# The check.py summary line of a suite's report, or why there is none.
+summary_line() {
+  local line
+  line="$(python3 "$shared/autobahn/check.py" "$report_root/$1" --quiet 2>/dev/null | tail -n 1)" || true
+  printf '%s\n' "${line:-no report}"
+}
 
 failed=()
 for i in "${!pids[@]}"; do
@@ -217,4 +272,5 @@ for i in "${!pids[@]}"; do
     failed+=("${names[$i]}")
   fi
 done
+for s in "${names[@]}"; do log "$s: $(summary_line "$s")"; done
 [ "${#failed[@]}" = 0 ] || { log "failed suites: ${failed[*]}"; exit 1; }

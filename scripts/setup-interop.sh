@@ -5,10 +5,13 @@
 #   - Python `websockets`, pinned in interop/python/requirements.txt,
 #     installed into the venv interop/python/.venv;
 #   - Autobahn|Testsuite (Python 2.7), by ../shared/autobahn/install.sh,
-#     cached in ~/.cache/autobahn-venv.
+#     cached in ~/.cache/autobahn-venv;
+#   - Debian's Chromium (/usr/bin/chromium), by scripts/setup-chromium.sh,
+#     for ws-blocking/tests/chromium.rs.
 #
-# Usage: scripts/setup-interop.sh [--no-autobahn] [--force]
-#   --no-autobahn  only the Node and Python peers
+# Usage: scripts/setup-interop.sh [--no-autobahn] [--no-chromium] [--force]
+#   --no-autobahn  no Autobahn|Testsuite
+#   --no-chromium  no Chromium
 #   --force        reinstall the Node and Python peers even when up to date
 #
 # Idempotent: a component already installed from the same pins is left alone,
@@ -28,10 +31,12 @@ shared="${WS_SHARED_DIR:-$root/../shared}"
 PYTHON="${PYTHON:-python3}"
 
 autobahn=1
+chromium=1
 force=0
 for arg in "$@"; do
   case "$arg" in
     --no-autobahn) autobahn=0 ;;
+    --no-chromium) chromium=0 ;;
     --force) force=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $arg (see --help)" ;;
@@ -110,4 +115,10 @@ if [ "$autobahn" = 1 ]; then
     cat "$tmp/autobahn.log" >&2
     die "$installer failed"
   fi
+fi
+
+# ------------------------------------------------------------------ Chromium
+if [ "$chromium" = 1 ]; then
+  # Quiet when /usr/bin/chromium is there; else apt-get (root or sudo -n).
+  bash "$here/setup-chromium.sh" || die "installing Chromium failed (scripts/setup-chromium.sh)"
 fi

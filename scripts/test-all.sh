@@ -2,15 +2,19 @@
 # The project's test command: everything a change has to pass, from a fresh
 # machine (Rust toolchain, Node.js + npm, Python 3.11; the rest is installed).
 #
-#   1. scripts/setup-interop.sh      Node ws, Python websockets, Autobahn|Testsuite
-#   2. cargo test --workspace        unit, property, doc and interop tests
-#   3. scripts/autobahn.sh SUITES    Autobahn server suites (default: blocking-quick)
+#   1. scripts/setup-interop.sh      Node ws, Python websockets, Autobahn|Testsuite,
+#                                    Debian's Chromium
+#   2. cargo test --workspace        unit, property, doc and interop tests (Node,
+#                                    Python, headless Chromium)
+#   3. scripts/autobahn.sh SUITES    Autobahn suites, in parallel (default:
+#                                    blocking-server blocking-client)
 #
 # Usage: scripts/test-all.sh
 # Every step runs even when an earlier one failed, and a summary ends the
 # output; the exit status is non-zero when any step failed.
 #
-# Environment: AUTOBAHN_SUITES (space separated, default "blocking-quick"),
+# Environment: AUTOBAHN_SUITES (space separated, default
+# "blocking-server blocking-client"; see scripts/autobahn.sh --help),
 # CARGO_TEST_TIMEOUT (seconds, default 2400), WS_SHARED_DIR.
 set -euo pipefail
 
@@ -18,7 +22,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/.." && pwd))"
 cd "$root"
 
-AUTOBAHN_SUITES="${AUTOBAHN_SUITES:-blocking-quick}"
+AUTOBAHN_SUITES="${AUTOBAHN_SUITES:-blocking-server blocking-client}"
 CARGO_TEST_TIMEOUT="${CARGO_TEST_TIMEOUT:-2400}"
 
 section() { printf '\n==> %s\n' "$*"; }

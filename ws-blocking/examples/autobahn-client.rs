@@ -1,0 +1,121 @@
+//! Autobahn|Testsuite client driver for the blocking adapter.
+//!
+//! `AUTOBAHN_URL=ws://127.0.0.1:9001 AUTOBAHN_AGENT=ws-blocking cargo run --release -p ws-blocking
+//! --example autobahn-client` (both variables optional: these are the defaults; the first
+//! argument, when given, overrides `AUTOBAHN_URL`). `../shared/autobahn/client-suite.sh` sets
+//! both.
+//!
+//! Asks the fuzzing server for the number of cases (`/getCaseCount`), runs every case
+//! (`/runCase?case=N&agent=AGENT`), echoing each text and binary message back unchanged until
+//! the server closes, then asks it to write the reports (`/updateReports?agent=AGENT`).
+//! Pings are answered and closes echoed by the library.
+//!
+//! Limits suit the suite: messages up to 64 MiB (the suite sends up to 16 MiB) in up to
+//! 131 072 fragments (the suite sends up to 65 536).
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use ws_blocking::{connect_config, Config, Error, Event, Message, Stream, WebSocket};
+
+type Result<T> = std::result::Result<T, Box<dyn StdError>>;
+
+fn config() -> Arc<Config> {
+    let mut config = Config::default();
+    config.max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
+    Arc::new(config)
+}
+
+fn main() -> Result<()> {
+    let base = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("AUTOBAHN_URL").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let base = base.trim_end_matches('/').to_owned();
+    let agent = std::env::var("AUTOBAHN_AGENT").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "ws-blocking".into());
+    let config = config();
+
+    let count = case_count(&base, &config)?;
+    eprintln!("autobahn-client: {count} cases, agent {agent}");
+    for case in 1..=count {
+        let url = format!("{base}/runCase?case={case}&agent={}", encode(&agent));
+        if let Err(e) = run_case(&url, &config) {
+            // The suite's report tells what went wrong; keep going with the next case.
+            eprintln!("autobahn-client: case {case}: {e}");
+        }
+    }
+    let url = format!("{base}/updateReports?agent={}", encode(&agent));
+    let (mut ws, _) = connect_config(&url, config)?;
+    drain(&mut ws)?;
+    eprintln!("autobahn-client: done");
+    Ok(())
+}
+
+/// `/getCaseCount` answers with the count as a text message, then closes.
+fn case_count(base: &str, config: &Arc<Config>) -> Result<u32> {
+    let (mut ws, _) = connect_config(&format!("{base}/getCaseCount"), config.clone())?;
+    let mut count = None;
+    loop {
+        match ws.read()? {
+            Event::Message(Message::Text(t)) => count = Some(t.trim().parse::<u32>()?),
+            Event::Closed(_) => break,
+            _ => {}
+        }
+    }
+    wait_end(&mut ws);
+    count.ok_or_else(|| "/getCaseCount sent no count".into())
+}
+
+/// Echoes every message until the connection closes.
+fn run_case(url: &str, config: &Arc<Config>) -> Result<()> {
+    let (mut ws, _) = connect_config(url, config.clone())?;
+    loop {
+        match ws.read() {
+            Ok(Event::Message(msg)) => match ws.send(msg) {
+                // Not allowed any more (closing) or the peer went away: `read` tells.
+                Ok(()) | Err(Error::Send(_) | Error::ConnectionClosed) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Ok(Event::Closed(_)) => break,
+            Ok(_) => {}
+            Err(Error::ConnectionClosed) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    wait_end(&mut ws);
+    Ok(())
+}
+
+/// Reads until the connection closes, ignoring messages.
+fn drain(ws: &mut WebSocket<Stream>) -> Result<()> {
+    loop {
+        match ws.read() {
+            Ok(Event::Closed(_)) => break,
+            Ok(_) => {}
+            Err(Error::ConnectionClosed) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    wait_end(ws);
+    Ok(())
+}
+
+/// After `Closed`: waits (bounded by the close timeout) until the server closes TCP, as a
+/// client should (RFC 6455 §7.1.1: the server closes the TCP connection first).
+fn wait_end(ws: &mut WebSocket<Stream>) {
+    while ws.read().is_ok() {}
+}
+
+/// Percent-encodes a query value (agent names are usually plain already).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
