@@ -52,7 +52,20 @@ fn connection(role: Role, data: &[u8]) {
     let start = Instant::now();
     let mut now = start;
     let entropy = (role == Role::Client).then(counter_entropy);
-    let mut conn = Connection::new(role, Arc::new(config), Negotiated::default(), entropy, now);
+    // Bit 6 negotiates permessage-deflate (bit 7: no context takeover), so RSV1 frames reach
+    // the inflater: the bounded-inflate invariants below then cover compressed input too.
+    let mut negotiated = Negotiated::default();
+    if flags & 64 != 0 {
+        let takeover = flags & 128 == 0;
+        negotiated.deflate = Some(ws_proto::DeflateParams {
+            server_no_context_takeover: !takeover,
+            client_no_context_takeover: !takeover,
+            server_max_window_bits: None,
+            client_max_window_bits: None,
+        });
+        config.permessage_deflate(Some(ws_proto::DeflateConfig::default()));
+    }
+    let mut conn = Connection::new(role, Arc::new(config), negotiated, entropy, now);
     let mut closed = 0;
     let mut out = Vec::new();
     let mut pos = 0;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::deflate::DeflateConfig;
+
 /// Which side of the connection this endpoint is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -34,6 +36,7 @@ pub enum Role {
 /// | [`max_handshake_size`](Self::max_handshake_size) | 16 KiB | Node's `maxHeaderSize` (16 KiB) |
 /// | [`max_headers`](Self::max_headers) | 100 | — |
 /// | [`max_rejection_body`](Self::max_rejection_body) | 64 KiB | — |
+/// | [`permessage_deflate`](Self::permessage_deflate) | `None` (nothing offered) | client `perMessageDeflate` (Node offers by default) |
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) max_frame_size: Option<usize>,
@@ -53,6 +56,7 @@ pub struct Config {
     pub(crate) max_handshake_size: usize,
     pub(crate) max_headers: usize,
     pub(crate) max_rejection_body: usize,
+    pub(crate) permessage_deflate: Option<DeflateConfig>,
 }
 
 /// Default `max_message_size`: 100 MiB, Node `ws` `maxPayload`.
@@ -78,6 +82,7 @@ impl Default for Config {
             max_handshake_size: 16 * 1024,
             max_headers: 100,
             max_rejection_body: 64 * 1024,
+            permessage_deflate: None,
         }
     }
 }
@@ -92,6 +97,10 @@ impl Config {
 
     /// Largest accepted message (sum of its fragments' payloads, after decompression); `None` is
     /// unlimited. A larger message fails the connection with 1009. Node `maxPayload`.
+    ///
+    /// A compressed (permessage-deflate) message is held to it twice: its frames' lengths on
+    /// the wire, checked from their headers, and its inflated bytes as they are produced (a
+    /// decompression bomb stops at the limit).
     pub fn max_message_size(&mut self, bytes: Option<usize>) -> &mut Self {
         self.max_message_size = bytes;
         self
@@ -193,6 +202,26 @@ impl Config {
     pub fn max_rejection_body(&mut self, bytes: usize) -> &mut Self {
         self.max_rejection_body = bytes;
         self
+    }
+
+    /// Client: offer permessage-deflate (RFC 7692) with these settings; `None` (the default)
+    /// offers nothing. Unlike Node `ws`, whose client offers it unless told not to, compression
+    /// is opt-in: `config.permessage_deflate(Some(DeflateConfig::default()))` offers what Node
+    /// does (`permessage-deflate; client_max_window_bits` with the zlib-rs backend, without
+    /// the parameter with miniz_oxide, whose compressor cannot use a smaller window).
+    ///
+    /// Connections made with [`Connection::new`](crate::Connection::new) with deflate in their
+    /// [`Negotiated`](crate::Negotiated) also take their local compression settings from here
+    /// (the defaults when `None`). Servers configure deflate in
+    /// [`ServerOptions::per_message_deflate`](crate::ServerOptions::per_message_deflate).
+    pub fn permessage_deflate(&mut self, c: Option<DeflateConfig>) -> &mut Self {
+        self.permessage_deflate = c;
+        self
+    }
+
+    /// The configured permessage-deflate offer.
+    pub fn get_permessage_deflate(&self) -> Option<&DeflateConfig> {
+        self.permessage_deflate.as_ref()
     }
 
     /// The configured frame payload limit.

@@ -13,8 +13,9 @@ use crate::codec::decoder::{DecodeCtx, Decoded, FrameDecoder};
 use crate::codec::encoder::FrameEncoder;
 use crate::codec::PreparedMessage;
 use crate::config::{Config, Role};
+use crate::deflate::{self, CompressTask, CompressedMessage, DeflateConfig, Deflater};
 use crate::error::{Error, SendError, TimeoutKind};
-use crate::event::{Event, MessageKind};
+use crate::event::{Event, Message, MessageKind};
 use crate::frame::OpCode;
 use crate::handshake::Negotiated;
 use crate::input::InputBuffer;
@@ -54,6 +55,10 @@ pub struct Connection {
     state: State,
     /// An outgoing fragmented message is in progress (`send_frame_part` without `fin`).
     sending_message: bool,
+    /// permessage-deflate's sending half (its receiving half is in the assembler).
+    deflater: Option<Deflater>,
+    /// The message being sent in parts is compressed.
+    sending_compressed: bool,
     sent_close: Option<CloseFrame>,
     received_close: Option<CloseFrame>,
     close_sent: bool,
@@ -103,7 +108,8 @@ impl Connection {
         if let Some(idle) = config.keep_alive_idle {
             timers.set(Timer::KeepAlive, now + idle);
         }
-        Self {
+        let local = config.permessage_deflate.clone().unwrap_or_default();
+        let mut conn = Self {
             role,
             assembler: MessageAssembler::new(&config),
             config,
@@ -116,6 +122,8 @@ impl Connection {
             timers,
             state: State::Open,
             sending_message: false,
+            deflater: None,
+            sending_compressed: false,
             sent_close: None,
             received_close: None,
             close_sent: false,
@@ -128,7 +136,17 @@ impl Connection {
             hard_terminated: false,
             activity: false,
             bytes_received: 0,
-        }
+        };
+        conn.set_local_deflate(&local);
+        conn
+    }
+
+    /// Sets up permessage-deflate as negotiated, with `local` compression settings.
+    pub(crate) fn set_local_deflate(&mut self, local: &DeflateConfig) {
+        let halves = self.negotiated.deflate.as_ref().and_then(|p| deflate::setup(self.role, p, local));
+        let (deflater, inflater) = halves.map_or((None, None), |(d, i)| (Some(d), Some(i)));
+        self.deflater = deflater;
+        self.assembler.set_inflater(inflater);
     }
 
     /// Client or server.
@@ -237,10 +255,21 @@ impl Connection {
             if self.closed_reported || self.discarding() {
                 return None;
             }
+            if self.assembler.has_pending() {
+                // Fragment mode: hand out what a compressed piece inflates to, one bounded
+                // piece per call, before parsing further.
+                match self.assembler.next_piece() {
+                    Ok(Some(f)) => return Some(Event::Fragment(f)),
+                    Ok(None) => {}
+                    Err(e) => self.fail_with(Error::Protocol(e), now),
+                }
+                continue;
+            }
             let ctx = DecodeCtx {
                 role: self.role,
                 accept_unmasked: self.config.accept_unmasked_frames,
                 deliver_fragments: self.config.deliver_fragments,
+                rsv1: self.assembler.inflates(),
             };
             let decoded = self.decoder.decode(&mut self.input.buf, &ctx, &mut self.assembler);
             match decoded {
@@ -263,7 +292,7 @@ impl Connection {
                 },
                 Ok(Some(Decoded::Data { data, frame_done, fin })) => {
                     let result = if self.config.deliver_fragments {
-                        self.assembler.on_piece(data, fin).map(|f| Some(Event::Fragment(f)))
+                        self.assembler.on_piece(data, fin).map(|f| f.map(Event::Fragment))
                     } else {
                         debug_assert!(frame_done);
                         self.assembler.on_frame(data, fin).map(|m| m.map(Event::Message))
@@ -405,11 +434,40 @@ impl Connection {
         }
     }
 
-    fn queue_message(&mut self, kind: MessageKind, payload: Bytes) -> Result<(), SendError> {
+    /// A whole data message may be queued now.
+    fn check_data_send(&self) -> Result<(), SendError> {
         self.check_open()?;
         if self.sending_message {
             return Err(SendError::MessageInProgress);
         }
+        if self.deflater.as_ref().is_some_and(Deflater::is_busy) {
+            return Err(SendError::CompressionPending);
+        }
+        Ok(())
+    }
+
+    fn queue_message(&mut self, kind: MessageKind, payload: Bytes) -> Result<(), SendError> {
+        self.queue_message_with(kind, payload, SendOptions::default())
+    }
+
+    fn queue_message_with(&mut self, kind: MessageKind, payload: Bytes, opts: SendOptions) -> Result<(), SendError> {
+        self.check_data_send()?;
+        let compressed = match self.deflater.as_mut() {
+            Some(d) if opts.compress && d.would_compress(payload.len()) => d.compress_message(&payload),
+            _ => None,
+        };
+        match compressed {
+            Some(c) => self.push_message(kind, true, c),
+            // Below the threshold, not negotiated, not wanted, or the compressor failed (then
+            // uncompressed is always allowed).
+            None => self.push_message(kind, false, payload),
+        }
+        Ok(())
+    }
+
+    /// Frames a whole message's payload (compressed when `rsv1`), split by
+    /// `outgoing_fragment_size`; RSV1 goes on the first frame only.
+    fn push_message(&mut self, kind: MessageKind, rsv1: bool, payload: Bytes) {
         let opcode = match kind {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,
@@ -421,39 +479,59 @@ impl Connection {
                 while !rest.is_empty() {
                     let part = rest.split_to(rest.len().min(size));
                     let op = if first { opcode } else { OpCode::Continuation };
+                    self.push_data_frame(op, rest.is_empty(), rsv1 && first, part);
                     first = false;
-                    self.push_data_frame(op, rest.is_empty(), part);
                 }
             }
-            _ => self.push_data_frame(opcode, true, payload),
+            _ => self.push_data_frame(opcode, true, rsv1, payload),
         }
-        Ok(())
     }
 
-    fn push_data_frame(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
-        self.encoder.data(&mut self.out, self.role, self.entropy.as_deref_mut(), opcode, fin, false, payload);
+    fn push_data_frame(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: Bytes) {
+        self.encoder.data(&mut self.out, self.role, self.entropy.as_deref_mut(), opcode, fin, rsv1, payload);
     }
 
-    /// Queues a text message.
+    /// Queues a text message (compressed when permessage-deflate is in use and it reaches the
+    /// threshold).
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
         self.queue_message(MessageKind::Text, text.into().into_bytes())
     }
 
-    /// Queues a binary message.
+    /// Queues a binary message (compressed when permessage-deflate is in use and it reaches the
+    /// threshold).
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
         self.queue_message(MessageKind::Binary, data.into())
     }
 
+    /// Queues a message with per-message options: `SendOptions::default().compress(false)`
+    /// sends it uncompressed whatever its size (Node `send(data, { compress: false })`).
+    pub fn send_message_with(&mut self, msg: impl Into<Message>, opts: SendOptions) -> Result<(), SendError> {
+        let msg = msg.into();
+        self.queue_message_with(msg.kind(), msg.into_bytes(), opts)
+    }
+
     /// Queues a message framed once for many connections. Server connections share its bytes
     /// (zero-copy); client connections mask a copy.
+    ///
+    /// With permessage-deflate, a message at or above the threshold is compressed: without
+    /// context takeover (this endpoint resets its compressor per message) the compressed bytes
+    /// are computed once and shared by every connection with the same compression settings;
+    /// with context takeover they depend on each connection's history, so every connection
+    /// compresses its own copy.
     pub fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), SendError> {
+        if self.deflater.as_ref().is_some_and(|d| d.would_compress(msg.payload.len())) {
+            self.check_data_send()?;
+            let compressed = self.deflater.as_mut().and_then(|d| d.compress_prepared(&msg.payload, &msg.deflated));
+            match compressed {
+                Some(c) => self.push_message(msg.kind, true, c),
+                None => self.push_message(msg.kind, false, msg.payload.clone()),
+            }
+            return Ok(());
+        }
         if self.role == Role::Client || self.config.outgoing_fragment_size.is_some_and(|s| msg.payload.len() > s) {
             return self.queue_message(msg.kind, msg.payload.clone());
         }
-        self.check_open()?;
-        if self.sending_message {
-            return Err(SendError::MessageInProgress);
-        }
+        self.check_data_send()?;
         self.out.push_data(msg.header.clone(), msg.payload.is_empty());
         self.out.push_data(msg.payload.clone(), true);
         Ok(())
@@ -462,15 +540,114 @@ impl Connection {
     /// Sends one frame of a message being streamed: the first call starts a message of `kind`,
     /// later calls continue it (their `kind` is ignored) until one with `fin`. Control frames
     /// may interleave; whole messages may not (`MessageInProgress`).
+    ///
+    /// With permessage-deflate, the first part's length decides (against the threshold)
+    /// whether the whole message is compressed; each part is then compressed and flushed on
+    /// its own (a sync flush), so it can be sent before the next part exists.
     pub fn send_frame_part(&mut self, kind: MessageKind, data: Bytes, fin: bool) -> Result<(), SendError> {
+        self.send_frame_part_with(kind, data, fin, SendOptions::default())
+    }
+
+    /// [`send_frame_part`](Self::send_frame_part) with per-message options; the options of
+    /// the first part apply to the whole message.
+    pub fn send_frame_part_with(
+        &mut self,
+        kind: MessageKind,
+        data: Bytes,
+        fin: bool,
+        opts: SendOptions,
+    ) -> Result<(), SendError> {
         self.check_open()?;
-        let opcode = match (self.sending_message, kind) {
-            (true, _) => OpCode::Continuation,
-            (false, MessageKind::Text) => OpCode::Text,
-            (false, MessageKind::Binary) => OpCode::Binary,
+        if self.deflater.as_ref().is_some_and(Deflater::is_busy) {
+            return Err(SendError::CompressionPending);
+        }
+        let first = !self.sending_message;
+        let opcode = match (first, kind) {
+            (false, _) => OpCode::Continuation,
+            (true, MessageKind::Text) => OpCode::Text,
+            (true, MessageKind::Binary) => OpCode::Binary,
         };
-        self.push_data_frame(opcode, fin, data);
+        if first {
+            self.sending_compressed =
+                opts.compress && self.deflater.as_ref().is_some_and(|d| d.would_compress(data.len()));
+        }
+        let payload = if self.sending_compressed {
+            match self.deflater.as_mut().and_then(|d| d.compress_part(&data, fin)) {
+                Some(c) => c,
+                None => return Err(SendError::CompressionFailed),
+            }
+        } else {
+            data
+        };
+        self.push_data_frame(opcode, fin, first && self.sending_compressed, payload);
         self.sending_message = !fin;
+        Ok(())
+    }
+
+    /// Whether a data message of `len` bytes sent with `opts` would be compressed:
+    /// permessage-deflate is in use, `opts.compress` is set, and `len` reaches the threshold.
+    pub fn would_compress(&self, len: usize, opts: SendOptions) -> bool {
+        opts.compress && self.deflater.as_ref().is_some_and(|d| d.would_compress(len))
+    }
+
+    /// The local permessage-deflate settings when the extension is in use (adapters read
+    /// [`offload_threshold`](DeflateConfig::get_offload_threshold) and
+    /// [`concurrency_limit`](DeflateConfig::get_concurrency_limit) from it).
+    pub fn deflate_config(&self) -> Option<&DeflateConfig> {
+        self.deflater.as_ref().map(Deflater::config)
+    }
+
+    /// Moves the compression of one message out of the connection, so that an adapter can run
+    /// it off its async runtime (Node `ws`'s `concurrencyLimit` answer):
+    ///
+    /// ```text
+    /// if conn.would_compress(len, opts) && len >= offload_threshold {
+    ///     let task = conn.prepare_compressed(msg, opts)?;          // cheap
+    ///     let done = spawn_blocking(move || task.run()).await;     // at most concurrency_limit at once
+    ///     conn.send_compressed(done)?;                             // queues the frames
+    /// } else {
+    ///     conn.send_message_with(msg, opts)?;                      // compresses inline
+    /// }
+    /// ```
+    ///
+    /// The task holds the connection's compressor (with context takeover, messages must be
+    /// compressed in order), so until its result comes back through
+    /// [`send_compressed`](Self::send_compressed), data sends fail with
+    /// [`SendError::CompressionPending`]; control frames, `close` and receiving go on. Dropping
+    /// the task or its result is safe: the next message starts a fresh compressor. When the
+    /// message would not be compressed, the task passes it through unchanged.
+    pub fn prepare_compressed(
+        &mut self,
+        msg: impl Into<Message>,
+        opts: SendOptions,
+    ) -> Result<CompressTask, SendError> {
+        self.check_data_send()?;
+        let msg = msg.into();
+        let (kind, payload) = (msg.kind(), msg.into_bytes());
+        Ok(match self.deflater.as_mut() {
+            Some(d) => {
+                let compress = opts.compress && d.would_compress(payload.len());
+                d.lend(kind, payload, compress)
+            }
+            None => CompressTask::passthrough(kind, payload),
+        })
+    }
+
+    /// Queues a message compressed by [`CompressTask::run`] (see
+    /// [`prepare_compressed`](Self::prepare_compressed)) and takes the compressor back.
+    /// [`SendError::WrongConnection`] if it was prepared by another connection.
+    pub fn send_compressed(&mut self, msg: CompressedMessage) -> Result<(), SendError> {
+        let CompressedMessage { kind, data, compressed, compressor, token } = msg;
+        match (self.deflater.as_mut(), token) {
+            (Some(d), Some(t)) if d.owns(&t) => {
+                drop(t);
+                d.restore(compressor);
+            }
+            (None, None) => {}
+            _ => return Err(SendError::WrongConnection),
+        }
+        self.check_data_send()?;
+        self.push_message(kind, compressed, data);
         Ok(())
     }
 
@@ -640,6 +817,36 @@ impl Connection {
     /// Queues raw bytes (the handshake's 101 response) ahead of any frame.
     pub(crate) fn push_raw_output(&mut self, bytes: Bytes) {
         self.out.push_control(bytes);
+    }
+}
+
+/// Per-message options for [`Connection::send_message_with`],
+/// [`Connection::send_frame_part_with`] and [`Connection::prepare_compressed`].
+///
+/// Build with `SendOptions::default()` and the setters (the struct may gain fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// Compress the message if permessage-deflate is in use and it reaches the threshold
+    /// (default `true`; Node `send(data, { compress })`).
+    pub compress: bool,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        Self { compress: true }
+    }
+}
+
+impl SendOptions {
+    /// The defaults: compress when negotiated and above the threshold.
+    pub const fn new() -> Self {
+        Self { compress: true }
+    }
+
+    /// Sets [`compress`](Self::compress).
+    pub const fn compress(self, on: bool) -> Self {
+        Self { compress: on, ..self }
     }
 }
 

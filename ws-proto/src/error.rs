@@ -116,6 +116,18 @@ pub enum SendError {
     InvalidCloseCode(u16),
     /// A close reason longer than 123 bytes.
     CloseReasonTooLong(usize),
+    /// A message taken out by [`Connection::prepare_compressed`] was not handed back through
+    /// [`Connection::send_compressed`] yet: data messages must wait (control frames need not).
+    ///
+    /// [`Connection::prepare_compressed`]: crate::Connection::prepare_compressed
+    /// [`Connection::send_compressed`]: crate::Connection::send_compressed
+    CompressionPending,
+    /// A [`CompressedMessage`](crate::CompressedMessage) was handed to another connection than
+    /// the one that prepared it.
+    WrongConnection,
+    /// The compressor failed in the middle of a message sent in parts (not expected with valid
+    /// settings); the message cannot be completed, so fail the connection.
+    CompressionFailed,
 }
 
 impl fmt::Display for SendError {
@@ -127,6 +139,9 @@ impl fmt::Display for SendError {
             Self::ControlPayloadTooLong(n) => write!(f, "control payload of {n} bytes (max 125)"),
             Self::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
             Self::CloseReasonTooLong(n) => write!(f, "close reason of {n} bytes (max 123)"),
+            Self::CompressionPending => f.write_str("a message is being compressed outside the connection"),
+            Self::WrongConnection => f.write_str("the compressed message belongs to another connection"),
+            Self::CompressionFailed => f.write_str("the compressor failed in the middle of a message"),
         }
     }
 }
@@ -231,7 +246,8 @@ pub enum HandshakeError {
     SubprotocolMissing,
     /// Client: the server accepted an extension that was not offered.
     ExtensionNotOffered,
-    /// Client: the server's extension parameters were not acceptable.
+    /// The permessage-deflate parameters were not acceptable: a server got a malformed offer
+    /// (400, as Node `ws`), or a client got a response it did not allow.
     DeflateParams(String),
     /// Client: the request could not be built (bad URL, header or subprotocol).
     InvalidRequest(String),
@@ -283,7 +299,7 @@ impl fmt::Display for HandshakeError {
             Self::SubprotocolNotOffered => f.write_str("server chose a subprotocol that was not offered"),
             Self::SubprotocolMissing => f.write_str("server chose no subprotocol"),
             Self::ExtensionNotOffered => f.write_str("server accepted an extension that was not offered"),
-            Self::DeflateParams(e) => write!(f, "unacceptable extension parameters: {e}"),
+            Self::DeflateParams(e) => write!(f, "unacceptable permessage-deflate parameters: {e}"),
             Self::InvalidRequest(e) => write!(f, "invalid request: {e}"),
             Self::InvalidAccept(e) => write!(f, "invalid handshake response: {e}"),
         }

@@ -22,6 +22,12 @@
 //! fails the connection with the right close code, shuts the server's write side first, and
 //! checks every size limit from frame headers before buffering a payload.
 //!
+//! permessage-deflate (RFC 7692) is opt-in on both sides: [`Config::permessage_deflate`] for a
+//! client's offer, [`ServerOptions::per_message_deflate`] for a server, with a
+//! [`DeflateConfig`]. Backends: `miniz_oxide` (feature `deflate`, default) and `zlib-rs`
+//! (feature `zlib-rs`). Compression of large messages can be moved off an async runtime with
+//! [`Connection::prepare_compressed`].
+//!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Instant;
@@ -44,6 +50,7 @@ mod close;
 mod codec;
 mod config;
 mod connection;
+mod deflate;
 mod error;
 mod event;
 pub mod frame;
@@ -63,7 +70,8 @@ pub use http;
 pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use codec::PreparedMessage;
 pub use config::{Config, Role, DEFAULT_MAX_MESSAGE_SIZE};
-pub use connection::{Connection, State};
+pub use connection::{Connection, SendOptions, State};
+pub use deflate::{Backend, CompressTask, CompressedMessage, DeflateConfig, DeflateParams};
 pub use error::{Error, HandshakeError, ProtocolError, SendError, TimeoutKind};
 pub use event::{Event, Fragment, Message, MessageKind};
 pub use handshake::client::{ClientHandshake, ClientOutcome, ClientRequest};

@@ -3,7 +3,7 @@
 //! Every header is checked (reserved bits, opcode, mask for the role, control frame rules,
 //! limits) before any of its payload is buffered. Payload bytes are unmasked in place as they
 //! arrive and text is validated as it arrives, so invalid UTF-8 fails the connection at once
-//! even inside a frame. Complete frames leave as zero-copy `Bytes` slices of the read buffer.
+//! even inside a frame (compressed text is validated after inflating, by the assembler). Complete frames leave as zero-copy `Bytes` slices of the read buffer.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -19,6 +19,8 @@ pub(crate) struct DecodeCtx {
     pub(crate) role: Role,
     pub(crate) accept_unmasked: bool,
     pub(crate) deliver_fragments: bool,
+    /// permessage-deflate is in use: RSV1 may mark the first frame of a data message.
+    pub(crate) rsv1: bool,
 }
 
 /// The frame being read.
@@ -61,8 +63,16 @@ impl FrameDecoder {
     }
 
     fn check_header(h: &FrameHeader, ctx: &DecodeCtx) -> Result<(), ProtocolError> {
-        if h.rsv1 || h.rsv2 || h.rsv3 {
+        if h.rsv2 || h.rsv3 || (h.rsv1 && !ctx.rsv1) {
             return Err(ProtocolError::ReservedBitsSet);
+        }
+        if h.rsv1 {
+            if h.opcode.is_control() {
+                return Err(ProtocolError::CompressedControlFrame);
+            }
+            if h.opcode == OpCode::Continuation {
+                return Err(ProtocolError::UnexpectedRsv1);
+            }
         }
         match (ctx.role, h.mask.is_some()) {
             (Role::Server, false) if !ctx.accept_unmasked => return Err(ProtocolError::UnmaskedFrameFromClient),

@@ -7,6 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::config::Role;
+use crate::deflate::DeflateCache;
 use crate::event::{Message, MessageKind};
 use crate::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
 use crate::mask::{apply_mask, Entropy};
@@ -109,11 +110,18 @@ impl FrameEncoder {
 /// For server connections without compression the header and payload `Bytes` are shared by
 /// every peer: N peers cost N reference count bumps. Client connections mask per connection,
 /// so they re-encode from the shared payload.
+///
+/// With permessage-deflate (see [`Connection::send_prepared`](crate::Connection::send_prepared)):
+/// without context takeover the compressed payload is computed by the first connection and
+/// shared by every connection with the same compression settings (clones share it too); with
+/// context takeover each connection compresses its own copy.
 #[derive(Clone, Debug)]
 pub struct PreparedMessage {
     pub(crate) header: Bytes,
     pub(crate) payload: Bytes,
     pub(crate) kind: MessageKind,
+    /// The compressed payload, once computed for connections without context takeover.
+    pub(crate) deflated: DeflateCache,
 }
 
 impl PreparedMessage {
@@ -128,7 +136,7 @@ impl PreparedMessage {
         let h = header_for(opcode, true, false, payload.len(), None);
         let mut hb = [0u8; MAX_HEADER_LEN];
         let n = h.encode_into(&mut hb);
-        Self { header: Bytes::copy_from_slice(&hb[..n]), payload, kind }
+        Self { header: Bytes::copy_from_slice(&hb[..n]), payload, kind, deflated: DeflateCache::default() }
     }
 
     /// Text or binary.

@@ -18,6 +18,7 @@ use super::headers::{self as h, HeadBuffer};
 use super::{accept_key, Negotiated};
 use crate::config::{Config, Role};
 use crate::connection::Connection;
+use crate::deflate::{params as deflate_params, DeflateConfig, DeflateParams};
 use crate::error::HandshakeError;
 use crate::mask::Entropy;
 use crate::transmit::{OutQueue, Transmit};
@@ -226,8 +227,8 @@ impl ClientRequest {
         self
     }
 
-    /// The request head for `key`.
-    fn head(&self, key: &str) -> Result<Vec<u8>, HandshakeError> {
+    /// The request head for `key`, offering `extensions` if any.
+    fn head(&self, key: &str, extensions: Option<&str>) -> Result<Vec<u8>, HandshakeError> {
         if let Some(e) = &self.error {
             return Err(HandshakeError::InvalidRequest(e.clone()));
         }
@@ -245,6 +246,9 @@ impl ClientRequest {
         h::put_header(&mut out, b"Sec-WebSocket-Version", if self.version == 8 { b"8" } else { b"13" });
         if !self.subprotocols.is_empty() {
             h::put_header(&mut out, b"Sec-WebSocket-Protocol", self.subprotocols.join(", ").as_bytes());
+        }
+        if let Some(e) = extensions {
+            h::put_header(&mut out, b"Sec-WebSocket-Extensions", e.as_bytes());
         }
         if let Some(o) = &self.origin {
             let name: &[u8] = if self.version == 8 { b"Sec-WebSocket-Origin" } else { b"Origin" };
@@ -363,7 +367,8 @@ impl ClientHandshake {
         let mut nonce = [0u8; 16];
         entropy.fill(&mut nonce);
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
-        let head = req.head(&key)?;
+        let offer = config.permessage_deflate.as_ref().and_then(DeflateConfig::offer);
+        let head = req.head(&key, offer.as_deref())?;
         let mut out = OutQueue::default();
         out.push_raw(Bytes::from(head));
         let deadline = config.handshake_timeout.and_then(|d| now.checked_add(d));
@@ -437,8 +442,9 @@ impl ClientHandshake {
     /// `max_headers` fields, EOF before the head ([`UnexpectedEof`](HandshakeError::UnexpectedEof)),
     /// the deadline ([`Timeout`](HandshakeError::Timeout)), and a 101 that breaks RFC 6455
     /// (`MissingUpgrade`, `MissingConnectionUpgrade`, `AcceptMismatch`,
-    /// `SubprotocolNotOffered`, `ExtensionNotOffered`). Once it returned `Some` or `Err`, the
-    /// handshake is finished and later calls return `Ok(None)`.
+    /// `SubprotocolNotOffered`, `ExtensionNotOffered`, `InvalidExtensions`, and
+    /// `DeflateParams` for a permessage-deflate response the offer did not allow). Once it
+    /// returned `Some` or `Err`, the handshake is finished and later calls return `Ok(None)`.
     pub fn poll_outcome(&mut self, now: Instant) -> Result<Option<ClientOutcome>, HandshakeError> {
         self.handle_timeout(now);
         match std::mem::replace(&mut self.state, ClientState::Done) {
@@ -472,8 +478,8 @@ impl ClientHandshake {
             let body = BodyState { response, body: BytesMut::new(), remaining };
             return Ok(self.poll_body(Box::new(body)));
         }
-        let subprotocol = self.check_101(&response)?;
-        let negotiated = Negotiated { subprotocol, extensions: None, version: self.version };
+        let (subprotocol, extensions, deflate) = self.check_101(&response)?;
+        let negotiated = Negotiated { subprotocol, extensions, version: self.version, deflate };
         let mut connection = Connection::new(Role::Client, self.config.clone(), negotiated, self.entropy.take(), now);
         if !leftover.is_empty() {
             connection.receive(&leftover);
@@ -506,8 +512,13 @@ impl ClientHandshake {
         }
     }
 
-    /// The RFC 6455 §4.1 checks of a 101; returns the chosen subprotocol.
-    fn check_101(&self, response: &Response<()>) -> Result<Option<String>, HandshakeError> {
+    /// The RFC 6455 §4.1 checks of a 101; returns the chosen subprotocol, the extensions
+    /// header value and the agreed permessage-deflate parameters.
+    #[allow(clippy::type_complexity)]
+    fn check_101(
+        &self,
+        response: &Response<()>,
+    ) -> Result<(Option<String>, Option<String>, Option<DeflateParams>), HandshakeError> {
         let headers = response.headers();
         if !h::has_token(headers, &header::UPGRADE, "websocket") {
             return Err(HandshakeError::MissingUpgrade);
@@ -520,21 +531,46 @@ impl ClientHandshake {
             Ok(Some(v)) if h::trim_ows(v.as_bytes()) == expected.as_bytes() => {}
             _ => return Err(HandshakeError::AcceptMismatch),
         }
-        if headers.contains_key(header::SEC_WEBSOCKET_EXTENSIONS) {
-            // No extension is offered yet, so the server may not accept any.
-            return Err(HandshakeError::ExtensionNotOffered);
-        }
-        match h::single(headers, &header::SEC_WEBSOCKET_PROTOCOL) {
-            Ok(None) => Ok(None),
+        let (extensions, deflate) = self.check_extensions(headers)?;
+        let subprotocol = match h::single(headers, &header::SEC_WEBSOCKET_PROTOCOL) {
+            Ok(None) => None,
             Ok(Some(v)) => {
                 let chosen = h::trim_ows(v.as_bytes());
                 match self.offered.iter().find(|p| p.as_bytes() == chosen) {
-                    Some(p) => Ok(Some(p.clone())),
-                    None => Err(HandshakeError::SubprotocolNotOffered),
+                    Some(p) => Some(p.clone()),
+                    None => return Err(HandshakeError::SubprotocolNotOffered),
                 }
             }
-            Err(()) => Err(HandshakeError::SubprotocolNotOffered),
+            Err(()) => return Err(HandshakeError::SubprotocolNotOffered),
+        };
+        Ok((subprotocol, extensions, deflate))
+    }
+
+    /// Validates the accepted extensions against the offer (only permessage-deflate is ever
+    /// offered): the header value and the agreed parameters.
+    fn check_extensions(&self, headers: &HeaderMap) -> Result<(Option<String>, Option<DeflateParams>), HandshakeError> {
+        let values = headers.get_all(header::SEC_WEBSOCKET_EXTENSIONS);
+        if values.iter().next().is_none() {
+            return Ok((None, None));
         }
+        let offered =
+            self.config.permessage_deflate.as_ref().and_then(|c| Some((c, c.get_backend()?.min_window_bits())));
+        if offered.is_none() {
+            return Err(HandshakeError::ExtensionNotOffered);
+        }
+        let exts = h::parse_extensions(values.iter().map(HeaderValue::as_bytes))
+            .map_err(|()| HandshakeError::InvalidExtensions)?;
+        let deflate = match deflate_params::client_validate(&exts, offered) {
+            Ok(d) => d,
+            Err(deflate_params::ResponseError::NotOffered) => return Err(HandshakeError::ExtensionNotOffered),
+            Err(deflate_params::ResponseError::Params(e)) => return Err(HandshakeError::DeflateParams(e)),
+        };
+        let text: Vec<&str> = values
+            .iter()
+            .map(|v| v.to_str().map(str::trim))
+            .collect::<Result<_, _>>()
+            .map_err(|_| HandshakeError::InvalidExtensions)?;
+        Ok((deflate.map(|_| text.join(", ")), deflate))
     }
 }
 

@@ -3,6 +3,8 @@
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
+use crate::deflate::DeflateParams;
+
 pub mod client;
 pub(crate) mod headers;
 pub mod server;
@@ -27,6 +29,10 @@ pub struct Negotiated {
     pub extensions: Option<String>,
     /// The protocol version: 13, or 8 for HyBi-07..12 peers.
     pub version: u8,
+    /// The permessage-deflate parameters agreed on, if the extension is in use. Setting it by
+    /// hand (with [`Connection::new`](crate::Connection::new)) turns compression on for that
+    /// connection, with the local settings of [`Config::permessage_deflate`](crate::Config::permessage_deflate).
+    pub deflate: Option<DeflateParams>,
 }
 
 #[cfg(test)]

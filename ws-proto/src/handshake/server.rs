@@ -27,6 +27,7 @@
 //! | [`ServerOptions::path`] mismatch | 400 |
 //! | [`ServerOptions::origins`] mismatch | 403 |
 //! | [`ServerOptions::verify_client`] refusal | the app's choice, 401 by default |
+//! | a malformed permessage-deflate offer (with [`ServerOptions::per_message_deflate`]) | 400 |
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use super::headers::{self as h, HeadBuffer};
 use super::{accept_key, Negotiated};
 use crate::config::{Config, Role};
 use crate::connection::Connection;
+use crate::deflate::{params as deflate_params, DeflateConfig, DeflateParams};
 use crate::error::HandshakeError;
 
 pub use super::headers::ExtensionOffer;
@@ -54,7 +56,7 @@ type HeadersFn = dyn Fn(&UpgradeRequest, &mut HeaderMap) + Send + Sync;
 
 /// Server policy shared by every handshake (share as `Arc<ServerOptions>`): what
 /// [`UpgradeRequest::negotiate`] applies, in Node `ws`'s order: path, origin, `verify_client`,
-/// subprotocol choice, `on_headers`.
+/// subprotocol choice, permessage-deflate, `on_headers`.
 ///
 /// Setters take `&mut self` and return `&mut Self` so they chain.
 #[derive(Clone, Default)]
@@ -66,6 +68,7 @@ pub struct ServerOptions {
     handle_protocols: Option<Arc<ProtocolsFn>>,
     verify_client: Option<Arc<VerifyFn>>,
     on_headers: Option<Arc<HeadersFn>>,
+    per_message_deflate: Option<DeflateConfig>,
 }
 
 impl fmt::Debug for ServerOptions {
@@ -78,6 +81,7 @@ impl fmt::Debug for ServerOptions {
             .field("handle_protocols", &self.handle_protocols.is_some())
             .field("verify_client", &self.verify_client.is_some())
             .field("on_headers", &self.on_headers.is_some())
+            .field("per_message_deflate", &self.per_message_deflate)
             .finish()
     }
 }
@@ -152,6 +156,21 @@ impl ServerOptions {
         self.on_headers = Some(Arc::new(f));
         self
     }
+
+    /// Accepts permessage-deflate (RFC 7692) with these settings (Node `perMessageDeflate`);
+    /// `None`, the default as in Node, accepts nothing. The client's offers are tried in order
+    /// and the first one that can be honoured is accepted; a malformed offer is answered with
+    /// 400. The tables are in [`DeflateConfig`]'s module documentation and
+    /// `docs/design/deflate.md`.
+    pub fn per_message_deflate(&mut self, c: Option<DeflateConfig>) -> &mut Self {
+        self.per_message_deflate = c;
+        self
+    }
+
+    /// The configured permessage-deflate settings.
+    pub fn get_per_message_deflate(&self) -> Option<&DeflateConfig> {
+        self.per_message_deflate.as_ref()
+    }
 }
 
 /// A refusal from [`ServerOptions::verify_client`]: the response to answer with (Node
@@ -224,16 +243,29 @@ pub struct Accept {
     /// Extra headers for the `101` response. `Upgrade`, `Connection`, `Sec-WebSocket-*`,
     /// `Content-Length` and `Transfer-Encoding` are the handshake's and are skipped.
     pub headers: HeaderMap,
-    /// Reserved for the negotiated extensions: the `Sec-WebSocket-Extensions` response value,
-    /// set by `negotiate` once permessage-deflate is supported (always `None` for now). Being
-    /// private, it also keeps `Accept` constructible only through `Default` and `negotiate`.
+    /// The negotiated extensions: the `Sec-WebSocket-Extensions` response value, set by
+    /// `negotiate` when permessage-deflate was agreed. Being private, it also keeps `Accept`
+    /// constructible only through `Default` and `negotiate`.
     extensions: Option<HeaderValue>,
+    /// The permessage-deflate parameters behind `extensions`.
+    deflate: Option<DeflateParams>,
 }
 
 impl Accept {
     /// An acceptance with this subprotocol and no extra headers.
     pub fn with_subprotocol(subprotocol: impl Into<String>) -> Self {
         Self { subprotocol: Some(subprotocol.into()), ..Self::default() }
+    }
+
+    /// The permessage-deflate parameters [`UpgradeRequest::negotiate`] agreed on, if any.
+    pub fn deflate(&self) -> Option<&DeflateParams> {
+        self.deflate.as_ref()
+    }
+
+    /// Drops the negotiated permessage-deflate (the connection then goes uncompressed).
+    pub fn decline_deflate(&mut self) {
+        self.extensions = None;
+        self.deflate = None;
     }
 }
 
@@ -557,7 +589,8 @@ impl UpgradeRequest {
         self.subprotocols.iter().map(String::as_str)
     }
 
-    /// The extensions the client offered (none is negotiated yet).
+    /// The extensions the client offered (only permessage-deflate is negotiated, when
+    /// [`ServerOptions::per_message_deflate`] is set).
     pub fn extension_offers(&self) -> &[ExtensionOffer] {
         &self.extensions
     }
@@ -583,8 +616,9 @@ impl UpgradeRequest {
     }
 
     /// Applies the [`ServerOptions`] policy in Node `ws`'s order: path (400), origin (403),
-    /// `verify_client` (its refusal), subprotocol choice, `on_headers`. The RFC checks were
-    /// already done when this request was built.
+    /// `verify_client` (its refusal), subprotocol choice, permessage-deflate (400 for a
+    /// malformed offer), `on_headers`. The RFC checks were already done when this request was
+    /// built.
     pub fn negotiate(&self) -> Result<Accept, Rejection> {
         let o = &*self.options;
         if o.path.as_deref().is_some_and(|p| p != self.path()) {
@@ -618,6 +652,16 @@ impl UpgradeRequest {
                         "handle_protocols chose {p:?}, which is not a token"
                     ))));
                 }
+            }
+        }
+        if let Some((cfg, backend)) = o.per_message_deflate.as_ref().and_then(|c| Some((c, c.get_backend()?))) {
+            match deflate_params::server_negotiate(&self.extensions, cfg, backend.min_window_bits()) {
+                Ok(Some(p)) => {
+                    accept.extensions = HeaderValue::from_str(&p.header_value()).ok();
+                    accept.deflate = accept.extensions.as_ref().map(|_| p);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Rejection::from_error(HandshakeError::DeflateParams(e))),
             }
         }
         if let Some(f) = &o.on_headers {
@@ -683,8 +727,12 @@ impl UpgradeRequest {
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         *response.headers_mut() = map;
         let extensions = accept.extensions.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let negotiated = Negotiated { subprotocol, extensions, version: self.version };
+        let deflate = accept.deflate.filter(|_| extensions.is_some());
+        let negotiated = Negotiated { subprotocol, extensions, version: self.version, deflate };
         let mut connection = Connection::new(Role::Server, self.config, negotiated, None, now);
+        if let Some(local) = &self.options.per_message_deflate {
+            connection.set_local_deflate(local);
+        }
         if !self.leftover.is_empty() {
             connection.receive(&self.leftover);
         }

@@ -22,6 +22,8 @@ macro_rules! both_roles {
 mod pair;
 
 mod close;
+#[cfg(any(feature = "deflate", feature = "zlib-rs"))]
+mod deflate;
 mod fragment;
 mod framing;
 mod handshake;

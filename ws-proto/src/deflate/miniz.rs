@@ -1,0 +1,77 @@
+//! The miniz_oxide backend (feature `deflate`): pure Rust, compressor window 15 bits only.
+//!
+//! miniz_oxide's `CompressorOxide::with_params` takes a window size, but only approximates it
+//! by lowering the level, and its fast path (level 1) matches up to 32 KiB back whatever the
+//! window; so this backend compresses with a 15-bit window only and negotiation declines what
+//! needs less (see `params.rs`). Its decompressor keeps a 32 KiB dictionary, enough for any
+//! window.
+
+use miniz_oxide::deflate::core::{create_comp_flags_from_zip_params, CompressorOxide};
+use miniz_oxide::deflate::stream::deflate;
+use miniz_oxide::inflate::stream::{inflate, InflateState, MinReset};
+use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+
+use super::{grow_spare, Compress, Decompress, Progress};
+
+/// A raw-deflate compressor with a 32 KiB window.
+pub(super) struct MinizCompressor(Box<CompressorOxide>);
+
+impl MinizCompressor {
+    pub(super) fn new(level: u8) -> Self {
+        // Negative window bits: raw deflate, no zlib header. Strategy 0: default.
+        let flags = create_comp_flags_from_zip_params(i32::from(level.min(9)), -15, 0);
+        Self(Box::new(CompressorOxide::new(flags)))
+    }
+}
+
+impl Compress for MinizCompressor {
+    fn compress_sync(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ()> {
+        let mut pos = 0;
+        loop {
+            let start = out.len();
+            grow_spare(out);
+            let avail = out.len() - start;
+            let r = deflate(&mut self.0, input.get(pos..).unwrap_or_default(), &mut out[start..], MZFlush::Sync);
+            out.truncate(start + r.bytes_written);
+            pos += r.bytes_consumed;
+            r.status.map_err(drop)?;
+            if pos >= input.len() && r.bytes_written < avail {
+                return Ok(());
+            }
+            if r.bytes_consumed == 0 && r.bytes_written == 0 {
+                return Err(());
+            }
+        }
+    }
+}
+
+/// A raw-deflate decompressor (32 KiB dictionary).
+pub(super) struct MinizDecompressor(Box<InflateState>);
+
+impl MinizDecompressor {
+    pub(super) fn new() -> Self {
+        Self(InflateState::new_boxed(DataFormat::Raw))
+    }
+}
+
+impl Decompress for MinizDecompressor {
+    fn decompress(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, ()> {
+        if out.is_empty() {
+            return Ok(Progress::default());
+        }
+        let r = inflate(&mut self.0, input, out, MZFlush::None);
+        let stream_end = match r.status {
+            Ok(MZStatus::StreamEnd) => true,
+            // `Buf`: no progress possible (needs input); not an error.
+            Ok(_) | Err(MZError::Buf) => false,
+            Err(_) => return Err(()),
+        };
+        Ok(Progress { consumed: r.bytes_consumed, written: r.bytes_written, stream_end })
+    }
+
+    fn reset(&mut self) {
+        // The dictionary is not zeroed: it only ever holds this connection's own earlier
+        // output, so a stale back-reference can reveal nothing the peer did not send.
+        self.0.reset_as(MinReset);
+    }
+}
