@@ -1,1 +1,128 @@
-//! Placeholder: the tokio adapter is built in a later issue.
+//! # ws-tokio: WebSocket over tokio
+//!
+//! The tokio adapter of the sans-IO core [`ws_proto`]: it moves bytes between a tokio
+//! `AsyncRead + AsyncWrite` and a [`Connection`], and runs one timer. Everything the protocol
+//! requires (answering pings, echoing the peer's close, failing on protocol errors with the
+//! right close code, limits, keepalive and close timers) happens in the core.
+//!
+//! ```no_run
+//! use ws_tokio::{connect, Event, Message};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let (mut ws, _response) = connect("ws://127.0.0.1:9001/").await?;
+//! ws.send("hello").await?;
+//! while let Some(event) = ws.recv().await {
+//!     match event? {
+//!         Event::Message(Message::Text(t)) => println!("{t}"),
+//!         Event::Closed(info) => println!("closed: {} {}", info.code(), info.reason()),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A server, one task per connection:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ws_tokio::{accept_with, Config, Event, ServerOptions};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+//! let (config, options) = (Arc::new(Config::default()), Arc::new(ServerOptions::default()));
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let (config, options) = (config.clone(), options.clone());
+//!     tokio::spawn(async move {
+//!         let Ok(mut ws) = accept_with(tcp, config, options).await else { return };
+//!         while let Some(Ok(event)) = ws.recv().await {
+//!             if let Event::Message(m) = event {
+//!                 if ws.send(m).await.is_err() {
+//!                     break;
+//!                 }
+//!             }
+//!         }
+//!     });
+//! }
+//! # }
+//! ```
+//!
+//! ## Ways to drive a connection
+//!
+//! - [`WebSocket`]: one task receives ([`recv`](WebSocket::recv), or the `Stream` impl) and
+//!   sends ([`send`](WebSocket::send), [`feed`](WebSocket::feed), or the `Sink` impl). Pongs
+//!   and close echoes are written while the task only receives.
+//! - [`WebSocket::split`]: a [`WsReader`] and a [`WsWriter`] for two tasks, sharing the
+//!   connection behind a lock that is never held across an `.await`.
+//! - [`WebSocket::spawn`]: driver-task mode. One task owns the connection; any number of
+//!   [`WsHandle`]s send through a bounded queue and an [`EventReceiver`] gets the events.
+//! - [`WsByteStream`]: the connection as `AsyncRead + AsyncWrite` (Node
+//!   `createWebSocketStream`).
+//!
+//! ## The driving loop
+//!
+//! [`WebSocket::poll_next_event`] follows the loop every adapter shares: fire expired timers;
+//! return a pending event (after opportunistically writing what producing it queued); write
+//! queued output (vectored when the stream supports it); stop once the connection is
+//! terminated; otherwise read into the connection's receive slot, or hand it EOF. Reading
+//! happens only when the application asks for the next event and the connection wants input,
+//! which bounds buffered input and pushes back on the peer. Sends respect the write
+//! high-water mark (`Config::write_high_water`): above it they flush before queuing more, so
+//! a peer that does not read bounds this side's memory.
+//!
+//! ## Errors
+//!
+//! Protocol errors are never `Err`: the peer breaking the protocol, a timeout or an EOF all
+//! end in `Event::Closed(info)` with the close code and the error. `Err` from receiving is an
+//! `io::Error` from the stream; [`Error`] from sending is an IO failure, a call not allowed in
+//! the connection's state ([`Error::Send`]) or a connection already over.
+//!
+//! ## Binary representations (Node `binaryType`)
+//!
+//! A received [`Message`] holds `Bytes` (Node `'nodebuffer'`, zero-copy from the read buffer):
+//! [`Message::into_bytes`] gives them for text and binary alike, and
+//! `Vec::<u8>::from(message.into_bytes())` a `Vec<u8>` (Node `'arraybuffer'`; no copy when the
+//! buffer is not shared). [`WebSocket::recv_pieces`] gives a message as a `Vec<Bytes>` of the
+//! pieces it arrived in (Node `'fragments'`), as delivered in fragment mode
+//! (`Config::deliver_fragments`), which also streams messages too large to buffer whole.
+//!
+//! ## Cancel safety
+//!
+//! Receiving ([`recv`](WebSocket::recv), `StreamExt::next`) is cancel safe: use it in
+//! `tokio::select!` freely, no event is lost or duplicated. Sending is all-or-nothing: a
+//! cancelled `send` either queued the whole message or nothing. See the table on
+//! [`WebSocket`].
+//!
+//! ## Features
+//!
+//! - `futures` (default): `futures_core::Stream` and `futures_sink::Sink` for [`WebSocket`],
+//!   [`WsReader`] / [`WsWriter`] and [`EventReceiver`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod byte_stream;
+mod driver;
+mod entropy;
+mod error;
+mod handshake;
+mod io;
+mod split;
+mod stream;
+
+pub use byte_stream::WsByteStream;
+pub use driver::{Driver, EventReceiver, Outbound, WsHandle};
+pub use entropy::OsEntropy;
+pub use error::{AcceptError, ConnectError, Error, TrySendError};
+pub use handshake::{
+    accept_async_with, accept_hdr_with, accept_with, connect, connect_config, connect_with, dial, ClientStream,
+};
+pub use split::{ReuniteError, WsReader, WsWriter};
+pub use stream::{MessagePieces, WebSocket};
+
+pub use ws_proto;
+pub use ws_proto::{
+    http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
+    PreparedMessage, SendError, State, Utf8Bytes,
+};
+pub use ws_proto::{Accept, ClientRequest, Refusal, Rejection, ServerOptions, UpgradeRequest};

@@ -1,0 +1,395 @@
+//! Driver-task mode: one task owns the stream and the connection (quinn's `ConnectionDriver`
+//! pattern); the application holds a cloneable [`WsHandle`] to send and an [`EventReceiver`]
+//! for what arrives.
+//!
+//! The driver polls, in one task: the bounded command queue (only while the connection's
+//! output is below its write high-water mark, so a peer that does not read fills the queue and
+//! makes [`WsHandle::send`] wait and [`WsHandle::try_send`] fail with `Full`), the socket
+//! (reading, writing, the timers), and room in the bounded event channel: while it is full the
+//! driver stops reading the socket, which is TCP backpressure towards the peer.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::{self, error::TrySendError as ChannelFull, OwnedPermit};
+use ws_proto::{Bytes, CloseCode, CloseFrame, Event, Message, PreparedMessage, SendError, State};
+
+use crate::error::{Error, TrySendError};
+use crate::io as wio;
+use crate::stream::WebSocket;
+
+/// A command for the driver task.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outbound {
+    /// A text or binary message.
+    Message(Message),
+    /// A message framed once for many connections (broadcast).
+    Prepared(PreparedMessage),
+    /// A ping (payload at most 125 bytes).
+    Ping(Bytes),
+    /// An unsolicited pong (payload at most 125 bytes).
+    Pong(Bytes),
+    /// Start the closing handshake (`None`: a close frame without a status code).
+    Close(Option<CloseFrame>),
+    /// Drop the connection without a closing handshake (Node `terminate()`).
+    Terminate,
+}
+
+impl Outbound {
+    /// Checks what the connection would refuse outright (control payload sizes, close codes).
+    fn validate(&self) -> Result<(), SendError> {
+        match self {
+            Self::Ping(p) | Self::Pong(p) if p.len() > 125 => Err(SendError::ControlPayloadTooLong(p.len())),
+            Self::Close(Some(f)) => f.validate(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// State the driver shares with the handles.
+#[derive(Debug, Default)]
+struct Status {
+    /// `Event::Closed` was produced, or the driver ended.
+    closed: AtomicBool,
+}
+
+/// Sends to a connection run by a driver task. Cheap to clone; `Send + Sync`.
+///
+/// Commands go through a bounded queue, in order. They are applied while the connection is
+/// open; once it is closing or closed the driver drops them (a message after a close is not
+/// sent). Every method returns [`Error::ConnectionClosed`] once the connection has closed.
+#[derive(Clone)]
+pub struct WsHandle {
+    tx: mpsc::Sender<Outbound>,
+    status: Arc<Status>,
+}
+
+impl fmt::Debug for WsHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsHandle").field("closed", &self.is_closed()).finish_non_exhaustive()
+    }
+}
+
+impl WsHandle {
+    /// Queues a command, waiting for room in the queue (backpressure: the queue drains only as
+    /// fast as the peer reads). Cancel safe: the command is queued whole or not at all.
+    pub async fn command(&self, cmd: Outbound) -> Result<(), Error> {
+        cmd.validate()?;
+        if self.is_closed() {
+            return Err(Error::ConnectionClosed);
+        }
+        let permit = self.tx.reserve().await.map_err(|_| Error::ConnectionClosed)?;
+        permit.send(cmd);
+        Ok(())
+    }
+
+    /// Queues a command if the queue has room, without waiting.
+    pub fn try_command(&self, cmd: Outbound) -> Result<(), TrySendError<Outbound>> {
+        self.try_push(cmd, |c| c)
+    }
+
+    fn try_push<T>(&self, item: T, wrap: impl FnOnce(T) -> Outbound) -> Result<(), TrySendError<T>> {
+        if self.is_closed() {
+            return Err(TrySendError::Closed(item));
+        }
+        match self.tx.try_reserve() {
+            Ok(permit) => {
+                let cmd = wrap(item);
+                cmd.validate().map_err(TrySendError::Send)?;
+                permit.send(cmd);
+                Ok(())
+            }
+            Err(ChannelFull::Full(())) => Err(TrySendError::Full(item)),
+            Err(ChannelFull::Closed(())) => Err(TrySendError::Closed(item)),
+        }
+    }
+
+    /// Sends a message (queues it for the driver, waiting for room). Cancel safe.
+    pub async fn send(&self, msg: impl Into<Message>) -> Result<(), Error> {
+        self.command(Outbound::Message(msg.into())).await
+    }
+
+    /// Queues a message without waiting: [`TrySendError::Full`] when the queue is full (a slow
+    /// consumer; a broadcaster drops the message or closes the connection with 1013).
+    pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), TrySendError<Message>> {
+        self.try_push(msg.into(), Outbound::Message)
+    }
+
+    /// Sends a message framed once for many connections, waiting for room.
+    pub async fn send_prepared(&self, msg: PreparedMessage) -> Result<(), Error> {
+        self.command(Outbound::Prepared(msg)).await
+    }
+
+    /// Queues a prepared message without waiting (encode-once broadcast: clone the
+    /// `PreparedMessage`, which shares its bytes).
+    pub fn try_send_prepared(&self, msg: PreparedMessage) -> Result<(), TrySendError<PreparedMessage>> {
+        self.try_push(msg, Outbound::Prepared)
+    }
+
+    /// Sends a ping; the pong arrives as `Event::Pong` on the [`EventReceiver`].
+    pub async fn ping(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.command(Outbound::Ping(payload.into())).await
+    }
+
+    /// Sends an unsolicited pong.
+    pub async fn pong(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.command(Outbound::Pong(payload.into())).await
+    }
+
+    /// Starts the closing handshake after the commands queued before it; `Event::Closed`
+    /// arrives on the [`EventReceiver`] when the peer answers or the close timeout expires.
+    pub async fn close(&self, code: impl Into<CloseCode>, reason: &str) -> Result<(), Error> {
+        self.command(Outbound::Close(Some(CloseFrame::new(code.into(), reason)))).await
+    }
+
+    /// Drops the connection without a closing handshake, after the commands queued before it.
+    pub async fn terminate(&self) -> Result<(), Error> {
+        self.command(Outbound::Terminate).await
+    }
+
+    /// Whether the connection has closed (`Event::Closed` was produced) or the driver ended.
+    pub fn is_closed(&self) -> bool {
+        self.status.closed.load(Ordering::Acquire) || self.tx.is_closed()
+    }
+
+    /// Waits until the driver task has ended (the connection is completely over).
+    pub async fn closed(&self) {
+        self.tx.closed().await;
+    }
+}
+
+/// The events of a connection run by a driver task: messages (or fragments), pings, pongs,
+/// then `Event::Closed` once, then the end (`None`). `Err` is an IO failure (followed by
+/// `Event::Closed` with 1006).
+///
+/// The channel is bounded: while it is full the driver stops reading the socket. Dropping the
+/// receiver discards further events; the connection keeps running for the handles (and closes
+/// with 1000 once the handles are gone too).
+#[derive(Debug)]
+pub struct EventReceiver {
+    rx: mpsc::Receiver<io::Result<Event>>,
+}
+
+impl EventReceiver {
+    /// The next event; `None` once the driver ended. Cancel safe.
+    pub async fn recv(&mut self) -> Option<io::Result<Event>> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<io::Result<Event>> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Polls for the next event.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Event>>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+#[cfg(feature = "futures")]
+impl futures_core::Stream for EventReceiver {
+    type Item = io::Result<Event>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().rx.poll_recv(cx)
+    }
+}
+
+/// Commands applied per turn before the socket gets its turn.
+const COMMANDS_PER_TURN: usize = 64;
+
+type Reserve = Pin<Box<dyn Future<Output = Result<OwnedPermit<io::Result<Event>>, mpsc::error::SendError<()>>> + Send>>;
+
+/// The task that runs a connection in driver mode: a future that ends when the connection is
+/// over. [`WebSocket::spawn`] spawns it; [`WebSocket::into_driver`] hands it out for other
+/// executors (a `LocalSet`, a `JoinSet`).
+#[must_use = "the driver does nothing unless polled or spawned"]
+pub struct Driver<S> {
+    ws: WebSocket<S>,
+    commands: mpsc::Receiver<Outbound>,
+    commands_open: bool,
+    events: mpsc::Sender<io::Result<Event>>,
+    events_open: bool,
+    /// Events waiting for room in the channel (the last may be `Event::Closed` reported by a
+    /// timer while reading was stopped).
+    held: VecDeque<io::Result<Event>>,
+    reserve: Option<Reserve>,
+    /// Resolves when the event receiver is dropped; watched once the handles are gone.
+    receiver_gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// The connection is over; only held events remain to deliver.
+    finished: bool,
+    status: Arc<Status>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Driver<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver").field("ws", &self.ws).field("held", &self.held.len()).finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
+    /// Runs the connection in a task of its own (`tokio::spawn`; must be called within a
+    /// runtime) and returns a handle to send and the receiver of events. `queue` bounds both
+    /// the command queue and the event channel (at least 1).
+    pub fn spawn(self, queue: usize) -> (WsHandle, EventReceiver) {
+        let (driver, handle, events) = self.into_driver(queue);
+        tokio::spawn(driver);
+        (handle, events)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Like [`spawn`](Self::spawn), but returns the driver future to run it yourself.
+    pub fn into_driver(self, queue: usize) -> (Driver<S>, WsHandle, EventReceiver) {
+        let queue = queue.max(1);
+        let (tx, commands) = mpsc::channel(queue);
+        let (events, rx) = mpsc::channel(queue);
+        let status = Arc::new(Status::default());
+        let driver = Driver {
+            ws: self,
+            commands,
+            commands_open: true,
+            events,
+            events_open: true,
+            held: VecDeque::new(),
+            reserve: None,
+            receiver_gone: None,
+            finished: false,
+            status: status.clone(),
+        };
+        (driver, WsHandle { tx, status }, EventReceiver { rx })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
+    fn apply(&mut self, cmd: Outbound) {
+        let conn = &mut self.ws.conn;
+        // Refusals (the connection is no longer open) are dropped: the handle reports closing
+        // through `is_closed` and the event channel.
+        let _ = match cmd {
+            Outbound::Message(m) => crate::stream::queue(conn, m).map_err(|_| SendError::NotOpen),
+            Outbound::Prepared(p) => conn.send_prepared(&p),
+            Outbound::Ping(p) => conn.send_ping(p),
+            Outbound::Pong(p) => conn.send_pong(p),
+            Outbound::Close(f) => conn.close(f, wio::now()),
+            Outbound::Terminate => {
+                self.ws.terminate();
+                Ok(())
+            }
+        };
+    }
+
+    /// Hands an event to the channel, or holds it while the channel is full.
+    fn deliver(&mut self, event: io::Result<Event>) {
+        if matches!(event, Ok(Event::Closed(_))) {
+            self.status.closed.store(true, Ordering::Release);
+        }
+        if !self.events_open {
+            return;
+        }
+        if !self.held.is_empty() {
+            self.held.push_back(event);
+            return;
+        }
+        match self.events.try_send(event) {
+            Ok(()) => {}
+            Err(ChannelFull::Full(event)) => self.held.push_back(event),
+            Err(ChannelFull::Closed(_)) => self.events_open = false,
+        }
+    }
+
+    /// Moves held events into the channel as room appears; true if any moved.
+    fn poll_held(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut moved = false;
+        while !self.held.is_empty() {
+            let reserve = self.reserve.get_or_insert_with(|| Box::pin(self.events.clone().reserve_owned()));
+            match reserve.as_mut().poll(cx) {
+                Poll::Pending => return moved,
+                Poll::Ready(result) => {
+                    self.reserve = None;
+                    match (result, self.held.pop_front()) {
+                        (Ok(permit), Some(event)) => {
+                            permit.send(event);
+                            moved = true;
+                        }
+                        (Ok(_), None) => {}
+                        (Err(_), _) => {
+                            self.events_open = false;
+                            self.held.clear();
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+        moved
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            let mut progress = this.poll_held(cx);
+            if this.finished {
+                if this.held.is_empty() {
+                    this.status.closed.store(true, Ordering::Release);
+                    return Poll::Ready(());
+                }
+                return if progress { continue } else { Poll::Pending };
+            }
+            // Commands, while the output is below the high-water mark.
+            let mut taken = 0;
+            while this.commands_open && this.ws.conn.is_write_ready() && taken < COMMANDS_PER_TURN {
+                match this.commands.poll_recv(cx) {
+                    Poll::Ready(Some(cmd)) => {
+                        this.apply(cmd);
+                        taken += 1;
+                    }
+                    Poll::Ready(None) => this.commands_open = false,
+                    Poll::Pending => break,
+                }
+            }
+            progress |= taken > 0;
+            if !this.commands_open && this.events_open {
+                let events = this.events.clone();
+                let gone = this.receiver_gone.get_or_insert_with(|| Box::pin(async move { events.closed().await }));
+                if gone.as_mut().poll(cx).is_ready() {
+                    this.events_open = false;
+                    this.held.clear();
+                }
+            }
+            if !this.commands_open && !this.events_open && this.ws.conn.state() == State::Open {
+                // Nobody can send or listen any more.
+                let _ = this.ws.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), wio::now());
+            }
+            // The socket. While events wait for room, reading stops; writes and timers go on.
+            this.ws.recv.paused = !this.held.is_empty();
+            match this.ws.poll_next_event(cx) {
+                Poll::Ready(Some(event)) => {
+                    this.deliver(event);
+                    progress = true;
+                }
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    progress = true;
+                }
+                Poll::Pending => {}
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+}
