@@ -204,6 +204,14 @@ impl Connection {
         self.input.recv_slot(len_hint)
     }
 
+    /// How many bytes to ask [`recv_slot`](Self::recv_slot) for next: adaptive (small while
+    /// the peer sends little, so idle connections hold about 4 KiB; larger while reads fill
+    /// their slot), and enough for the rest of a frame being read, up to 4 MiB.
+    pub fn read_hint(&self) -> usize {
+        let need = self.decoder.need(self.config.deliver_fragments).saturating_sub(self.input.len());
+        self.input.hint().max(need.min(4 << 20))
+    }
+
     /// Marks `n` bytes of the last [`recv_slot`](Self::recv_slot) as received.
     pub fn commit_received(&mut self, n: usize) {
         self.input.commit(n);
