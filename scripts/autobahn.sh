@@ -11,6 +11,25 @@
 #                    13.* (compression, which ws-blocking does not offer); --strict
 #   blocking-client  ws-blocking `autobahn-client` example against the suite's
 #                    fuzzing server; all cases but 12.* and 13.*; --strict
+#   async-std-server ws-async-std `async-std-echo-server` example on async-std
+#                    (`--runtime async-std`); all cases but 12.* and 13.*; --strict
+#   async-std-server-smol
+#                    the same echo server on smol (`--runtime smol`); all cases but
+#                    12.* and 13.*; --strict
+#   async-std-client ws-async-std `async-std-autobahn-client` example (smol)
+#                    against the fuzzing server; all cases but 12.* and 13.*; --strict
+#   tokio-server     ws-tokio `autobahn-server` example built with the zlib-rs
+#                    deflate backend (--features zlib-rs); all 517 cases; --strict
+#   tokio-client     ws-tokio `autobahn-client` example, zlib-rs; all 517 cases;
+#                    --strict
+#   tokio-server-default, tokio-client-default
+#                    the same examples with the default deflate backend
+#                    (miniz_oxide); only 12.* and 13.*; not strict (no FAILED
+#                    case; miniz_oxide cannot compress with a window below 15
+#                    bits, so some 13.* cases are UNIMPLEMENTED)
+#
+# The compression cases (12.*, 13.*) are slow: the suite's Python peer takes
+# about 12 minutes a role for them. Run roles in parallel.
 #
 # Server suites: the echo server is built with `cargo build --release`, started
 # on a free loopback port, run through `server-suite.sh`, then stopped. Client
@@ -34,10 +53,12 @@ set -euo pipefail
 # example that reads AUTOBAHN_URL and AUTOBAHN_AGENT and drives /getCaseCount,
 # /runCase and /updateReports), PKG, EXAMPLE, AGENT (the name in the report),
 # ARGS (server-suite.sh / client-suite.sh options) and LIMIT (seconds for the
-# run).
-SUITES="blocking-quick blocking-server blocking-client"
+# run); optionally FEATURES (cargo features of PKG to build the example with)
+# and SERVER_ARGS (more arguments for a server example, after the port).
+SUITES="blocking-quick blocking-server blocking-client tokio-server tokio-client tokio-server-default tokio-client-default async-std-server async-std-server-smol async-std-client"
 
 suite_spec() {
+  FEATURES="" SERVER_ARGS=()
   case "$1" in
     blocking-quick)
       ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900
@@ -48,6 +69,29 @@ suite_spec() {
     blocking-client)
       ROLE=client PKG=ws-blocking EXAMPLE=autobahn-client AGENT=ws-blocking LIMIT=900
       ARGS=(--exclude '12.*,13.*' --strict) ;;
+    async-std-server)
+      ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std LIMIT=900
+      SERVER_ARGS=(--runtime async-std)
+      ARGS=(--exclude '12.*,13.*' --strict) ;;
+    async-std-server-smol)
+      ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std-smol LIMIT=900
+      SERVER_ARGS=(--runtime smol)
+      ARGS=(--exclude '12.*,13.*' --strict) ;;
+    async-std-client)
+      ROLE=client PKG=ws-async-std EXAMPLE=async-std-autobahn-client AGENT=ws-async-std LIMIT=900
+      ARGS=(--exclude '12.*,13.*' --strict) ;;
+    tokio-server)
+      ROLE=server PKG=ws-tokio EXAMPLE=autobahn-server AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
+      ARGS=(--strict) ;;
+    tokio-client)
+      ROLE=client PKG=ws-tokio EXAMPLE=autobahn-client AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
+      ARGS=(--strict) ;;
+    tokio-server-default)
+      ROLE=server PKG=ws-tokio EXAMPLE=autobahn-server AGENT=ws-tokio-miniz LIMIT=2700
+      ARGS=(--cases '12.*,13.*') ;;
+    tokio-client-default)
+      ROLE=client PKG=ws-tokio EXAMPLE=autobahn-client AGENT=ws-tokio-miniz LIMIT=2700
+      ARGS=(--cases '12.*,13.*') ;;
     *) return 1 ;;
   esac
 }
@@ -94,16 +138,19 @@ wait_ready() {
   done
 }
 
-# Builds a release example and prints its executable's path.
+# Builds a release example (with cargo features FEATURES, comma separated) and
+# prints the path of a private copy of its executable: examples of the same
+# name in different packages, or one example built with different features,
+# share cargo's target/release/examples/NAME, which the next build overwrites.
 build_example() {
-  local pkg="$1" example="$2" out
+  local pkg="$1" example="$2" features="${3:-}" out exe copy
   out="$(mktemp)"
   if ! (cd "$root" && timeout 1800 cargo build --release -p "$pkg" --example "$example" \
-        --message-format=json-render-diagnostics >"$out"); then
+        ${features:+--features "$features"} --message-format=json-render-diagnostics >"$out"); then
     rm -f "$out"
     return 1
   fi
-  python3 - "$out" "$example" <<'EOF'
+  exe="$(python3 - "$out" "$example" <<'EOF'
 import json, sys
 path, name = sys.argv[1], sys.argv[2]
 exe = None
@@ -118,9 +165,12 @@ if not exe:
     sys.exit("cargo reported no executable for example " + name)
 print(exe)
 EOF
-  local rc=$?
+)" || { rm -f "$out"; return 1; }
   rm -f "$out"
-  return "$rc"
+  copy="$report_root/bin/$pkg-$example${features:+-${features//,/-}}"
+  mkdir -p "$report_root/bin"
+  cp -f "$exe" "$copy.tmp.$$" && mv -f "$copy.tmp.$$" "$copy" || return 1
+  printf '%s\n' "$copy"
 }
 
 # Runs one client suite (in a subshell of its own: the traps are its own).
@@ -167,7 +217,7 @@ run_suite() {
   mkdir -p "$dir"
   for attempt in 1 2 3; do
     port="$(free_port)"
-    "$bin" "$port" >"$dir/server.log" 2>&1 </dev/null &
+    "$bin" "$port" "${SERVER_ARGS[@]}" >"$dir/server.log" 2>&1 </dev/null &
     server_pid=$!
     ready=0
     wait_ready "$server_pid" "$port" 30 || ready=$?
@@ -222,9 +272,10 @@ fi
 declare -A bins=()
 for s in "${suites[@]}"; do
   suite_spec "$s"
-  key="$PKG/$EXAMPLE"
+  key="$PKG/$EXAMPLE/$FEATURES"
   if [ -z "${bins[$key]-}" ]; then
-    bins[$key]="$(build_example "$PKG" "$EXAMPLE")" || die "building example $EXAMPLE of $PKG failed"
+    bins[$key]="$(build_example "$PKG" "$EXAMPLE" "$FEATURES")" \
+      || die "building example $EXAMPLE of $PKG${FEATURES:+ (features $FEATURES)} failed"
   fi
 done
 
@@ -242,7 +293,7 @@ trap 'on_signal 130' INT
 
 for s in "${suites[@]}"; do
   suite_spec "$s"
-  bin="${bins[$PKG/$EXAMPLE]}"
+  bin="${bins[$PKG/$EXAMPLE/$FEATURES]}"
   fn=run_suite
   [ "$ROLE" = client ] && fn=run_client_suite
   if [ "${#suites[@]}" -gt 1 ]; then

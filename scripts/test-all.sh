@@ -7,22 +7,34 @@
 #   2. cargo test --workspace        unit, property, doc and interop tests (Node,
 #                                    Python, headless Chromium)
 #   3. scripts/autobahn.sh SUITES    Autobahn suites, in parallel (default:
-#                                    blocking-server blocking-client)
+#                                    tokio-server tokio-client, the full 517
+#                                    cases with the zlib-rs deflate backend,
+#                                    tokio-server-default tokio-client-default,
+#                                    12.* and 13.* with the default backend,
+#                                    blocking-server blocking-client, and
+#                                    async-std-server async-std-client when
+#                                    scripts/autobahn.sh has them)
 #
 # Usage: scripts/test-all.sh
 # Every step runs even when an earlier one failed, and a summary ends the
 # output; the exit status is non-zero when any step failed.
 #
-# Environment: AUTOBAHN_SUITES (space separated, default
-# "blocking-server blocking-client"; see scripts/autobahn.sh --help),
-# CARGO_TEST_TIMEOUT (seconds, default 2400), WS_SHARED_DIR.
+# Environment: AUTOBAHN_SUITES (space separated, default above; see
+# scripts/autobahn.sh --help), CARGO_TEST_TIMEOUT (seconds, default 2400),
+# WS_SHARED_DIR.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/.." && pwd))"
 cd "$root"
 
-AUTOBAHN_SUITES="${AUTOBAHN_SUITES:-blocking-server blocking-client}"
+if [ -z "${AUTOBAHN_SUITES:-}" ]; then
+  # The slow compression suites first, so that they start first.
+  AUTOBAHN_SUITES="tokio-server tokio-client tokio-server-default tokio-client-default blocking-server blocking-client"
+  for s in async-std-server async-std-client; do
+    if grep -Eq "^ *$s\)" scripts/autobahn.sh; then AUTOBAHN_SUITES="$AUTOBAHN_SUITES $s"; fi
+  done
+fi
 CARGO_TEST_TIMEOUT="${CARGO_TEST_TIMEOUT:-2400}"
 
 section() { printf '\n==> %s\n' "$*"; }
@@ -48,6 +60,7 @@ step "cargo test --workspace" timeout -k 30 "$CARGO_TEST_TIMEOUT" cargo test --w
 step "autobahn $AUTOBAHN_SUITES" bash scripts/autobahn.sh $AUTOBAHN_SUITES
 
 section "summary"
+printf 'test-all: wall time %dm%02ds\n' "$((SECONDS / 60))" "$((SECONDS % 60))"
 for s in "${passed[@]+"${passed[@]}"}"; do printf 'test-all: ok      %s\n' "$s"; done
 for s in "${failed[@]+"${failed[@]}"}"; do printf 'test-all: FAILED  %s\n' "$s"; done
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -2,7 +2,7 @@
 'use strict';
 // Interop peer: runs a test matrix with Node `ws` against an ECHO server.
 //
-// Usage: node interop/node/client.js ws://127.0.0.1:PORT [--mode plain|deflate|both]
+// Usage: node interop/node/client.js ws://127.0.0.1:PORT [--mode plain|deflate|both] [--extended]
 //
 // The server under test must echo text and binary messages, answer pings,
 // echo the client's close code and reason, and on a text message
@@ -12,6 +12,13 @@
 // ("plain/…") and once offering it ("deflate/…"; the server may decline).
 // Prints `ok <case>` or `FAIL <case>: <why>` per case, then a summary line;
 // exits 0 only when every case passed, 1 on a failure, 2 on bad usage.
+//
+// --extended adds cases for a server that also (as ws-tokio/tests/interop.rs's does):
+// accepts permessage-deflate (checked: negotiated exactly in deflate mode); echoes a
+// 16 MiB message; chooses the subprotocol "ws-rs-test" when offered; answers the text
+// "header:NAME" with the value of its request header NAME; and refuses requests for
+// /reject?status=CODE with that status (a `verify_client` refusal) and the body
+// "rejected by verify_client".
 //
 // Environment: INTEROP_CASE_TIMEOUT (seconds per case, default 10),
 //              INTEROP_TIMEOUT (seconds for the whole run, default 120).
@@ -24,15 +31,18 @@ const TOTAL_TIMEOUT_MS = 1000 * Number(process.env.INTEROP_TIMEOUT || 120);
 
 function usage(msg) {
   if (msg) console.error(`client.js: ${msg}`);
-  console.error('usage: node client.js ws://127.0.0.1:PORT [--mode plain|deflate|both]');
+  console.error('usage: node client.js ws://127.0.0.1:PORT [--mode plain|deflate|both] [--extended]');
   process.exit(2);
 }
 
 const args = process.argv.slice(2);
 let url = null;
 let modes = ['plain', 'deflate'];
+let extended = false;
 for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--mode') {
+  if (args[i] === '--extended') {
+    extended = true;
+  } else if (args[i] === '--mode') {
     const m = args[++i];
     if (m === 'both') modes = ['plain', 'deflate'];
     else if (m === 'plain' || m === 'deflate') modes = [m];
@@ -65,17 +75,19 @@ function describe(buf, isBinary) {
 
 // One client connection with a queue of received messages and the close event.
 class Peer {
-  constructor(deflate) {
+  constructor(deflate, options) {
+    const opts = options || {};
     this.messages = [];
     this.waiters = [];
     this.pongs = [];
     this.pongWaiters = [];
     this.closeInfo = null;
     this.error = null;
-    this.ws = new WebSocket(url, {
+    this.ws = new WebSocket(url + (opts.path || ''), opts.protocols || [], {
       perMessageDeflate: deflate,
       maxPayload: 64 * 1024 * 1024,
       handshakeTimeout: CASE_TIMEOUT_MS,
+      headers: opts.headers || {},
     });
     this.ws.on('message', (data, isBinary) => {
       const msg = { data: Buffer.isBuffer(data) ? data : Buffer.concat(data), isBinary };
@@ -269,11 +281,86 @@ const CASES = [
   }, { closes: true }],
 ];
 
+// Extended cases (--extended). A case's options may give `connect` (path, protocols,
+// headers for the connection) or `raw` (the case opens its own connections).
+function repetitive(len) {
+  // Random 4 KiB blocks, each repeated with a counter: compressible, order-sensitive.
+  const block = crypto.randomBytes(4096);
+  const out = Buffer.alloc(len);
+  for (let off = 0, i = 0; off < len; off += block.length, i++) {
+    block.copy(out, off);
+    if (off + 8 <= len) out.writeUInt32BE(i, off);
+  }
+  return out;
+}
+
+const TOKEN = `token-${crypto.randomBytes(8).toString('hex')}`;
+
+const EXTENDED = [
+  ['deflate-negotiated', async (p, mode) => {
+    const got = p.ws.extensions;
+    const want = mode === 'deflate';
+    if (got.includes('permessage-deflate') !== want) {
+      throw new Error(`negotiated extensions ${JSON.stringify(got)} in ${mode} mode (the server accepts deflate)`);
+    }
+  }],
+  ['binary-16MiB', async (p) => {
+    const data = repetitive(16 * 1024 * 1024);
+    await p.send(data, { binary: true });
+    await expectEcho(p, data, true);
+  }],
+  ['subprotocol-selection', async (p) => {
+    if (p.ws.protocol !== 'ws-rs-test') {
+      throw new Error(`offered ws-rs-unknown, ws-rs-test; the server chose ${JSON.stringify(p.ws.protocol)}`);
+    }
+    await p.send('with a subprotocol');
+    await expectEcho(p, 'with a subprotocol', false);
+  }, { connect: { protocols: ['ws-rs-unknown', 'ws-rs-test'] } }],
+  ['custom-header', async (p) => {
+    await p.send('header:x-interop-token');
+    const msg = await p.recv();
+    if (msg.isBinary || msg.data.toString('utf8') !== TOKEN) {
+      throw new Error(`sent X-Interop-Token: ${TOKEN}; the server saw ${describe(msg.data, msg.isBinary)}`);
+    }
+  }, { connect: { headers: { 'X-Interop-Token': TOKEN } } }],
+  ['verify-client-rejection-403', async (_p, mode) => {
+    const ws = new WebSocket(`${url}/reject?status=403`, { perMessageDeflate: mode === 'deflate', handshakeTimeout: CASE_TIMEOUT_MS });
+    const seen = new Promise((resolve, reject) => {
+      ws.on('unexpected-response', (req, res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') });
+          req.destroy();
+        });
+      });
+      ws.on('open', () => reject(new Error('the server accepted /reject')));
+      ws.on('error', (err) => reject(new Error(`error instead of unexpected-response: ${err.message}`)));
+    });
+    try {
+      const got = await withTimeout(seen, CASE_TIMEOUT_MS, 'waiting for the unexpected-response event');
+      if (got.status !== 403 || !got.body.includes('rejected by verify_client')) {
+        throw new Error(`expected unexpected-response 403 "rejected by verify_client", got ${got.status} ${JSON.stringify(got.body)}`);
+      }
+    } finally {
+      ws.terminate();
+    }
+  }, { raw: true }],
+];
+
 async function runCase(mode, name, body, opts) {
-  const peer = new Peer(mode === 'deflate');
+  if (opts && opts.raw) {
+    try {
+      await body(null, mode);
+      return null;
+    } catch (err) {
+      return err && err.message ? err.message : String(err);
+    }
+  }
+  const peer = new Peer(mode === 'deflate', opts && opts.connect);
   try {
     await peer.open();
-    await body(peer);
+    await body(peer, mode);
     if (!(opts && opts.closes)) await peer.closeAndCheck(1000, '');
     return null;
   } catch (err) {
@@ -287,8 +374,9 @@ async function main() {
   console.log(`# node ${process.version}, ws ${require('ws/package.json').version}, server ${url}`);
   let passed = 0;
   let failed = 0;
+  const cases = extended ? CASES.concat(EXTENDED) : CASES;
   for (const mode of modes) {
-    for (const [name, body, opts] of CASES) {
+    for (const [name, body, opts] of cases) {
       const label = `${mode}/${name}`;
       const why = await runCase(mode, name, body, opts);
       if (why === null) {

@@ -2,7 +2,7 @@
 """Interop peer: runs a test matrix with Python `websockets` against an ECHO server.
 
 Usage: interop/python/.venv/bin/python interop/python/client.py ws://127.0.0.1:PORT
-           [--mode plain|deflate|both]
+           [--mode plain|deflate|both] [--extended]
 
 The server under test must echo text and binary messages, answer pings, echo
 the client's close code and reason, and on a text message
@@ -12,6 +12,13 @@ Every case runs on its own connection, once without permessage-deflate
 ("plain/...") and once offering it ("deflate/..."; the server may decline).
 Prints `ok <case>` or `FAIL <case>: <why>` per case, then a summary line;
 exits 0 only when every case passed, 1 on a failure, 2 on bad usage.
+
+--extended adds cases for a server that also (as ws-tokio/tests/interop.rs's
+does): accepts permessage-deflate (checked: negotiated exactly in deflate
+mode); echoes a 16 MiB message; chooses the subprotocol "ws-rs-test" when
+offered; answers the text "header:NAME" with the value of its request header
+NAME; and refuses requests for /reject?status=CODE with that status (a
+`verify_client` refusal) and the body "rejected by verify_client".
 
 Environment: INTEROP_CASE_TIMEOUT (seconds per case, default 10),
              INTEROP_TIMEOUT (seconds for the whole run, default 120).
@@ -24,7 +31,7 @@ import sys
 
 import websockets
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 CASE_TIMEOUT = float(os.environ.get("INTEROP_CASE_TIMEOUT", "10"))
 TOTAL_TIMEOUT = float(os.environ.get("INTEROP_TIMEOUT", "120"))
@@ -156,6 +163,74 @@ async def server_close_me_4001_why(ws):
     raise CaseFailed(f"server sent {describe(got)} instead of closing")
 
 
+# ----------------------------------------------------- the extended cases
+# Each is (name, body, closes, connect options); body gets (ws, mode).
+
+TOKEN = "token-" + os.urandom(8).hex()
+
+
+def repetitive(length):
+    """Random 4 KiB blocks, each repeated with a counter: compressible, order-sensitive."""
+    block = os.urandom(4096)
+    out = bytearray()
+    i = 0
+    while len(out) < length:
+        out += i.to_bytes(4, "big") + block[4:]
+        i += 1
+    return bytes(out[:length])
+
+
+async def deflate_negotiated(ws, mode):
+    names = [e.name for e in ws.protocol.extensions]
+    if ("permessage-deflate" in names) != (mode == "deflate"):
+        raise CaseFailed(f"negotiated extensions {names} in {mode} mode (the server accepts deflate)")
+
+
+async def binary_16mib(ws, mode):
+    data = repetitive(16 * 1024 * 1024)
+    await ws.send(data)
+    await expect_echo(ws, data)
+
+
+async def subprotocol_selection(ws, mode):
+    if ws.subprotocol != "ws-rs-test":
+        raise CaseFailed(f"offered ws-rs-unknown, ws-rs-test; the server chose {ws.subprotocol!r}")
+    await ws.send("with a subprotocol")
+    await expect_echo(ws, "with a subprotocol")
+
+
+async def custom_header(ws, mode):
+    await ws.send("header:x-interop-token")
+    got = await recv(ws, "the header value")
+    if got != TOKEN:
+        raise CaseFailed(f"sent X-Interop-Token: {TOKEN}; the server saw {describe(got)}")
+
+
+async def verify_client_rejection_403(url, mode):
+    try:
+        ws = await connect(
+            url + "/reject?status=403",
+            compression="deflate" if mode == "deflate" else None,
+            open_timeout=CASE_TIMEOUT,
+        )
+    except InvalidStatus as exc:
+        status, body = exc.response.status_code, (exc.response.body or b"").decode("utf-8", "replace")
+        if status != 403 or "rejected by verify_client" not in body:
+            raise CaseFailed(f"expected InvalidStatus 403 'rejected by verify_client', got {status} {body!r}") from None
+        return
+    ws.transport.abort()
+    raise CaseFailed("the server accepted /reject")
+
+
+EXTENDED = [
+    ("deflate-negotiated", deflate_negotiated, False, {}),
+    ("binary-16MiB", binary_16mib, False, {}),
+    ("subprotocol-selection", subprotocol_selection, False, {"subprotocols": ["ws-rs-unknown", "ws-rs-test"]}),
+    ("custom-header", custom_header, False, {"additional_headers": {"X-Interop-Token": TOKEN}}),
+    ("verify-client-rejection-403", verify_client_rejection_403, None, None),
+]
+
+
 CASES = [
     ("text-round-trip", text_round_trip, False),
     ("binary-round-trip", binary_round_trip, False),
@@ -172,7 +247,11 @@ CASES = [
 ]
 
 
-async def run_case(url, mode, body, closes):
+async def run_case(url, mode, body, closes, options=None, extended=False):
+    if extended and options is None:
+        # The case opens its own connections.
+        await body(url, mode)
+        return
     ws = await connect(
         url,
         compression="deflate" if mode == "deflate" else None,
@@ -180,9 +259,13 @@ async def run_case(url, mode, body, closes):
         open_timeout=CASE_TIMEOUT,
         close_timeout=CASE_TIMEOUT / 2,
         ping_interval=None,  # no keepalive pings of our own in the middle of a case
+        **(options or {}),
     )
     try:
-        await body(ws)
+        if extended:
+            await body(ws, mode)
+        else:
+            await body(ws)
         if not closes:
             await ws.close(1000, "")
             if ws.protocol.close_rcvd is None or ws.protocol.close_rcvd.code != 1000:
@@ -192,14 +275,17 @@ async def run_case(url, mode, body, closes):
             ws.transport.abort()
 
 
-async def run_all(url, modes):
+async def run_all(url, modes, extended):
     print(f"# python {sys.version.split()[0]}, websockets {websockets.__version__}, server {url}", flush=True)
     passed = failed = 0
+    cases = [(n, b, c, None, False) for n, b, c in CASES]
+    if extended:
+        cases += [(n, b, c, o, True) for n, b, c, o in EXTENDED]
     for mode in modes:
-        for name, body, closes in CASES:
+        for name, body, closes, options, ext in cases:
             label = f"{mode}/{name}"
             try:
-                await asyncio.wait_for(run_case(url, mode, body, closes), CASE_TIMEOUT)
+                await asyncio.wait_for(run_case(url, mode, body, closes, options, ext), CASE_TIMEOUT)
             except CaseFailed as exc:
                 why = str(exc)
             except asyncio.TimeoutError:
@@ -224,12 +310,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("url", help="ws://127.0.0.1:PORT of the echo server under test")
     parser.add_argument("--mode", choices=["plain", "deflate", "both"], default="both")
+    parser.add_argument("--extended", action="store_true", help="also the cases of the ws-tokio interop server")
     args = parser.parse_args()
     if not args.url.startswith("ws://"):
         parser.error("expected a ws:// URL")
     modes = ["plain", "deflate"] if args.mode == "both" else [args.mode]
     try:
-        return asyncio.run(asyncio.wait_for(run_all(args.url, modes), TOTAL_TIMEOUT))
+        return asyncio.run(asyncio.wait_for(run_all(args.url, modes, args.extended), TOTAL_TIMEOUT))
     except asyncio.TimeoutError:
         print(f"FAIL (whole run): not finished after {TOTAL_TIMEOUT:g}s", flush=True)
         return 1

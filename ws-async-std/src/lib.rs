@@ -1,1 +1,150 @@
-//! Placeholder: the futures-io (async-std / smol) adapter is built in a later issue.
+//! # ws-async-std: WebSocket over `futures-io` (async-std and smol)
+//!
+//! The `futures-io` adapter of the sans-IO core [`ws_proto`]. It is written against the
+//! [`futures_io::AsyncRead`] and [`futures_io::AsyncWrite`] traits, which async-std re-exports
+//! as `async_std::io::{Read, Write}` and which smol, `async-net`, `async-io` and
+//! `futures-rustls` implement, so **it serves async-std and smol alike** (and any other
+//! executor: nothing here spawns). Timers are `async_io::Timer`s, driven by the reactor both
+//! runtimes share.
+//!
+//! async-std is discontinued upstream (RUSTSEC-2025-0052 recommends smol); this crate does not
+//! depend on it, and keeps its name for continuity. Its tests run every case on both
+//! runtimes.
+//!
+//! ```no_run
+//! use ws_async_std::{connect, Event, Message};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let (mut ws, _response) = connect("ws://127.0.0.1:9001/").await?;
+//! ws.send("hello").await?;
+//! while let Some(event) = ws.recv().await {
+//!     match event? {
+//!         Event::Message(Message::Text(t)) => println!("{t}"),
+//!         Event::Closed(info) => println!("closed: {} {}", info.code(), info.reason()),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A server on smol, one task per connection (with async-std: `async_std::net::TcpListener`
+//! and `async_std::task::spawn`, and wrap each accepted socket in [`ShutdownOnClose`], since
+//! async-std's `poll_close` does not half-close TCP):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ws_async_std::{accept_with, Config, Event, ServerOptions};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! smol::block_on(async {
+//!     let listener = smol::net::TcpListener::bind("127.0.0.1:9001").await?;
+//!     let (config, options) = (Arc::new(Config::default()), Arc::new(ServerOptions::default()));
+//!     loop {
+//!         let (tcp, _) = listener.accept().await?;
+//!         let (config, options) = (config.clone(), options.clone());
+//!         smol::spawn(async move {
+//!             let Ok(mut ws) = accept_with(tcp, config, options).await else { return };
+//!             while let Some(Ok(event)) = ws.recv().await {
+//!                 if let Event::Message(m) = event {
+//!                     if ws.send(m).await.is_err() {
+//!                         break;
+//!                     }
+//!                 }
+//!             }
+//!         })
+//!         .detach();
+//!     }
+//! })
+//! # }
+//! ```
+//!
+//! ## Ways to drive a connection
+//!
+//! - [`WebSocket`]: one task receives ([`recv`](WebSocket::recv), or `Stream`) and sends
+//!   ([`send`](WebSocket::send), [`feed`](WebSocket::feed), or `Sink`). Pongs and close echoes
+//!   are written while the task only receives.
+//! - [`WebSocket::split`]: a [`WsReader`] and a [`WsWriter`] for two tasks, sharing the
+//!   connection behind a lock that is never held across an `.await`.
+//! - [`WebSocket::into_driver`]: driver mode. A [`Driver`] future (spawn it on any executor)
+//!   owns the connection; cloneable [`WsHandle`]s send through a bounded queue and an
+//!   [`EventReceiver`] gets the events.
+//! - [`WsByteStream`]: the connection as `AsyncRead + AsyncWrite` (Node
+//!   `createWebSocketStream`).
+//!
+//! ## The driving loop
+//!
+//! [`WebSocket::poll_next_event`] runs the loop all adapters share: fire expired timers;
+//! return a ready event (after opportunistically writing what producing it queued); write
+//! queued output (vectored where the stream supports it); stop once the connection is
+//! terminated; otherwise read into the connection's receive slot, or hand it EOF. Reading
+//! happens only while the application asks for events and the connection wants input, which
+//! bounds buffered input and pushes back on the peer. Sends respect the write high-water mark
+//! (`Config::write_high_water`): above it they flush before queuing more, so a peer that does
+//! not read bounds this side's memory.
+//!
+//! ## Errors
+//!
+//! Protocol errors are never `Err`: a peer breaking the protocol, a timeout or an EOF end in
+//! `Event::Closed(info)` with the close code and the cause. `Err` from receiving is an
+//! `io::Error` of the stream; [`Error`] from sending is an IO failure, a call the
+//! connection's state does not allow ([`Error::Send`]), or a connection already over.
+//!
+//! ## Cancel safety
+//!
+//! Receiving ([`recv`](WebSocket::recv), `StreamExt::next`) is cancel safe: use it in
+//! `futures::select!` freely, no event is lost or duplicated. Sending is all or nothing: a
+//! cancelled `send` queued the whole message or nothing. The table is on [`WebSocket`].
+//!
+//! ## Features
+//!
+//! - `rustls`: `wss://` in [`connect`] through `futures-rustls` (ring provider, Mozilla's
+//!   roots), and [`connect_tls`] with [`TlsOptions`] (custom roots from PEM, a server name,
+//!   verification off for tests, or a whole `rustls::ClientConfig`).
+//!
+//! ## async-std sockets
+//!
+//! async-std's `TcpStream` and `UnixStream` (like `async_io::Async<std::net::TcpStream>`) only
+//! flush in `poll_close`; they do not half-close. Wrap them in [`ShutdownOnClose`] (async-std
+//! feature `io_safety`) so that a server closes TCP first after the close handshake, as RFC
+//! 6455 §7.1.1 wants; otherwise both peers wait for their close timeout. smol's `async-net`
+//! streams, and [`connect`]'s, need no wrapper.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod byte_stream;
+mod drive;
+mod driver;
+mod entropy;
+mod error;
+mod handshake;
+mod io;
+mod shutdown;
+mod split;
+mod stream;
+#[cfg(feature = "rustls")]
+mod tls;
+
+pub use byte_stream::WsByteStream;
+pub use drive::MessagePieces;
+pub use driver::{Driver, EventReceiver, Outbound, WsHandle};
+pub use entropy::OsEntropy;
+pub use error::{AcceptError, ConnectError, Error, TrySendError};
+/// The `rustls` crate `TlsOptions` builds configurations of (feature `rustls`).
+#[cfg(feature = "rustls")]
+pub use futures_rustls::rustls;
+pub use handshake::{
+    accept_async_with, accept_hdr_with, accept_with, connect, connect_config, connect_with, dial, ClientStream,
+};
+pub use shutdown::ShutdownOnClose;
+pub use split::{ReuniteError, WsReader, WsWriter};
+pub use stream::WebSocket;
+#[cfg(feature = "rustls")]
+pub use tls::{connect_tls, TlsOptions};
+
+pub use ws_proto;
+pub use ws_proto::{
+    http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
+    PreparedMessage, SendError, State, Utf8Bytes,
+};
+pub use ws_proto::{Accept, ClientRequest, Refusal, Rejection, ServerOptions, UpgradeRequest};

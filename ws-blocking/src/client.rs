@@ -1,4 +1,5 @@
-//! The client: `ws://` and `ws+unix://` URLs, and the handshake over any stream.
+//! The client: `ws://`, `wss://` (feature `rustls`) and `ws+unix://` URLs, and the handshake
+//! over any stream.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -15,15 +16,18 @@ use ws_proto::{ClientHandshake, ClientOutcome, ClientRequest};
 use crate::driver::Io;
 use crate::entropy::OsEntropy;
 use crate::error::ConnectError;
+#[cfg(feature = "rustls")]
+use crate::tls::TlsOptions;
 use crate::transport::{Stream, Transport};
 use crate::websocket::WebSocket;
 
 /// Connects to `url` with the default [`Config`] and performs the handshake.
 ///
-/// URLs: `ws://host[:port]/path?query` over TCP (`TCP_NODELAY` on), and
+/// URLs: `ws://host[:port]/path?query` over TCP (`TCP_NODELAY` on),
 /// `ws+unix:///path/to.sock:/request/path` over a Unix domain socket (as Node `ws`: the socket
-/// path, then `:` and the request path, `/` when omitted). `wss://` returns
-/// [`ConnectError::TlsNotSupported`]: connect a TLS stream yourself and use [`connect_with`].
+/// path, then `:` and the request path, `/` when omitted), and `wss://` over TLS with the
+/// default `TlsOptions` (Mozilla's roots; feature `rustls`, else
+/// [`ConnectError::TlsNotSupported`]). For other TLS settings use `connect_tls`.
 ///
 /// A non-101 answer is [`ConnectError::Rejected`] with the status, headers and body.
 pub fn connect(url: &str) -> Result<(WebSocket<Stream>, Response<()>), ConnectError> {
@@ -41,6 +45,45 @@ pub fn connect_config(url: &str, config: Arc<Config>) -> Result<(WebSocket<Strea
 /// handshake: add headers, subprotocols or an origin to the request, then call
 /// [`connect_with`]. `timeout` bounds each TCP connection attempt.
 pub fn dial(url: &str, timeout: Option<Duration>) -> Result<(Stream, ClientRequest), ConnectError> {
+    #[cfg(feature = "rustls")]
+    return dial_tls(url, timeout, &TlsOptions::default());
+    #[cfg(not(feature = "rustls"))]
+    dial_url(url, timeout, |_, _, _| Err(ConnectError::TlsNotSupported))
+}
+
+/// [`connect_config`] with TLS settings for `wss://` URLs (custom CA, client certificate,
+/// server name, skipping verification…); `ws://` and `ws+unix:` URLs ignore them. The TLS
+/// handshake is bounded by the config's handshake timeout (per read and write) and happens
+/// before the WebSocket handshake; its failures are [`ConnectError::Tls`].
+#[cfg(feature = "rustls")]
+pub fn connect_tls(
+    url: &str,
+    config: Arc<Config>,
+    tls: &TlsOptions,
+) -> Result<(WebSocket<Stream>, Response<()>), ConnectError> {
+    let (stream, request) = dial_tls(url, config.get_handshake_timeout(), tls)?;
+    connect_with(stream, request, config)
+}
+
+/// [`dial`] with TLS settings for `wss://` URLs: the TLS handshake is done when it returns.
+#[cfg(feature = "rustls")]
+pub fn dial_tls(
+    url: &str,
+    timeout: Option<Duration>,
+    tls: &TlsOptions,
+) -> Result<(Stream, ClientRequest), ConnectError> {
+    dial_url(url, timeout, |tcp, request, timeout| {
+        let name = tls.get_server_name().unwrap_or_else(|| request.host());
+        Ok(Stream::Tls(Box::new(crate::tls::handshake(tcp, name, tls, timeout)?)))
+    })
+}
+
+/// Opens the stream for `url`; `secure` turns the TCP stream of a `wss://` URL into a stream.
+fn dial_url(
+    url: &str,
+    timeout: Option<Duration>,
+    secure: impl FnOnce(TcpStream, &ClientRequest, Option<Duration>) -> Result<Stream, ConnectError>,
+) -> Result<(Stream, ClientRequest), ConnectError> {
     let parsed = Url::parse(url).map_err(|e| ConnectError::InvalidUrl(format!("{url:?}: {e}")))?;
     match parsed.scheme() {
         "ws" | "http" => {
@@ -48,7 +91,11 @@ pub fn dial(url: &str, timeout: Option<Duration>) -> Result<(Stream, ClientReque
             let stream = connect_tcp(request.host(), request.port(), timeout)?;
             Ok((Stream::Tcp(stream), request))
         }
-        "wss" | "https" => Err(ConnectError::TlsNotSupported),
+        "wss" | "https" => {
+            let request = ClientRequest::from_url(&parsed)?;
+            let tcp = connect_tcp(request.host(), request.port(), timeout)?;
+            Ok((secure(tcp, &request, timeout)?, request))
+        }
         "ws+unix" => dial_unix(&parsed),
         s => Err(ConnectError::InvalidUrl(format!("unsupported scheme {s:?} (expected ws, wss or ws+unix)"))),
     }
@@ -173,6 +220,7 @@ mod tests {
 
     #[test]
     fn wss_and_bad_schemes() {
+        #[cfg(not(feature = "rustls"))]
         assert!(matches!(dial("wss://example.com/", None), Err(ConnectError::TlsNotSupported)));
         assert!(matches!(dial("ftp://example.com/", None), Err(ConnectError::InvalidUrl(_))));
         assert!(matches!(dial("not a url", None), Err(ConnectError::InvalidUrl(_))));

@@ -70,7 +70,7 @@ impl From<Error> for io::Error {
 pub enum ConnectError {
     /// The URL could not be parsed or has an unsupported scheme.
     InvalidUrl(String),
-    /// `wss://`: TLS is not supported by ws-blocking yet.
+    /// `wss://` without the `rustls` feature.
     TlsNotSupported,
     /// Resolving, connecting, reading or writing failed.
     Io(io::Error),
@@ -87,6 +87,10 @@ pub enum ConnectError {
         /// The response body, capped at `Config::max_rejection_body`.
         body: Bytes,
     },
+    /// TLS failed: the server's certificate did not verify, the TLS handshake failed, or the
+    /// `TlsOptions` were unusable (`InvalidInput`). The rustls error, if
+    /// any, is the `io::Error`'s inner error.
+    Tls(io::Error),
 }
 
 impl fmt::Display for ConnectError {
@@ -94,9 +98,10 @@ impl fmt::Display for ConnectError {
         match self {
             Self::InvalidUrl(e) => write!(f, "invalid WebSocket URL: {e}"),
             Self::TlsNotSupported => f.write_str(
-                "wss:// is not supported by ws-blocking yet (TLS comes with the async adapters issue); \
+                "wss:// is not supported by ws-blocking without its `rustls` feature; \
                  connect a TLS stream yourself and use connect_with",
             ),
+            Self::Tls(e) => write!(f, "WebSocket TLS failed: {e}"),
             Self::Io(e) => write!(f, "WebSocket connection failed: {e}"),
             Self::Handshake(e) => write!(f, "WebSocket handshake failed: {e}"),
             Self::Rejected { status, .. } => write!(f, "WebSocket handshake rejected: unexpected response {status}"),
@@ -107,7 +112,7 @@ impl fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io(e) => Some(e),
+            Self::Io(e) | Self::Tls(e) => Some(e),
             Self::Handshake(e) => Some(e),
             _ => None,
         }

@@ -72,6 +72,13 @@
 //! `UnixStream`, [`Stream`]). For other streams ([`Plain`]) they only fire when a call finds
 //! them expired, never while a call blocks. After [`WebSocket::split`], the [`Reader`] runs the
 //! timers, so it must be read.
+//!
+//! ## TLS
+//!
+//! With the `rustls` feature (default), [`connect`] and [`dial`] open `wss://` URLs over
+//! rustls (`rustls::StreamOwned`, `Stream::Tls`) trusting Mozilla's roots, and
+//! `connect_tls` / `dial_tls` take `TlsOptions` (custom CA, client certificate, server name,
+//! skipping verification, an identity hook). A TLS stream cannot be split.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -81,14 +88,20 @@ mod entropy;
 mod error;
 mod server;
 mod split;
+#[cfg(feature = "rustls")]
+pub mod tls;
 mod transport;
 mod websocket;
 
 pub use client::{connect, connect_config, connect_with, dial};
+#[cfg(feature = "rustls")]
+pub use client::{connect_tls, dial_tls};
 pub use entropy::OsEntropy;
 pub use error::{AcceptError, ConnectError, Error};
 pub use server::{accept, accept_hdr, accept_with};
 pub use split::{Reader, Writer};
+#[cfg(feature = "rustls")]
+pub use tls::TlsOptions;
 pub use transport::{Plain, Stream, Transport, TryClone};
 pub use websocket::WebSocket;
 

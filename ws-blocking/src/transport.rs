@@ -96,7 +96,8 @@ impl TryClone for UnixStream {
     }
 }
 
-/// A connected client stream: TCP, or a Unix domain socket for `ws+unix:` URLs.
+/// A connected client stream: TCP, a Unix domain socket for `ws+unix:` URLs, or TLS over TCP
+/// for `wss://` (feature `rustls`).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Stream {
@@ -105,6 +106,11 @@ pub enum Stream {
     /// A Unix domain socket connection (`ws+unix://`).
     #[cfg(unix)]
     Unix(UnixStream),
+    /// TLS over TCP (`wss://`). Cannot be [`try_clone`](TryClone::try_clone)d, so
+    /// [`WebSocket::split`](crate::WebSocket::split) is not available for it. Half-close
+    /// shuts the TCP stream down without a TLS `close_notify`.
+    #[cfg(feature = "rustls")]
+    Tls(Box<crate::tls::TlsStream>),
 }
 
 impl Read for Stream {
@@ -113,6 +119,8 @@ impl Read for Stream {
             Self::Tcp(s) => s.read(buf),
             #[cfg(unix)]
             Self::Unix(s) => s.read(buf),
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.read(buf),
         }
     }
 }
@@ -123,6 +131,8 @@ impl Write for Stream {
             Self::Tcp(s) => s.write(buf),
             #[cfg(unix)]
             Self::Unix(s) => s.write(buf),
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.write(buf),
         }
     }
 
@@ -131,6 +141,8 @@ impl Write for Stream {
             Self::Tcp(s) => s.write_vectored(bufs),
             #[cfg(unix)]
             Self::Unix(s) => s.write_vectored(bufs),
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.write_vectored(bufs),
         }
     }
 
@@ -139,6 +151,8 @@ impl Write for Stream {
             Self::Tcp(s) => s.flush(),
             #[cfg(unix)]
             Self::Unix(s) => s.flush(),
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.flush(),
         }
     }
 }
@@ -151,6 +165,8 @@ impl Transport for Stream {
             Self::Tcp(s) => s.set_read_timeout(timeout),
             #[cfg(unix)]
             Self::Unix(s) => s.set_read_timeout(timeout),
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.sock.set_read_timeout(timeout),
         }
     }
 
@@ -159,6 +175,8 @@ impl Transport for Stream {
             Self::Tcp(s) => s.set_write_timeout(timeout),
             #[cfg(unix)]
             Self::Unix(s) => s.set_write_timeout(timeout),
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.sock.set_write_timeout(timeout),
         }
     }
 
@@ -167,6 +185,8 @@ impl Transport for Stream {
             Self::Tcp(s) => s.shutdown(how),
             #[cfg(unix)]
             Self::Unix(s) => s.shutdown(how),
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.sock.shutdown(how),
         }
     }
 }
@@ -177,6 +197,10 @@ impl TryClone for Stream {
             Self::Tcp(s) => Self::Tcp(s.try_clone()?),
             #[cfg(unix)]
             Self::Unix(s) => Self::Unix(s.try_clone()?),
+            #[cfg(feature = "rustls")]
+            Self::Tls(_) => {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, "a TLS stream cannot be cloned (no split)"))
+            }
         })
     }
 }

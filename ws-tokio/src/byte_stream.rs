@@ -137,6 +137,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsByteStream<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.ws.ready_state() == State::Open && this.ws.write.offload.is_pending() {
+            // The last write, still being compressed off the runtime, goes out before the close.
+            let waker = this.wakers.fan_out(Half::Writer, cx);
+            ready!(this.ws.poll_flush(&mut Context::from_waker(&waker)))?;
+        }
         if this.ws.ready_state() == State::Open {
             this.ws.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), wio::now()).map_err(crate::Error::from)?;
         }

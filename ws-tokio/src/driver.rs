@@ -4,9 +4,11 @@
 //!
 //! The driver polls, in one task: the bounded command queue (only while the connection's
 //! output is below its write high-water mark, so a peer that does not read fills the queue and
-//! makes [`WsHandle::send`] wait and [`WsHandle::try_send`] fail with `Full`), the socket
-//! (reading, writing, the timers), and room in the bounded event channel: while it is full the
-//! driver stops reading the socket, which is TCP backpressure towards the peer.
+//! makes [`WsHandle::send`] wait and [`WsHandle::try_send`] fail with `Full`; and not while a
+//! large message is being compressed off the runtime, see [`offload`](crate::offload), so
+//! commands keep their order), the socket (reading, writing, the timers), and room in the
+//! bounded event channel: while it is full the driver stops reading the socket, which is TCP
+//! backpressure towards the peer.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -69,6 +71,8 @@ struct Status {
 #[derive(Clone)]
 pub struct WsHandle {
     tx: mpsc::Sender<Outbound>,
+    /// Close and terminate commands that bypass the bounded queue ([`WsHandle::close_now`]).
+    urgent: mpsc::UnboundedSender<Outbound>,
     status: Arc<Status>,
 }
 
@@ -155,6 +159,29 @@ impl WsHandle {
         self.command(Outbound::Terminate).await
     }
 
+    /// Starts the closing handshake at once, ahead of the commands still queued (which are
+    /// then dropped: a closing connection sends no more messages). Works when the queue is
+    /// full, so a server can close a slow consumer (e.g. with 1013 Try Again Later). The close
+    /// frame is written after the output the connection already holds; if the peer does not
+    /// read it, the close timeout ends the connection. Does nothing if it is already closing.
+    pub fn close_now(&self, code: impl Into<CloseCode>, reason: &str) -> Result<(), Error> {
+        self.urgent(Outbound::Close(Some(CloseFrame::new(code.into(), reason))))
+    }
+
+    /// Drops the connection at once without a closing handshake, ahead of the commands still
+    /// queued (Node `terminate()`), even when the queue is full.
+    pub fn terminate_now(&self) -> Result<(), Error> {
+        self.urgent(Outbound::Terminate)
+    }
+
+    fn urgent(&self, cmd: Outbound) -> Result<(), Error> {
+        cmd.validate()?;
+        if self.is_closed() {
+            return Err(Error::ConnectionClosed);
+        }
+        self.urgent.send(cmd).map_err(|_| Error::ConnectionClosed)
+    }
+
     /// Whether the connection has closed (`Event::Closed` was produced) or the driver ended.
     pub fn is_closed(&self) -> bool {
         self.status.closed.load(Ordering::Acquire) || self.tx.is_closed()
@@ -217,6 +244,7 @@ pub struct Driver<S> {
     ws: WebSocket<S>,
     commands: mpsc::Receiver<Outbound>,
     commands_open: bool,
+    urgent: mpsc::UnboundedReceiver<Outbound>,
     events: mpsc::Sender<io::Result<Event>>,
     events_open: bool,
     /// Events waiting for room in the channel (the last may be `Event::Closed` reported by a
@@ -252,12 +280,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub fn into_driver(self, queue: usize) -> (Driver<S>, WsHandle, EventReceiver) {
         let queue = queue.max(1);
         let (tx, commands) = mpsc::channel(queue);
+        let (urgent_tx, urgent) = mpsc::unbounded_channel();
         let (events, rx) = mpsc::channel(queue);
         let status = Arc::new(Status::default());
         let driver = Driver {
             ws: self,
             commands,
             commands_open: true,
+            urgent,
             events,
             events_open: true,
             held: VecDeque::new(),
@@ -266,7 +296,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             finished: false,
             status: status.clone(),
         };
-        (driver, WsHandle { tx, status }, EventReceiver { rx })
+        (driver, WsHandle { tx, urgent: urgent_tx, status }, EventReceiver { rx })
     }
 }
 
@@ -276,7 +306,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         // Refusals (the connection is no longer open) are dropped: the handle reports closing
         // through `is_closed` and the event channel.
         let _ = match cmd {
-            Outbound::Message(m) => crate::stream::queue(conn, m).map_err(|_| SendError::NotOpen),
+            Outbound::Message(m) => {
+                crate::stream::queue(conn, &mut self.ws.write.offload, m).map_err(|_| SendError::NotOpen)
+            }
             Outbound::Prepared(p) => conn.send_prepared(&p),
             Outbound::Ping(p) => conn.send_ping(p),
             Outbound::Pong(p) => conn.send_pong(p),
@@ -349,9 +381,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
                 }
                 return if progress { continue } else { Poll::Pending };
             }
-            // Commands, while the output is below the high-water mark.
+            // Urgent commands (close or terminate), whatever the output holds.
             let mut taken = 0;
-            while this.commands_open && this.ws.conn.is_write_ready() && taken < COMMANDS_PER_TURN {
+            while let Poll::Ready(Some(cmd)) = this.urgent.poll_recv(cx) {
+                this.apply(cmd);
+                taken += 1;
+            }
+            // Commands, while the output is below the high-water mark and no message is being
+            // compressed off the runtime (commands stay in order behind it).
+            while this.commands_open
+                && this.ws.conn.is_write_ready()
+                && !this.ws.write.offload.is_pending()
+                && taken < COMMANDS_PER_TURN
+            {
                 match this.commands.poll_recv(cx) {
                     Poll::Ready(Some(cmd)) => {
                         this.apply(cmd);
@@ -376,6 +418,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
             }
             // The socket. While events wait for room, reading stops; writes and timers go on.
             this.ws.recv.paused = !this.held.is_empty();
+            let offloading = this.ws.write.offload.is_pending();
+            // Commands were left queued because the output was full: if writing drains it,
+            // take them in the next turn (nothing else would wake this task for them).
+            let write_blocked = this.commands_open && !this.ws.conn.is_write_ready();
             match this.ws.poll_next_event(cx) {
                 Poll::Ready(Some(event)) => {
                     this.deliver(event);
@@ -387,6 +433,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
                 }
                 Poll::Pending => {}
             }
+            // A compression finished: commands may be taken again.
+            progress |= offloading && !this.ws.write.offload.is_pending();
+            progress |= write_blocked && this.ws.conn.is_write_ready();
             if !progress {
                 return Poll::Pending;
             }

@@ -109,13 +109,13 @@ impl<T> fmt::Display for TrySendError<T> {
 
 impl<T: fmt::Debug> std::error::Error for TrySendError<T> {}
 
-/// Why [`connect`](crate::connect) or [`connect_with`](crate::connect_with) failed.
+/// Why [`connect`](crate::connect), [`connect_with`](crate::connect_with) or
+/// [`ClientBuilder::connect`](crate::ClientBuilder::connect) failed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// The URL could not be parsed or has an unsupported scheme (including `wss://`, for
-    /// which [`connect`](crate::connect) has no TLS: open a TLS stream yourself and call
-    /// [`connect_with`](crate::connect_with)).
+    /// The URL (or a proxy URL, or a redirect's `Location`) could not be parsed, has an
+    /// unsupported scheme or a fragment (also `wss://` without the `rustls` feature).
     InvalidUrl(String),
     /// Resolving, connecting, reading or writing failed.
     Io(io::Error),
@@ -133,6 +133,19 @@ pub enum ConnectError {
         /// The response body, capped at `Config::max_rejection_body`.
         body: Bytes,
     },
+    /// TLS failed: the server's certificate did not verify (untrusted, expired, another name),
+    /// the handshake failed, or the TLS options were unusable (bad PEM: `InvalidInput`). The
+    /// rustls error, if any, is the `io::Error`'s inner error.
+    Tls(io::Error),
+    /// More redirects than `max_redirects` (Node: "Maximum redirects exceeded"); holds the limit.
+    TooManyRedirects(usize),
+    /// The HTTP proxy refused the `CONNECT` (e.g. 407 Proxy Authentication Required).
+    ProxyRejected {
+        /// The proxy's status.
+        status: StatusCode,
+        /// The proxy's response headers (`Proxy-Authenticate`…).
+        headers: Box<HeaderMap>,
+    },
 }
 
 impl fmt::Display for ConnectError {
@@ -143,6 +156,9 @@ impl fmt::Display for ConnectError {
             Self::Handshake(e) => write!(f, "WebSocket handshake failed: {e}"),
             Self::Timeout => f.write_str("WebSocket handshake timed out"),
             Self::Rejected { status, .. } => write!(f, "WebSocket handshake rejected: unexpected response {status}"),
+            Self::Tls(e) => write!(f, "WebSocket TLS failed: {e}"),
+            Self::TooManyRedirects(max) => write!(f, "WebSocket handshake: maximum redirects ({max}) exceeded"),
+            Self::ProxyRejected { status, .. } => write!(f, "proxy refused the CONNECT request: {status}"),
         }
     }
 }
@@ -150,7 +166,7 @@ impl fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io(e) => Some(e),
+            Self::Io(e) | Self::Tls(e) => Some(e),
             Self::Handshake(e) => Some(e),
             _ => None,
         }

@@ -1,5 +1,6 @@
-//! The opening handshakes over any tokio stream, and a minimal `connect` for `ws://` and
-//! `ws+unix://` URLs.
+//! The opening handshakes over any tokio stream, and a minimal `connect` for `ws://`,
+//! `wss://` (feature `rustls`) and `ws+unix://` URLs; [`ClientBuilder`](crate::ClientBuilder)
+//! has every client option.
 //!
 //! [`connect_with`] and the `accept*` functions are generic over the stream, so TLS, proxies
 //! or an HTTP server's upgraded connection plug in by handing over an already-open stream.
@@ -28,7 +29,7 @@ use crate::io::{self as wio, Timer, WriteState};
 use crate::stream::WebSocket;
 
 /// How long writing a rejection may take.
-const REJECT_WRITE: Duration = Duration::from_secs(2);
+pub(crate) const REJECT_WRITE: Duration = Duration::from_secs(2);
 /// How long a rejected client's remaining input is drained after the response, so that closing
 /// with unread input does not reset the connection before the client read the response.
 const LINGER: Duration = Duration::from_millis(500);
@@ -190,7 +191,7 @@ enum Read {
 }
 
 /// Writes the rejection, half-closes, and drains what the client still sends for a moment.
-async fn reject<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, rejection: Rejection) -> AcceptError {
+pub(crate) async fn reject<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, rejection: Rejection) -> AcceptError {
     let status = rejection.status();
     let written = tokio::time::timeout(REJECT_WRITE, async {
         io.write_all(rejection.bytes()).await?;
@@ -216,11 +217,16 @@ async fn reject<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, rejection: Rejecti
 
 /// Connects to `url` with the default [`Config`] and performs the handshake.
 ///
-/// URLs: `ws://host[:port]/path?query` (also `http://`) over TCP with `TCP_NODELAY` on, and
+/// URLs: `ws://host[:port]/path?query` (also `http://`) over TCP with `TCP_NODELAY` on,
+/// `wss://` (also `https://`) over TLS with the default [`TlsOptions`](crate::tls::TlsOptions)
+/// (feature `rustls`; [`ConnectError::InvalidUrl`] without it), and
 /// `ws+unix:///path/to.sock:/request/path` over a Unix domain socket (as in Node `ws`: the
-/// socket path, then `:` and the request path, `/` when omitted). `wss://` is
-/// [`ConnectError::InvalidUrl`] here: open a TLS stream yourself and use [`connect_with`].
-/// Userinfo in the URL becomes `Authorization: Basic`.
+/// socket path, then `:` and the request path, `/` when omitted). Userinfo in the URL becomes
+/// `Authorization: Basic`.
+///
+/// The `Config` is used as is: unlike [`ClientBuilder`](crate::ClientBuilder), nothing turns
+/// permessage-deflate on. For redirects, proxies, TLS options and the other Node client
+/// options, use [`ClientBuilder`](crate::ClientBuilder).
 ///
 /// The returned `WebSocket` reports the URL from [`url`](WebSocket::url).
 pub async fn connect(url: &str) -> Result<(WebSocket<ClientStream>, Response<()>), ConnectError> {
@@ -244,30 +250,12 @@ pub async fn connect_config(
 /// handshake: add headers, subprotocols or an origin to the request, then call
 /// [`connect_with`].
 pub async fn dial(url: &str) -> Result<(ClientStream, ClientRequest), ConnectError> {
-    let parsed = Url::parse(url).map_err(|e| ConnectError::InvalidUrl(format!("{url:?}: {e}")))?;
-    match parsed.scheme() {
-        "ws" | "http" => {
-            let request = ClientRequest::from_url(&parsed)?;
-            let tcp = TcpStream::connect((request.host(), request.port())).await?;
-            tcp.set_nodelay(true)?;
-            Ok((ClientStream::Tcp(tcp), request))
-        }
-        "wss" | "https" => Err(ConnectError::InvalidUrl(format!(
-            "{url:?}: wss:// needs TLS, which `connect` does not do; open a TLS stream and use connect_with"
-        ))),
-        #[cfg(unix)]
-        "ws+unix" => {
-            let (socket, path) = unix_target(&parsed)?;
-            let stream = UnixStream::connect(socket).await?;
-            Ok((ClientStream::Unix(stream), ClientRequest::new("localhost", &path)))
-        }
-        s => Err(ConnectError::InvalidUrl(format!("unsupported scheme {s:?} (expected ws or ws+unix)"))),
-    }
+    crate::client::dial_url(url).await
 }
 
 /// `ws+unix:///sock:/path?q` → (`/sock`, `/path?q`), the socket path percent-decoded.
 #[cfg_attr(not(unix), allow(dead_code))]
-fn unix_target(url: &Url) -> Result<(String, String), ConnectError> {
+pub(crate) fn unix_target(url: &Url) -> Result<(String, String), ConnectError> {
     if url.fragment().is_some() {
         return Err(ConnectError::InvalidUrl("a WebSocket URL must not have a fragment".into()));
     }
@@ -307,8 +295,9 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The stream [`connect`] opens: TCP, or a Unix domain socket for `ws+unix:` URLs.
-#[derive(Debug)]
+/// The stream [`connect`] and [`ClientBuilder`](crate::ClientBuilder) open (also named
+/// [`MaybeTlsStream`](crate::MaybeTlsStream)): TCP, a Unix domain socket for `ws+unix:` URLs,
+/// TLS for `wss://`, or a [`Connector`](crate::Connector)'s stream.
 #[non_exhaustive]
 pub enum ClientStream {
     /// A TCP connection (`ws://`).
@@ -316,6 +305,26 @@ pub enum ClientStream {
     /// A Unix domain socket connection (`ws+unix://`).
     #[cfg(unix)]
     Unix(UnixStream),
+    /// TLS (`wss://`) over another `ClientStream` (TCP, a proxy tunnel or a connector's
+    /// stream). `get_ref()` gives the inner stream and the rustls connection (negotiated
+    /// version, peer certificates…).
+    #[cfg(feature = "rustls")]
+    Tls(Box<crate::tls::ClientTlsStream<Self>>),
+    /// A stream opened by a [`Connector`](crate::Connector).
+    Custom(crate::connector::BoxStream),
+}
+
+impl std::fmt::Debug for ClientStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(s) => f.debug_tuple("Tcp").field(s).finish(),
+            #[cfg(unix)]
+            Self::Unix(s) => f.debug_tuple("Unix").field(s).finish(),
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => f.debug_tuple("Tls").field(&s.get_ref().0).finish(),
+            Self::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
 }
 
 macro_rules! each {
@@ -324,6 +333,9 @@ macro_rules! each {
             ClientStream::Tcp($s) => $e,
             #[cfg(unix)]
             ClientStream::Unix($s) => $e,
+            #[cfg(feature = "rustls")]
+            ClientStream::Tls($s) => $e,
+            ClientStream::Custom($s) => $e,
         }
     };
 }
@@ -352,6 +364,9 @@ impl AsyncWrite for ClientStream {
             Self::Tcp(s) => s.is_write_vectored(),
             #[cfg(unix)]
             Self::Unix(s) => s.is_write_vectored(),
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.is_write_vectored(),
+            Self::Custom(s) => s.is_write_vectored(),
         }
     }
 
@@ -389,8 +404,10 @@ mod tests {
 
     #[tokio::test]
     async fn unsupported_schemes() {
+        #[cfg(not(feature = "rustls"))]
         assert!(matches!(dial("wss://example.invalid/").await, Err(ConnectError::InvalidUrl(_))));
         assert!(matches!(dial("ftp://example.invalid/").await, Err(ConnectError::InvalidUrl(_))));
+        assert!(matches!(dial("ws://example.invalid/#fragment").await, Err(ConnectError::InvalidUrl(_))));
         assert!(matches!(dial("not a url").await, Err(ConnectError::InvalidUrl(_))));
     }
 }

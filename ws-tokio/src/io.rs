@@ -135,6 +135,9 @@ pub(crate) struct WriteState {
     pub(crate) dropped: bool,
     /// The stream was shut down because the connection is over.
     pub(crate) closed: bool,
+    /// The message being compressed off the runtime, if any (see `crate::offload`); every
+    /// path that writes finishes it first.
+    pub(crate) offload: crate::offload::Offload,
 }
 
 impl WriteState {

@@ -22,6 +22,11 @@
 //! # }
 //! ```
 //!
+//! [`connect`] takes a URL (`ws://`, `wss://`, `ws+unix://`); [`ClientBuilder`] has the options
+//! of Node's `new WebSocket(address, protocols, options)`: subprotocols, origin, headers,
+//! redirects, local address, custom connectors, HTTP proxies, TLS settings ([`tls`]) and
+//! permessage-deflate (offered by default, as in Node).
+//!
 //! A server, one task per connection:
 //!
 //! ```no_run
@@ -94,23 +99,50 @@
 //! cancelled `send` either queued the whole message or nothing. See the table on
 //! [`WebSocket`].
 //!
+//! ## permessage-deflate
+//!
+//! Offered by a client with `Config::permessage_deflate(Some(DeflateConfig::default()))` and
+//! accepted by a server with `ServerOptions::per_message_deflate(Some(..))`. Messages of at
+//! least `DeflateConfig::offload_threshold` bytes (64 KiB) that would be compressed are
+//! compressed in `spawn_blocking`, at most `DeflateConfig::concurrency_limit` (10) at once per
+//! process, so a large message does not stall the runtime; order is kept. See [`offload`].
+//! Feature `zlib-rs` selects ws-proto's zlib-rs backend (every window size, preferred when
+//! compiled); the default backend is miniz_oxide.
+//!
 //! ## Features
 //!
 //! - `futures` (default): `futures_core::Stream` and `futures_sink::Sink` for [`WebSocket`],
 //!   [`WsReader`] / [`WsWriter`] and [`EventReceiver`].
+//! - `rustls` (default): `wss://` for [`ClientBuilder`] and [`connect`], and the [`tls`]
+//!   module (client [`TlsOptions`](tls::TlsOptions), server helpers
+//!   [`server_config_from_pem`](tls::server_config_from_pem) and [`accept_tls`](tls::accept_tls)),
+//!   with rustls' `ring` provider.
+//! - `server` (default): the [`server`] module, a Node `ws`-style [`Server`](server::Server)
+//!   (listener, `verify_client`, client tracking with encode-once broadcast, graceful close).
+//! - `zlib-rs`: ws-proto's zlib-rs permessage-deflate backend (`ws-proto/zlib-rs`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod byte_stream;
+mod client;
+mod connector;
 mod driver;
 mod entropy;
 mod error;
 mod handshake;
 mod io;
+pub mod offload;
+mod proxy;
+#[cfg(feature = "server")]
+pub mod server;
 mod split;
 mod stream;
+#[cfg(feature = "rustls")]
+pub mod tls;
 
 pub use byte_stream::WsByteStream;
+pub use client::{ClientBuilder, MaybeTlsStream};
+pub use connector::{AsyncStream, BoxStream, ConnectFuture, Connector, Target};
 pub use driver::{Driver, EventReceiver, Outbound, WsHandle};
 pub use entropy::OsEntropy;
 pub use error::{AcceptError, ConnectError, Error, TrySendError};
@@ -126,3 +158,4 @@ pub use ws_proto::{
     PreparedMessage, SendError, State, Utf8Bytes,
 };
 pub use ws_proto::{Accept, ClientRequest, Refusal, Rejection, ServerOptions, UpgradeRequest};
+pub use ws_proto::{Backend, DeflateConfig, DeflateParams};

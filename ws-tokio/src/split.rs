@@ -17,7 +17,7 @@ use std::io;
 #[cfg(feature = "futures")]
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use ws_proto::{
@@ -65,12 +65,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Duplex for Locked<'_, S> {
     }
 
     fn poll_write(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if !conn.wants_write() && !self.state.in_progress() {
+        if !conn.wants_write() && !self.state.in_progress() && !self.state.offload.is_pending() {
             return Poll::Ready(Ok(()));
         }
         let fan_out = self.wakers.fan_out(self.half, cx);
         let mut fcx = Context::from_waker(&fan_out);
-        wio::poll_write_out(self.write, conn, self.state, &mut fcx)
+        // The message being compressed off the runtime first (either half finishes it).
+        let compressing = self.state.offload.poll(conn, &mut fcx).is_pending();
+        ready!(wio::poll_write_out(self.write, conn, self.state, &mut fcx))?;
+        if compressing {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
     }
 
     fn state(&mut self) -> &mut WriteState {
@@ -207,6 +214,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
     /// Starts the closing handshake from the reading side; see [`WebSocket::close`].
     pub async fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<(), Error> {
         let frame = CloseFrame::new(code.into(), reason);
+        let offloading = {
+            let inner = self.shared.lock();
+            inner.state.offload.is_pending() && inner.conn.state() == State::Open
+        };
+        if offloading {
+            // A message still being compressed goes out before the close.
+            poll_fn(|cx| poll_flush(&self.shared, Half::Reader, cx)).await?;
+        }
         self.shared.lock().conn.close(Some(frame), wio::now())?;
         poll_fn(|cx| poll_flush(&self.shared, Half::Reader, cx)).await
     }
@@ -291,13 +306,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
 
     /// Queues a message without waiting; see [`WebSocket::start_send`].
     pub fn start_send(&mut self, msg: Message) -> Result<(), Error> {
-        stream::queue(&mut self.shared.lock().conn, msg)
+        let mut guard = self.shared.lock();
+        let inner = &mut *guard;
+        stream::queue(&mut inner.conn, &mut inner.state.offload, msg)
     }
 
     /// Queues a message if below the high-water mark; see [`WebSocket::try_send`]. Queued
     /// output is written by the next flush of either half.
     pub fn try_send(&mut self, msg: impl Into<Message>) -> Result<(), TrySendError<Message>> {
-        stream::try_queue(&mut self.shared.lock().conn, msg.into())
+        let mut guard = self.shared.lock();
+        let inner = &mut *guard;
+        stream::try_queue(&mut inner.conn, &mut inner.state.offload, msg.into())
     }
 
     /// Writes everything queued, including the reader's pongs; see [`WebSocket::poll_flush`].
@@ -310,7 +329,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
         {
             let mut inner = self.shared.lock();
             if inner.conn.state() == State::Open {
-                inner.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), wio::now())?;
+                // A message still being compressed goes out before the close.
+                if inner.state.offload.is_pending() {
+                    drop(inner);
+                    ready!(self.poll_flush(cx))?;
+                    inner = self.shared.lock();
+                }
+                if inner.conn.state() == State::Open {
+                    inner.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), wio::now())?;
+                }
             }
         }
         self.poll_flush(cx)
@@ -371,8 +398,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
 
     /// [`close`](Self::close) with an optional frame (`None`: no status code).
     pub async fn close_with(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        if self.offloading() {
+            // A message still being compressed goes out before the close.
+            self.flush().await?;
+        }
         self.shared.lock().conn.close(frame, wio::now())?;
         self.flush().await
+    }
+
+    /// A message is being compressed off the runtime on an open connection.
+    fn offloading(&self) -> bool {
+        let inner = self.shared.lock();
+        inner.state.offload.is_pending() && inner.conn.state() == State::Open
     }
 
     /// Drops the connection without a closing handshake; see [`WebSocket::terminate`]. The

@@ -8,12 +8,13 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use ws_proto::{
-    Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Fragment, Message, MessageKind, PreparedMessage,
-    SendError, State, Utf8Bytes,
+    Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Fragment, Message, MessageKind, PreparedMessage, State,
+    Utf8Bytes,
 };
 
 use crate::error::{Error, TrySendError};
 use crate::io::{self as wio, Timer, WriteState};
+use crate::offload::Offload;
 
 /// A WebSocket connection over a tokio stream `S` (a `TcpStream`, a TLS stream, a
 /// `tokio::io::DuplexStream`, a hyper upgrade…).
@@ -57,7 +58,7 @@ use crate::io::{self as wio, Timer, WriteState};
 /// | [`recv`](Self::recv), [`recv_message`](Self::recv_message), `StreamExt::next` | yes: no event is lost or duplicated |
 /// | [`recv_pieces`](Self::recv_pieces) | yes: pieces received so far are kept for the next call |
 /// | [`flush`](Self::flush) | yes: unwritten bytes stay queued, in order |
-/// | [`send`](Self::send), [`feed`](Self::feed), [`send_prepared`](Self::send_prepared), [`send_frame_part`](Self::send_frame_part) | the message is either queued whole (and written by any later flush, `send` or `recv`) or not at all (dropped with the future) |
+/// | [`send`](Self::send), [`feed`](Self::feed), [`send_prepared`](Self::send_prepared), [`send_frame_part`](Self::send_frame_part) | the message is either queued whole (and written by any later flush, `send` or `recv`) or not at all (dropped with the future); a large message being compressed off the runtime when cancelled counts as queued: the next call that polls the connection finishes it (see [`offload`](crate::offload)) |
 /// | [`close`](Self::close), [`close_with`](Self::close_with), [`ping`](Self::ping), [`pong`](Self::pong) | the frame is queued when the future is first polled; cancelling afterwards only stops waiting for the write |
 ///
 /// # Runtime
@@ -209,16 +210,18 @@ impl<S> WebSocket<S> {
 
     /// Queues a message without waiting; see [`poll_ready`](Self::poll_ready) for when to call
     /// it. Errors if the connection is not open (`SendError::CloseAlreadySent`,
-    /// `SendError::NotOpen`) or a fragmented message is in progress.
+    /// `SendError::NotOpen`), a fragmented message is in progress, or an earlier large message
+    /// is still being compressed off the runtime (`SendError::CompressionPending`, which
+    /// `poll_ready` waits out; see [`offload`](crate::offload)).
     pub fn start_send(&mut self, msg: Message) -> Result<(), Error> {
-        queue(&mut self.conn, msg)
+        queue(&mut self.conn, &mut self.write.offload, msg)
     }
 
     /// Queues a message if the output queue is below the high-water mark, without waiting and
     /// without writing (the next `recv`, `flush` or `send` writes it). For broadcasting to slow
     /// consumers: [`TrySendError::Full`] hands the message back.
     pub fn try_send(&mut self, msg: impl Into<Message>) -> Result<(), TrySendError<Message>> {
-        try_queue(&mut self.conn, msg.into())
+        try_queue(&mut self.conn, &mut self.write.offload, msg.into())
     }
 }
 
@@ -247,8 +250,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Waits until a message may be queued: flushes while the output queue is at or above
-    /// `Config::write_high_water` (h2's `poll_ready`). Ready at once when the connection is
-    /// not open (the send then reports why).
+    /// `Config::write_high_water` (h2's `poll_ready`) or a message is being compressed off the
+    /// runtime (see [`offload`](crate::offload)). Ready at once when the connection is not open
+    /// (the send then reports why).
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let (recv, conn, mut d) = self.duplex();
         poll_ready(conn, &mut d, Some(&mut recv.timer), cx)
@@ -268,6 +272,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`recv`](Self::recv).
     pub fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.conn.state() == State::Open {
+            // A message still being compressed goes out before the close.
+            if self.write.offload.is_pending() {
+                ready!(self.poll_flush(cx))?;
+            }
             self.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), wio::now())?;
         }
         self.poll_flush(cx)
@@ -313,8 +321,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Sends a message: waits until the queue is below the high-water mark, queues it and
     /// writes everything queued.
     ///
-    /// Cancel safety: cancelled before the message was queued, it is dropped; cancelled after,
-    /// it stays queued whole and any later flush, `send` or `recv` writes it.
+    /// With permessage-deflate, a message of at least `DeflateConfig::offload_threshold` bytes
+    /// that would be compressed is compressed in `spawn_blocking` (at most
+    /// `DeflateConfig::concurrency_limit` at once per process), so the runtime keeps running
+    /// other tasks meanwhile; see [`offload`](crate::offload).
+    ///
+    /// Cancel safety: cancelled before the message was queued (while waiting for room), it is
+    /// dropped; cancelled after, it stays queued whole and any later flush, `send`, `recv` or
+    /// `close` writes it, in order. That includes a cancellation while the message waits for a
+    /// compression permit or is being compressed: the compression goes on, and the next call
+    /// that polls the connection queues its result.
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         let msg = msg.into();
         poll_fn(|cx| self.poll_ready(cx)).await?;
@@ -377,7 +393,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// messages still arriving, then `Event::Closed` when the peer answers or
     /// `Config::close_timeout` expires. Closing twice is `SendError::CloseAlreadySent`.
     ///
-    /// The frame is queued when the future is first polled.
+    /// The frame is queued when the future is first polled, unless a message is still being
+    /// compressed off the runtime (see [`offload`](crate::offload)): that message is queued
+    /// first, then the close frame.
     pub async fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<(), Error> {
         let frame = CloseFrame::new(code.into(), reason);
         self.close_with(Some(frame)).await
@@ -386,6 +404,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`close`](Self::close) with an optional frame: `None` sends a close frame without a
     /// status code (the peer sees 1005).
     pub async fn close_with(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        if self.write.offload.is_pending() && self.conn.state() == State::Open {
+            self.flush().await?;
+        }
         self.conn.close(frame, wio::now())?;
         self.flush().await
     }
@@ -454,7 +475,8 @@ impl From<Message> for MessagePieces {
 pub(crate) trait Duplex {
     /// One read into the connection (`Ready(Ok(0))`: EOF, handed to the connection).
     fn poll_read(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<io::Result<usize>>;
-    /// Writes everything the connection queued and flushes.
+    /// Finishes the message being compressed off the runtime, if any, then writes everything
+    /// the connection queued and flushes (`Pending` until both are done).
     fn poll_write(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// The write-side state.
     fn state(&mut self) -> &mut WriteState;
@@ -475,7 +497,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Duplex for Whole<'_, S> {
         wio::poll_read_into(self.io, conn, cx)
     }
     fn poll_write(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        wio::poll_write_out(self.io, conn, self.write, cx)
+        let compressing = self.write.offload.poll(conn, cx).is_pending();
+        ready!(wio::poll_write_out(self.io, conn, self.write, cx))?;
+        if compressing {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
     }
     fn state(&mut self) -> &mut WriteState {
         self.write
@@ -536,32 +564,30 @@ pub(crate) fn poll_ready<D: Duplex + ?Sized>(
     timer: Option<&mut Timer>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
-    if conn.is_write_ready() || conn.state() != State::Open {
+    if (conn.is_write_ready() && !d.state().offload.is_pending()) || conn.state() != State::Open {
         return Poll::Ready(Ok(()));
     }
     // Everything is flushed then, which satisfies even a zero high-water mark.
     poll_flush(conn, d, timer, cx)
 }
 
-pub(crate) fn queue(conn: &mut Connection, msg: Message) -> Result<(), Error> {
-    Ok(queue_raw(conn, msg)?)
+/// Queues a message, or puts it in the offload slot when it is compressed off the runtime.
+pub(crate) fn queue(conn: &mut Connection, offload: &mut Offload, msg: Message) -> Result<(), Error> {
+    Ok(offload.queue(conn, msg)?)
 }
 
-fn queue_raw(conn: &mut Connection, msg: Message) -> Result<(), SendError> {
-    match msg {
-        Message::Text(t) => conn.send_text(t),
-        Message::Binary(b) => conn.send_binary(b),
-    }
-}
-
-pub(crate) fn try_queue(conn: &mut Connection, msg: Message) -> Result<(), TrySendError<Message>> {
+pub(crate) fn try_queue(
+    conn: &mut Connection,
+    offload: &mut Offload,
+    msg: Message,
+) -> Result<(), TrySendError<Message>> {
     if conn.state() != State::Open {
         return Err(TrySendError::Closed(msg));
     }
-    if !conn.is_write_ready() {
+    if !conn.is_write_ready() || offload.is_pending() {
         return Err(TrySendError::Full(msg));
     }
-    queue_raw(conn, msg).map_err(TrySendError::Send)
+    offload.queue(conn, msg).map_err(TrySendError::Send)
 }
 
 /// The receiving side of the driving loop, shared by [`WebSocket`] and

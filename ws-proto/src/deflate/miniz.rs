@@ -27,6 +27,15 @@ impl MinizCompressor {
 impl Compress for MinizCompressor {
     fn compress_sync(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ()> {
         let mut pos = 0;
+        // The previous call filled the output. miniz_oxide then may have stopped early: when a
+        // block it emits mid-message does not fit, it stages the block, hands out what fits
+        // and returns, and the next call only hands out the rest, even if the input was all
+        // read meanwhile; the last bytes (up to 258, still in its lookahead) and the sync flush
+        // then come only from one more call. (zlib, and zlib-rs, finish a sync flush whenever
+        // they return with output room left.) So after a full output, the flush is complete
+        // only once a later call leaves room too; one call too many merely adds an empty
+        // block, which receivers skip.
+        let mut after_full = false;
         loop {
             let start = out.len();
             grow_spare(out);
@@ -35,12 +44,14 @@ impl Compress for MinizCompressor {
             out.truncate(start + r.bytes_written);
             pos += r.bytes_consumed;
             r.status.map_err(drop)?;
-            if pos >= input.len() && r.bytes_written < avail {
+            let full = r.bytes_written >= avail;
+            if pos >= input.len() && !full && !after_full {
                 return Ok(());
             }
             if r.bytes_consumed == 0 && r.bytes_written == 0 {
                 return Err(());
             }
+            after_full = full;
         }
     }
 }

@@ -894,6 +894,35 @@ pub(crate) mod tests {
         }
     }
 
+    /// Incompressible messages whose last block is emitted within the final 258 bytes of
+    /// input: miniz_oxide stages that block and stops early when it does not fit the output,
+    /// and the sync flush must still be completed (found by Autobahn 12.2.9 and 12.5.10 with
+    /// the miniz_oxide backend: echoes 247 and 101 bytes short). The lengths trigger it with
+    /// miniz_oxide 0.9 at level 6.
+    #[test]
+    fn incompressible_messages_ending_near_a_block_boundary() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let random: Vec<u8> = (0..80_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let sixteen: Vec<u8> = random.iter().map(|b| b % 16).collect();
+        let cases: [&[u8]; 4] = [&random[..31_773], &random[..31_870], &random[..31_967], &sixteen[..72_998]];
+        for &b in Backend::available() {
+            for (i, msg) in cases.iter().enumerate() {
+                let mut d = deflater(b, 6, 15, true);
+                let wire = d.compress_message(msg).unwrap();
+                let mut inf = Inflater::new(b, true);
+                let got = inflate(&mut inf, &wire, 32 * 1024).unwrap();
+                assert!(got == *msg, "{b:?}, case {i}: {} bytes inflated to {}", msg.len(), got.len());
+            }
+        }
+    }
+
     #[test]
     fn compressing_hello_strips_the_tail() {
         for &b in Backend::available() {

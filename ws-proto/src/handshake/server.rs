@@ -450,6 +450,20 @@ impl ServerHandshake {
     /// arrived. Once it returned `Some` or `Err`, the handshake is finished and later calls
     /// return `Ok(None)`.
     pub fn poll_request(&mut self) -> Result<Option<UpgradeRequest>, Rejection> {
+        match self.poll_head()? {
+            Some((request, leftover)) => {
+                UpgradeRequest::validate(request, leftover, self.config.clone(), self.options.clone()).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`poll_request`](Self::poll_request), but stops after parsing: `Ok(Some)` holds the
+    /// request head and the bytes received after it, *before* the RFC 6455 checks. For servers
+    /// that route on the request first (Node `shouldHandle`) and then validate it with
+    /// [`UpgradeRequest::from_request`]. Only size, timeout, EOF and HTTP syntax errors are
+    /// rejected here.
+    pub fn poll_head(&mut self) -> Result<Option<(Request<()>, Bytes)>, Rejection> {
         match self.state {
             ServerState::Done => return Ok(None),
             ServerState::TimedOut => return Err(self.fail(HandshakeError::Timeout)),
@@ -465,11 +479,10 @@ impl ServerHandshake {
             Err(e) => return Err(self.fail(e)),
         };
         self.state = ServerState::Done;
-        let (request, leftover) = match parse_request(&mut self.head, end, self.config.max_headers) {
-            Ok(parsed) => parsed,
-            Err(e) => return Err(self.fail(e)),
-        };
-        UpgradeRequest::validate(request, leftover, self.config.clone(), self.options.clone()).map(Some)
+        match parse_request(&mut self.head, end, self.config.max_headers) {
+            Ok(parsed) => Ok(Some(parsed)),
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     fn fail(&mut self, error: HandshakeError) -> Rejection {
@@ -547,6 +560,17 @@ impl UpgradeRequest {
         *copy.version_mut() = req.version();
         *copy.headers_mut() = req.headers().clone();
         Self::validate(copy, leftover, config, options)
+    }
+
+    /// [`from_http`](Self::from_http) taking the head by value (no copy), e.g. from
+    /// [`ServerHandshake::poll_head`].
+    pub fn from_request(
+        request: Request<()>,
+        leftover: Bytes,
+        config: Arc<Config>,
+        options: Arc<ServerOptions>,
+    ) -> Result<Self, Rejection> {
+        Self::validate(request, leftover, config, options)
     }
 
     fn validate(

@@ -1,0 +1,229 @@
+//! `WebSocket::split` on async-std and smol: halves in different tasks, automatic replies from
+//! the reader alone, closing from either half, both directions at once, reunite.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ws_async_std::ws_proto::Initiator;
+use ws_async_std::{CloseCode, Event, Message, WebSocket};
+
+both! {
+    async fn reader_alone_answers_pings() {
+        let (mut client, server) = tcp_pair(config()).await;
+        let (mut reader, writer) = server.split();
+        // Only the reader is polled; the writer stays idle.
+        let reader_task = spawn(async move {
+            let mut pings = 0;
+            while let Some(Ok(event)) = reader.recv().await {
+                match event {
+                    Event::Ping(_) => pings += 1,
+                    Event::Closed(info) => {
+                        assert!(info.was_clean());
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            pings
+        });
+        for i in 0..20 {
+            let p = format!("p{i}");
+            within(client.ping(p.as_bytes())).await.unwrap();
+            assert!(matches!(within(client.recv()).await, Some(Ok(Event::Pong(b))) if b == p));
+        }
+        within(client.close(CloseCode::NORMAL, "")).await.unwrap();
+        assert!(matches!(within(client.recv()).await, Some(Ok(Event::Closed(i))) if i.was_clean()));
+        assert_eq!(within(reader_task).await, 20);
+        drop(writer);
+    }
+
+    async fn reader_runs_keepalive_and_closes() {
+        let cfg = config_with(|c| {
+            c.keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(300)));
+        });
+        let (mut client, server) = raw_pair(4096, config(), cfg);
+        let (mut reader, _writer) = server.split();
+        let client_task = spawn(async move {
+            let mut pings = 0;
+            while let Some(Ok(event)) = client.recv().await {
+                match event {
+                    Event::Ping(_) => pings += 1,
+                    Event::Closed(_) => break,
+                    _ => {}
+                }
+            }
+            pings
+        });
+        let mut pongs = 0;
+        let still_open = timeout(Duration::from_millis(700), async {
+            loop {
+                match reader.recv().await {
+                    Some(Ok(Event::Pong(_))) => pongs += 1,
+                    other => return other,
+                }
+            }
+        })
+        .await;
+        assert!(still_open.is_none(), "{still_open:?}");
+        assert!((3..=8).contains(&pongs), "{pongs} pongs");
+        within(reader.close(CloseCode::GOING_AWAY, "")).await.unwrap();
+        loop {
+            match within(reader.recv()).await {
+                Some(Ok(Event::Closed(info))) => break assert_eq!(info.code(), CloseCode::GOING_AWAY),
+                Some(Ok(Event::Pong(_))) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(within(client_task).await >= pongs);
+    }
+
+    async fn writer_alone_sends_everything_in_order() {
+        let (mut client, server) = pipe_pair(1024, config()).await;
+        let (reader, mut writer) = server.split();
+        let sender = spawn(async move {
+            for i in 0..100 {
+                writer.send(payload(i, len_of(i))).await.unwrap();
+            }
+            writer.close(CloseCode::NORMAL, "done").await.unwrap();
+            writer
+        });
+        for i in 0..100 {
+            match within(client.recv()).await {
+                Some(Ok(Event::Message(Message::Binary(b)))) => assert_eq!(b, payload(i, len_of(i)), "message {i}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        match within(client.recv()).await {
+            Some(Ok(Event::Closed(info))) => assert_eq!((info.code(), info.reason()), (CloseCode::NORMAL, "done")),
+            other => panic!("{other:?}"),
+        }
+        let writer = within(sender).await;
+        assert!(reader.is_pair_of(&writer));
+    }
+
+    async fn close_from_the_writer_while_the_reader_waits() {
+        let (mut client, server) = tcp_pair(config()).await;
+        let (mut reader, mut writer) = server.split();
+        let reader_task = spawn(async move {
+            let mut messages = Vec::new();
+            loop {
+                match reader.recv().await {
+                    Some(Ok(Event::Message(m))) => messages.push(m),
+                    Some(Ok(Event::Closed(info))) => return (messages, info, reader.recv().await.is_none()),
+                    other => panic!("{other:?}"),
+                }
+            }
+        });
+        let client_task = spawn(async move {
+            while let Some(Ok(event)) = client.recv().await {
+                if let Event::Message(m) = event {
+                    let _ = client.send(m).await;
+                }
+            }
+            client.close_info().cloned()
+        });
+        within(writer.send("a")).await.unwrap();
+        within(writer.send("b")).await.unwrap();
+        sleep(Duration::from_millis(20)).await;
+        within(writer.close(4000u16, "from writer")).await.unwrap();
+        let (messages, info, ended) = within(reader_task).await;
+        assert_eq!(messages, [Message::text("a"), Message::text("b")]);
+        assert_eq!(info.initiator, Initiator::Local);
+        assert_eq!(info.sent.as_ref().map(|f| f.code.as_u16()), Some(4000));
+        assert!(info.was_clean());
+        assert!(ended);
+        let client_info = within(client_task).await.unwrap();
+        assert_eq!((client_info.code().as_u16(), client_info.reason()), (4000, "from writer"));
+    }
+
+    /// Both sides split; large messages both ways at once while pings cross them, through a
+    /// small pipe: the halves contend for each side's stream.
+    async fn both_directions_at_once_then_reunite() {
+        const N: usize = 60;
+        let (client, server) = pipe_pair(2048, config()).await;
+        let (mut c_reader, mut c_writer) = client.split();
+        let (mut s_reader, mut s_writer) = server.split();
+        let c_send = spawn(async move {
+            for i in 0..N {
+                c_writer.send(payload(i, len_of(i))).await.unwrap();
+                c_writer.ping(b"c").await.unwrap();
+            }
+            c_writer
+        });
+        let s_send = spawn(async move {
+            for i in 0..N {
+                s_writer.send(Message::text(String::from_utf8(payload(i, len_of(i))).unwrap())).await.unwrap();
+            }
+            s_writer
+        });
+        let s_recv = spawn(async move {
+            let (mut i, mut pings) = (0, 0);
+            while i < N || pings < N {
+                match s_reader.recv().await {
+                    Some(Ok(Event::Message(Message::Binary(b)))) => {
+                        assert_eq!(b, payload(i, len_of(i)));
+                        i += 1;
+                    }
+                    Some(Ok(Event::Ping(_))) => pings += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+            s_reader
+        });
+        let mut pongs = 0;
+        let mut i = 0;
+        while i < N {
+            match within(c_reader.recv()).await {
+                Some(Ok(Event::Message(Message::Text(t)))) => {
+                    assert_eq!(t.as_bytes(), payload(i, len_of(i)));
+                    i += 1;
+                }
+                Some(Ok(Event::Pong(_))) => pongs += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        let c_writer = within(c_send).await;
+        let s_writer = within(s_send).await;
+        let s_reader = within(s_recv).await;
+        let mut client = c_reader.reunite(c_writer).unwrap();
+        let mut server: WebSocket<_> = s_reader.reunite(s_writer).unwrap();
+        within(client.send("whole again")).await.unwrap();
+        assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(m))) if m == Message::text("whole again")));
+        within(server.close(CloseCode::NORMAL, "")).await.unwrap();
+        let _server = spawn(async move { while server.recv().await.is_some() {} });
+        loop {
+            match within(client.recv()).await {
+                Some(Ok(Event::Pong(_))) => pongs += 1,
+                Some(Ok(Event::Closed(info))) => break assert!(info.was_clean()),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Under a ping flood only the latest unsent pongs are kept, so not every ping is answered.
+        assert!(pongs >= 16, "{pongs}");
+    }
+
+    async fn terminate_from_the_writer_wakes_the_reader() {
+        let (_client, server) = pipe_pair(4096, config()).await;
+        let (mut reader, mut writer) = server.split();
+        let reader_task = spawn(async move { reader.recv().await });
+        sleep(Duration::from_millis(30)).await;
+        writer.terminate();
+        match within(reader_task).await {
+            Some(Ok(Event::Closed(info))) => assert_eq!(info.code(), CloseCode::ABNORMAL),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(writer.send("late").await, Err(ws_async_std::Error::Send(_))));
+    }
+
+    async fn reunite_refuses_halves_of_different_connections() {
+        let (a, b) = raw_pair(1024, config(), config());
+        let (a_reader, a_writer) = a.split();
+        let (b_reader, b_writer) = b.split();
+        let ws_async_std::ReuniteError(a_reader, b_writer) = a_reader.reunite(b_writer).unwrap_err();
+        assert!(a_reader.reunite(a_writer).is_ok());
+        assert!(b_reader.reunite(b_writer).is_ok());
+    }
+}

@@ -1,0 +1,660 @@
+//! The client builder: Node `new WebSocket(address, protocols, options)` for tokio.
+//!
+//! [`ClientBuilder`] opens the transport (TCP, a Unix socket, a [`Connector`], an HTTP
+//! `CONNECT` proxy), adds TLS for `wss://` (feature `rustls`), performs the handshake and
+//! follows redirects when asked to.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use http::{HeaderName, HeaderValue, Response};
+#[cfg(unix)]
+use tokio::net::UnixStream;
+use url::Url;
+use ws_proto::{ClientRequest, Config, DeflateConfig, HandshakeError};
+
+use crate::connector::{tcp_connect, Connector, Target};
+use crate::error::ConnectError;
+use crate::handshake::{connect_with, unix_target, ClientStream};
+use crate::proxy::{self, Proxy};
+use crate::stream::WebSocket;
+#[cfg(feature = "rustls")]
+use crate::tls::{self, TlsOptions};
+
+/// The stream a [`ClientBuilder`] connection runs over: plain TCP, a Unix socket, TLS, or a
+/// [`Connector`]'s stream. Another name for [`ClientStream`].
+pub type MaybeTlsStream = ClientStream;
+
+/// Node `maxRedirects`' default.
+const DEFAULT_MAX_REDIRECTS: usize = 10;
+
+/// Builds and opens a client connection, with the options of Node `ws`'s
+/// `new WebSocket(address, protocols, options)`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ws_tokio::ClientBuilder;
+///
+/// # async fn run() -> Result<(), ws_tokio::ConnectError> {
+/// let (mut ws, response) = ClientBuilder::new("wss://example.com/chat")
+///     .subprotocols(["v2.chat", "v1.chat"])
+///     .origin("https://example.com")
+///     .header("Authorization", "Bearer abc")
+///     .handshake_timeout(Duration::from_secs(5))
+///     .follow_redirects(true)
+///     .connect()
+///     .await?;
+/// println!("upgraded: {:?}, subprotocol {:?}", response.headers(), ws.protocol());
+/// ws.send("hello").await.ok();
+/// # Ok(())
+/// # }
+/// ```
+///
+/// | Node `ws` | here | default |
+/// |---|---|---|
+/// | `address` | [`new`](Self::new): `ws://`, `wss://`, `ws+unix:///sock:/path`; `http(s)://` mean `ws(s)://` | |
+/// | `protocols` | [`subprotocols`](Self::subprotocols), [`subprotocol`](Self::subprotocol) | none |
+/// | `origin` | [`origin`](Self::origin) (`Sec-WebSocket-Origin` with version 8) | none |
+/// | `headers` | [`header`](Self::header) | none |
+/// | `protocolVersion` | [`protocol_version`](Self::protocol_version) | 13 |
+/// | `handshakeTimeout` | [`handshake_timeout`](Self::handshake_timeout) (per hop, covers connect, proxy, TLS and handshake) | `Config`'s (10 s) |
+/// | `followRedirects`, `maxRedirects` | [`follow_redirects`](Self::follow_redirects), [`max_redirects`](Self::max_redirects) | off, 10 |
+/// | `localAddress` | [`local_address`](Self::local_address) | any |
+/// | `agent` / `createConnection` | [`connector`](Self::connector) | TCP |
+/// | an HTTP proxy agent | [`proxy`](Self::proxy) (HTTP `CONNECT`) | none; environment variables are **not** read |
+/// | `perMessageDeflate` | [`per_message_deflate`](Self::per_message_deflate) | **on**: `DeflateConfig::default()` |
+/// | `maxPayload` and other limits | [`config`](Self::config) | `Config::default()` |
+/// | `ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, `checkServerIdentity` | [`tls`](Self::tls) ([`TlsOptions`](crate::tls::TlsOptions)) | Mozilla roots, host verified |
+/// | `'upgrade'` event | the `Response<()>` returned with the connection | |
+/// | `'unexpected-response'` event | [`ConnectError::Rejected`] (status, headers, body) | |
+#[must_use = "a ClientBuilder does nothing until connect() is awaited"]
+#[derive(Clone)]
+pub struct ClientBuilder {
+    url: String,
+    subprotocols: Vec<String>,
+    origin: Option<String>,
+    headers: Vec<(String, String)>,
+    protocol_version: u8,
+    handshake_timeout: Option<Duration>,
+    follow_redirects: bool,
+    max_redirects: usize,
+    local_address: Option<IpAddr>,
+    connector: Option<Arc<dyn Connector>>,
+    proxy: Option<String>,
+    per_message_deflate: Option<DeflateConfig>,
+    config: Option<Arc<Config>>,
+    #[cfg(feature = "rustls")]
+    tls: TlsOptions,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ClientBuilder");
+        d.field("url", &self.url)
+            .field("subprotocols", &self.subprotocols)
+            .field("origin", &self.origin)
+            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("protocol_version", &self.protocol_version)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("follow_redirects", &self.follow_redirects)
+            .field("max_redirects", &self.max_redirects)
+            .field("local_address", &self.local_address)
+            .field("connector", &self.connector.is_some())
+            .field("proxy", &self.proxy.as_ref().map(|_| "…"))
+            .field("per_message_deflate", &self.per_message_deflate)
+            .field("config", &self.config);
+        #[cfg(feature = "rustls")]
+        d.field("tls", &self.tls);
+        d.finish()
+    }
+}
+
+impl ClientBuilder {
+    /// A client for `url`: `ws://host[:port]/path?query`, `wss://…` (TLS, feature `rustls`),
+    /// `ws+unix:///path/to.sock:/request/path` (a Unix socket, as Node `ws`), or `http://` /
+    /// `https://`, which mean `ws://` / `wss://`. Other schemes and URLs with a fragment fail
+    /// at [`connect`](Self::connect) with [`ConnectError::InvalidUrl`]. Userinfo becomes
+    /// `Authorization: Basic` unless an `Authorization` [`header`](Self::header) is set.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            subprotocols: Vec::new(),
+            origin: None,
+            headers: Vec::new(),
+            protocol_version: 13,
+            handshake_timeout: None,
+            follow_redirects: false,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            local_address: None,
+            connector: None,
+            proxy: None,
+            per_message_deflate: Some(DeflateConfig::default()),
+            config: None,
+            #[cfg(feature = "rustls")]
+            tls: TlsOptions::default(),
+        }
+    }
+
+    /// The subprotocols to offer, most preferred first (Node `protocols`), replacing earlier
+    /// ones. They must be unique tokens; the server picks at most one
+    /// ([`WebSocket::protocol`]).
+    pub fn subprotocols<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.subprotocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds one subprotocol to offer.
+    pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
+        self.subprotocols.push(protocol.into());
+        self
+    }
+
+    /// The `Origin` header (`Sec-WebSocket-Origin` for protocol version 8), Node `origin`.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// Adds a request header (Node `headers`), replacing an earlier one of the same name
+    /// (case-insensitive). The handshake's own headers (`Upgrade`, `Connection`,
+    /// `Sec-WebSocket-Key`, `-Version`, `-Extensions`) cannot be overridden;
+    /// `Sec-WebSocket-Protocol` adds subprotocols; `Host` replaces the authority. On a redirect
+    /// to another host, or from `wss` to `ws`, `Authorization` and `Cookie` are dropped (and
+    /// `Host` too for another host), as Node `ws` and curl do.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The `Sec-WebSocket-Version` to send: 13 (default) or 8 (Node `protocolVersion`).
+    pub fn protocol_version(mut self, version: u8) -> Self {
+        self.protocol_version = version;
+        self
+    }
+
+    /// Bounds each connection attempt (Node `handshakeTimeout`, reset on every redirect):
+    /// resolving and connecting, the proxy tunnel, TLS and the WebSocket handshake together.
+    /// Overrides `Config::handshake_timeout` (10 s by default). Expiry is
+    /// [`ConnectError::Timeout`].
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = Some(timeout);
+        self
+    }
+
+    /// Follows `3xx` responses with a `Location` (Node `followRedirects`, default off). The
+    /// location is resolved against the current URL; `http(s)` locations mean `ws(s)`. When
+    /// off, a redirect is [`ConnectError::Rejected`] with its status and `Location` header.
+    pub fn follow_redirects(mut self, on: bool) -> Self {
+        self.follow_redirects = on;
+        self
+    }
+
+    /// Most redirects followed (Node `maxRedirects`, default 10); one more is
+    /// [`ConnectError::TooManyRedirects`].
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.max_redirects = n;
+        self
+    }
+
+    /// Binds the TCP socket to this local address before connecting (Node `localAddress`).
+    /// Only remote addresses of the same family are tried. Not used for `ws+unix:` URLs,
+    /// nor by a [`connector`](Self::connector).
+    pub fn local_address(mut self, address: IpAddr) -> Self {
+        self.local_address = Some(address);
+        self
+    }
+
+    /// Opens the transport with `connector` instead of TCP (Node `agent`): a closure
+    /// `Fn(Target) -> impl Future<Output = io::Result<S>>`, or any [`Connector`]. For `wss://`,
+    /// TLS is run over the returned stream unless the connector
+    /// [handles TLS](Connector::handles_tls). With a [`proxy`](Self::proxy) the connector
+    /// reaches the proxy. Not used for `ws+unix:` URLs.
+    pub fn connector(mut self, connector: impl Connector) -> Self {
+        self.connector = Some(Arc::new(connector));
+        self
+    }
+
+    /// Tunnels through an HTTP proxy with `CONNECT host:port` (`http://[user:pass@]host:port`;
+    /// userinfo becomes `Proxy-Authorization: Basic`). Used for `ws://` and `wss://` alike
+    /// (TLS runs end to end inside the tunnel). A refusal is [`ConnectError::ProxyRejected`].
+    ///
+    /// Proxy environment variables (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`…) are **not**
+    /// read: pass the proxy here explicitly if the application wants to honour them. Not used
+    /// for `ws+unix:` URLs.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
+        self
+    }
+
+    /// The permessage-deflate offer (Node `perMessageDeflate`): `None` offers nothing. On by
+    /// default, as in Node: `DeflateConfig::default()` (with ws-proto's miniz_oxide backend
+    /// the offer is `permessage-deflate` without `client_max_window_bits`; with zlib-rs it
+    /// adds `client_max_window_bits`). Replaces `Config::permessage_deflate` of
+    /// [`config`](Self::config).
+    pub fn per_message_deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.per_message_deflate = deflate;
+        self
+    }
+
+    /// Limits, timers and the rest of the connection's settings (Node `maxPayload`,
+    /// `skipUTF8Validation`, `autoPong`…). Its `permessage_deflate` is replaced by
+    /// [`per_message_deflate`](Self::per_message_deflate)'s setting, and its handshake timeout
+    /// by [`handshake_timeout`](Self::handshake_timeout) when set.
+    pub fn config(mut self, config: Arc<Config>) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// TLS settings for `wss://`: roots, client certificate, server name, verification.
+    #[cfg(feature = "rustls")]
+    pub fn tls(mut self, options: TlsOptions) -> Self {
+        self.tls = options;
+        self
+    }
+
+    /// Connects, performs the handshake (following redirects if enabled) and returns the open
+    /// connection and the server's `101` response (Node `'upgrade'`: its headers, e.g.
+    /// `Set-Cookie`). The connection's [`url`](WebSocket::url) is the URL finally connected to.
+    ///
+    /// Errors: [`ConnectError::InvalidUrl`] (also for a redirect's invalid `Location`),
+    /// [`ConnectError::Io`], [`ConnectError::Tls`], [`ConnectError::ProxyRejected`],
+    /// [`ConnectError::Timeout`], [`ConnectError::Rejected`] for a non-101 answer (Node
+    /// `'unexpected-response'`, redirects not followed included),
+    /// [`ConnectError::TooManyRedirects`], and [`ConnectError::Handshake`] for an invalid
+    /// request or a `101` that breaks RFC 6455.
+    pub async fn connect(self) -> Result<(WebSocket<MaybeTlsStream>, Response<()>), ConnectError> {
+        let mut config = self.config.as_deref().cloned().unwrap_or_default();
+        config.permessage_deflate(self.per_message_deflate.clone());
+        if let Some(t) = self.handshake_timeout {
+            config.handshake_timeout(Some(t));
+        }
+        let config = Arc::new(config);
+        for (name, value) in &self.headers {
+            if HeaderName::from_bytes(name.as_bytes()).is_err() || HeaderValue::from_str(value).is_err() {
+                return Err(HandshakeError::InvalidRequest(format!("invalid header {name:?}")).into());
+            }
+        }
+        let dialer = Dialer {
+            connector: self.connector.clone(),
+            local_address: self.local_address,
+            proxy: self.proxy.as_deref().map(Proxy::parse).transpose()?,
+            max_head: config.get_max_handshake_size(),
+            #[cfg(feature = "rustls")]
+            tls: self.tls.clone(),
+        };
+
+        let mut url = normalize(&self.url)?;
+        let original = HostKey::of(&url)?;
+        let original_secure = url.scheme() == "wss";
+        let mut headers = self.headers.clone();
+        if !has_header(&headers, "authorization") {
+            if let Some(auth) = basic_auth(&url) {
+                headers.push(("authorization".into(), auth));
+            }
+        }
+        let mut redirects = 0;
+        loop {
+            match self.hop(&url, &headers, &dialer, &config).await {
+                Ok((ws, response)) => return Ok((ws.with_url(url.as_str()), response)),
+                Err(ConnectError::Rejected { status, headers: response, body }) => {
+                    let location = response.get(http::header::LOCATION).and_then(|l| l.to_str().ok());
+                    let location = match location {
+                        Some(l) if self.follow_redirects && status.is_redirection() => l.to_owned(),
+                        _ => return Err(ConnectError::Rejected { status, headers: response, body }),
+                    };
+                    if redirects >= self.max_redirects {
+                        return Err(ConnectError::TooManyRedirects(self.max_redirects));
+                    }
+                    redirects += 1;
+                    let next = url
+                        .join(&location)
+                        .map_err(|e| ConnectError::InvalidUrl(format!("redirect to {location:?}: {e}")))?;
+                    let next = normalize(next.as_str())?;
+                    redirect_headers(&mut headers, &original, original_secure, &next)?;
+                    url = next;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One connection attempt to `url`, bounded by the handshake timeout.
+    async fn hop(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+        dialer: &Dialer,
+        config: &Arc<Config>,
+    ) -> Result<(WebSocket<ClientStream>, Response<()>), ConnectError> {
+        let (endpoint, mut request) = endpoint_and_request(url)?;
+        for (name, value) in headers {
+            request.header(name, value);
+        }
+        for p in &self.subprotocols {
+            request.subprotocol(p);
+        }
+        if let Some(origin) = &self.origin {
+            request.origin(origin);
+        }
+        request.protocol_version(self.protocol_version);
+        let attempt = async {
+            let stream = dialer.open(&endpoint).await?;
+            connect_with(stream, request, config.clone()).await
+        };
+        match config.get_handshake_timeout() {
+            Some(t) => tokio::time::timeout(t, attempt).await.map_err(|_| ConnectError::Timeout)?,
+            None => attempt.await,
+        }
+    }
+}
+
+/// Parses `url` and normalises it: `http`/`https` become `ws`/`wss`; other schemes than `ws`,
+/// `wss` and `ws+unix`, and fragments, are refused.
+pub(crate) fn normalize(url: &str) -> Result<Url, ConnectError> {
+    let mut parsed = Url::parse(url).map_err(|e| ConnectError::InvalidUrl(format!("{url:?}: {e}")))?;
+    let scheme = match parsed.scheme() {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        "ws+unix" => "ws+unix",
+        s => {
+            return Err(ConnectError::InvalidUrl(format!(
+                "{url:?}: unsupported scheme {s:?} (expected ws, wss, ws+unix, http or https)"
+            )))
+        }
+    };
+    if parsed.scheme() != scheme && parsed.set_scheme(scheme).is_err() {
+        return Err(ConnectError::InvalidUrl(format!("{url:?}: cannot use as {scheme}")));
+    }
+    if parsed.fragment().is_some() {
+        return Err(ConnectError::InvalidUrl(format!("{url:?}: a WebSocket URL must not have a fragment")));
+    }
+    Ok(parsed)
+}
+
+/// Where a connection goes.
+#[derive(Debug)]
+pub(crate) enum Endpoint {
+    Tcp {
+        host: String,
+        port: u16,
+        secure: bool,
+    },
+    #[cfg(unix)]
+    Unix(String),
+}
+
+/// The endpoint and the request (without custom headers, and without the URL's userinfo) for a
+/// normalised URL.
+pub(crate) fn endpoint_and_request(url: &Url) -> Result<(Endpoint, ClientRequest), ConnectError> {
+    if url.scheme() == "ws+unix" {
+        #[cfg(unix)]
+        {
+            let (socket, path) = unix_target(url)?;
+            return Ok((Endpoint::Unix(socket), ClientRequest::new("localhost", &path)));
+        }
+        #[cfg(not(unix))]
+        return Err(ConnectError::InvalidUrl("ws+unix: URLs need Unix domain sockets".into()));
+    }
+    let mut bare = url.clone();
+    // Cannot fail for URLs with a host; the credentials are handled by the caller.
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    let request = ClientRequest::from_url(&bare)?;
+    let endpoint = Endpoint::Tcp { host: request.host().to_owned(), port: request.port(), secure: request.is_secure() };
+    Ok((endpoint, request))
+}
+
+/// `Authorization: Basic` for the URL's userinfo (percent-decoded), if it has any.
+pub(crate) fn basic_auth(url: &Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let mut creds = percent_decode_bytes(url.username());
+    creds.push(b':');
+    creds.extend_from_slice(&percent_decode_bytes(url.password().unwrap_or_default()));
+    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds)))
+}
+
+/// What Node `ws` compares to decide whether a redirect stays on the same host: the socket path
+/// of a `ws+unix:` URL, else the host and explicit (non-default) port.
+#[derive(Debug, PartialEq, Eq)]
+enum HostKey {
+    Unix(String),
+    Tcp(String, Option<u16>),
+}
+
+impl HostKey {
+    fn of(url: &Url) -> Result<Self, ConnectError> {
+        if url.scheme() == "ws+unix" {
+            return Ok(Self::Unix(unix_target(url)?.0));
+        }
+        Ok(Self::Tcp(url.host_str().unwrap_or_default().to_owned(), url.port()))
+    }
+}
+
+/// Adjusts the headers for a redirect to `next`, as Node `ws` (after curl 7.77): to another
+/// host than the original one, or from `wss` to `ws`, `Authorization` and `Cookie` are dropped
+/// (`Host` too for another host) and `next`'s userinfo is ignored; otherwise `next`'s userinfo
+/// becomes `Authorization` unless one is already set.
+fn redirect_headers(
+    headers: &mut Vec<(String, String)>,
+    original: &HostKey,
+    original_secure: bool,
+    next: &Url,
+) -> Result<(), ConnectError> {
+    let same_host = HostKey::of(next)? == *original;
+    if !same_host || (original_secure && next.scheme() != "wss") {
+        headers.retain(|(n, _)| {
+            !(n.eq_ignore_ascii_case("authorization")
+                || n.eq_ignore_ascii_case("cookie")
+                || (!same_host && n.eq_ignore_ascii_case("host")))
+        });
+    } else if !has_header(headers, "authorization") {
+        if let Some(auth) = basic_auth(next) {
+            headers.push(("authorization".into(), auth));
+        }
+    }
+    Ok(())
+}
+
+fn has_header(headers: &[(String, String)], name: &str) -> bool {
+    headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+/// Percent-decodes `s` into bytes; invalid escapes are kept as they are.
+pub(crate) fn percent_decode_bytes(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: Option<&u8>| c.and_then(|&c| (c as char).to_digit(16));
+        match (b[i], hex(b.get(i + 1)), hex(b.get(i + 2))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `host` as it appears in an authority: IPv6 addresses in brackets.
+pub(crate) fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// Opens transports for one `connect`: connector or TCP, proxy tunnel, TLS.
+pub(crate) struct Dialer {
+    connector: Option<Arc<dyn Connector>>,
+    local_address: Option<IpAddr>,
+    proxy: Option<Proxy>,
+    /// Bound on the proxy's response head.
+    max_head: usize,
+    #[cfg(feature = "rustls")]
+    tls: TlsOptions,
+}
+
+impl Dialer {
+    /// Plain TCP (or a Unix socket), default TLS.
+    pub(crate) fn plain() -> Self {
+        Self {
+            connector: None,
+            local_address: None,
+            proxy: None,
+            max_head: Config::default().get_max_handshake_size(),
+            #[cfg(feature = "rustls")]
+            tls: TlsOptions::default(),
+        }
+    }
+
+    /// Opens the stream to `endpoint`, TLS included for `wss`.
+    pub(crate) async fn open(&self, endpoint: &Endpoint) -> Result<ClientStream, ConnectError> {
+        let (host, port, secure) = match endpoint {
+            #[cfg(unix)]
+            Endpoint::Unix(path) => return Ok(ClientStream::Unix(UnixStream::connect(path).await?)),
+            Endpoint::Tcp { host, port, secure } => (host, *port, *secure),
+        };
+        let connector_tls = self.proxy.is_none() && self.connector.as_ref().is_some_and(|c| c.handles_tls());
+        let add_tls = secure && !connector_tls;
+        #[cfg(feature = "rustls")]
+        let tls_config = if add_tls { Some(self.tls.build().map_err(ConnectError::Tls)?) } else { None };
+        #[cfg(not(feature = "rustls"))]
+        if add_tls {
+            return Err(ConnectError::InvalidUrl(
+                "wss:// needs the `rustls` feature of ws-tokio, or a connector that handles TLS".into(),
+            ));
+        }
+        let stream = match &self.proxy {
+            Some(p) => {
+                let to_proxy = self.raw(&Target::new(p.host.clone(), p.port, false)).await?;
+                proxy::tunnel(to_proxy, p, host, port, self.max_head).await?
+            }
+            None => self.raw(&Target::new(host.clone(), port, secure)).await?,
+        };
+        #[cfg(feature = "rustls")]
+        if let Some(config) = tls_config {
+            let name = self.tls.get_server_name().unwrap_or(host);
+            let tls = tls::connect_tls(stream, name, config).await.map_err(ConnectError::Tls)?;
+            return Ok(ClientStream::Tls(Box::new(tls)));
+        }
+        Ok(stream)
+    }
+
+    /// The connector's stream, or TCP.
+    async fn raw(&self, target: &Target) -> Result<ClientStream, ConnectError> {
+        match &self.connector {
+            Some(c) => Ok(ClientStream::Custom(c.connect(target).await?)),
+            None => Ok(ClientStream::Tcp(tcp_connect(&target.host, target.port, self.local_address).await?)),
+        }
+    }
+}
+
+/// [`dial`](crate::dial): a normalised URL's stream (default TLS for `wss`) and request, the
+/// userinfo as `Authorization`.
+pub(crate) async fn dial_url(url: &str) -> Result<(ClientStream, ClientRequest), ConnectError> {
+    let url = normalize(url)?;
+    let (endpoint, mut request) = endpoint_and_request(&url)?;
+    if let Some(auth) = basic_auth(&url) {
+        request.header("Authorization", &auth);
+    }
+    let stream = Dialer::plain().open(&endpoint).await?;
+    Ok((stream, request))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation() {
+        assert_eq!(normalize("http://a.example/x?y").unwrap().as_str(), "ws://a.example/x?y");
+        assert_eq!(normalize("https://a.example:443/").unwrap().as_str(), "wss://a.example/");
+        assert_eq!(normalize("HTTP://a.example:8080").unwrap().as_str(), "ws://a.example:8080/");
+        assert_eq!(normalize("wss://a.example").unwrap().as_str(), "wss://a.example/");
+        assert_eq!(normalize("ws+unix:///tmp/s.sock:/p").unwrap().scheme(), "ws+unix");
+        for bad in ["ftp://a.example/", "ws://a.example/#f", "https://a.example/#", "not a url", "file:///x"] {
+            assert!(matches!(normalize(bad), Err(ConnectError::InvalidUrl(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoints() {
+        let (e, r) = endpoint_and_request(&normalize("wss://u:p@[::1]:9443/a?b").unwrap()).unwrap();
+        assert!(matches!(e, Endpoint::Tcp { ref host, port: 9443, secure: true } if host == "::1"), "{e:?}");
+        assert_eq!((r.authority(), r.path_and_query()), ("[::1]:9443", "/a?b"));
+        let (e, r) = endpoint_and_request(&normalize("ws+unix:///tmp/s.sock:/chat").unwrap()).unwrap();
+        assert!(matches!(e, Endpoint::Unix(ref p) if p == "/tmp/s.sock"), "{e:?}");
+        assert_eq!(r.path_and_query(), "/chat");
+    }
+
+    #[test]
+    fn userinfo() {
+        let creds = base64::engine::general_purpose::STANDARD.encode("us@er:p:ss");
+        assert_eq!(basic_auth(&normalize("ws://us%40er:p%3Ass@h/").unwrap()), Some(format!("Basic {creds}")));
+        assert_eq!(basic_auth(&normalize("ws://h/").unwrap()), None);
+        assert_eq!(percent_decode_bytes("a%2Fb%zz%4%ff"), b"a/b%zz%4\xff");
+    }
+
+    fn headers() -> Vec<(String, String)> {
+        ["Authorization", "cookie", "Host", "X-Keep"].iter().map(|n| (n.to_string(), "v".to_string())).collect()
+    }
+
+    fn names(h: &[(String, String)]) -> Vec<&str> {
+        h.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn redirect_header_policy() {
+        let original = HostKey::of(&normalize("wss://a.example/").unwrap()).unwrap();
+        let next = |u: &str| normalize(u).unwrap();
+        // Same host (the default port is implied), still secure: kept.
+        let mut h = headers();
+        redirect_headers(&mut h, &original, true, &next("https://a.example:443/other")).unwrap();
+        assert_eq!(names(&h), ["Authorization", "cookie", "Host", "X-Keep"]);
+        // Same host, downgraded to ws: credentials dropped, Host kept.
+        let mut h = headers();
+        redirect_headers(&mut h, &original, true, &next("ws://a.example/")).unwrap();
+        assert_eq!(names(&h), ["Host", "X-Keep"]);
+        // Another host, or another port: all three dropped, the new userinfo ignored.
+        for other in ["wss://b.example/", "wss://a.example:8443/", "wss://u:p@b.example/"] {
+            let mut h = headers();
+            redirect_headers(&mut h, &original, true, &next(other)).unwrap();
+            assert_eq!(names(&h), ["X-Keep"], "{other}");
+        }
+        // Same host with userinfo and no Authorization yet: used.
+        let mut h = vec![];
+        redirect_headers(&mut h, &original, true, &next("wss://u:p@a.example/")).unwrap();
+        assert_eq!(names(&h), ["authorization"]);
+        // Unix sockets compare by path.
+        let unix = HostKey::of(&normalize("ws+unix:///s.sock:/a").unwrap()).unwrap();
+        let mut h = headers();
+        redirect_headers(&mut h, &unix, false, &next("ws+unix:///s.sock:/b")).unwrap();
+        assert_eq!(h.len(), 4);
+        redirect_headers(&mut h, &unix, false, &next("ws+unix:///t.sock:/b")).unwrap();
+        assert_eq!(names(&h), ["X-Keep"]);
+    }
+
+    #[test]
+    fn brackets() {
+        assert_eq!(bracket_ipv6("::1"), "[::1]");
+        assert_eq!(bracket_ipv6("[::1]"), "[::1]");
+        assert_eq!(bracket_ipv6("a.example"), "a.example");
+    }
+}

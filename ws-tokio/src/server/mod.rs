@@ -1,0 +1,693 @@
+//! A WebSocket server modelled on Node `ws`'s `WebSocket.Server` (feature `server`).
+//!
+//! All protocol policy lives in ws-proto ([`ServerOptions`], [`UpgradeRequest`]); this module
+//! adds the listener, the order of the checks, asynchronous verification, client tracking
+//! with encode-once broadcast, and shutdown.
+//!
+//! ```no_run
+//! use ws_tokio::server::Server;
+//! use ws_tokio::Event;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let server = Server::builder().path("/chat").bind("127.0.0.1", 8080).await?; // 'listening'
+//! println!("listening on {:?}", server.local_addr());
+//! while let Ok(mut conn) = server.accept().await {
+//!     // 'connection': the request is there for cookies, X-Forwarded-For…
+//!     let clients = server.clients().clone();
+//!     tokio::spawn(async move {
+//!         while let Some(Ok(event)) = conn.events.recv().await {
+//!             if let Event::Message(msg) = event {
+//!                 clients.broadcast_message(msg); // to every client, framed once
+//!             }
+//!         }
+//!     });
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Modes (Node's `port`, `server` and `noServer`)
+//!
+//! | Node | here |
+//! |---|---|
+//! | `new WebSocket.Server({ port, host, backlog })` | [`ServerBuilder::bind`] |
+//! | `new WebSocket.Server({ server })` | [`ServerBuilder::serve`] on your `TcpListener`, or [`Server::accept_stream`] on any stream you accepted (TLS…) |
+//! | `new WebSocket.Server({ noServer: true })` + `handleUpgrade` | [`ServerBuilder::build`] + [`Server::handle_upgrade`] (another stack parsed the head, we write the `101`) or [`Server::respond`] (hyper/axum write the `101`, then [`WebSocket::from_parts`]) |
+//! | `wss.shouldHandle(req)` | [`ServerBuilder::should_handle`], [`Server::should_handle`] |
+//! | `wss.address()` | [`Server::local_addr`] |
+//! | `wss.clients` | [`Server::clients`] |
+//! | `wss.close(cb)` | [`Server::close`] (resolves when every tracked client is gone) |
+//!
+//! ## Events
+//!
+//! | Node event | here |
+//! |---|---|
+//! | `listening` | [`ServerBuilder::bind`] returned |
+//! | `connection (ws, req)` | [`Server::accept`] returns a [`ServerConnection`] (with the request), or [`Server::accept_websocket`] an [`Accepted`] |
+//! | `headers (headers, req)` | [`ServerBuilder::on_headers`] |
+//! | `error` | [`Server::accept`] returns [`ServerError::Listener`]: the listener failed to accept (e.g. out of file descriptors); the server keeps listening |
+//! | `close` | [`Server::close`] resolved; [`Server::accept`] returns [`ServerError::Closed`] |
+//! | `wsClientError` | a failed handshake is answered (400, 401, 408…) and dropped; use [`Server::accept_stream`] yourself to see [`AcceptError`]s |
+//!
+//! ## Connections
+//!
+//! [`Server::accept`] runs each connection in driver mode ([`WebSocket::spawn`]): the
+//! [`ServerConnection`] holds a [`WsHandle`] to send (clone it freely) and an
+//! [`EventReceiver`]. With client tracking on (the default) the handle is also in
+//! [`Server::clients`] until the connection reports `Event::Closed`, for
+//! [`Clients::broadcast`]. [`Server::accept_websocket`] gives a plain [`WebSocket`] instead
+//! (never tracked), for one task per connection without the driver. [`Server::track`] puts
+//! a `WebSocket` obtained any other way (TLS, hyper) under the server's tracking.
+
+mod builder;
+mod clients;
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use ws_proto::http::{HeaderMap, Request, Response, StatusCode, Uri};
+use ws_proto::{
+    Accept, Bytes, CloseCode, Config, Connection, HandshakeError, Refusal, Rejection, ServerHandshake, ServerOptions,
+    UpgradeRequest,
+};
+
+use crate::driver::{EventReceiver, Outbound, WsHandle};
+use crate::error::{AcceptError, TrySendError};
+use crate::handshake::{reject, REJECT_WRITE};
+use crate::io::{self as wio, Timer};
+use crate::stream::WebSocket;
+
+pub use builder::{IntoVerdict, ServerBuilder, Shutdown, VerifyFuture};
+pub use clients::{BroadcastReport, ClientId, Clients, SlowPolicy};
+
+use builder::{ShouldHandleFn, Verify};
+
+/// Upgraded connections waiting for [`Server::accept`].
+const INCOMING: usize = 128;
+/// Pause after a listener error, so that running out of file descriptors does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Extra time [`Server::close`] gives the connections beyond their close timeout.
+const CLOSE_MARGIN: Duration = Duration::from_secs(1);
+
+/// What the server knows about a client beyond its request (Node `verifyClient`'s `info`,
+/// less `origin` and `req`, which [`UpgradeRequest`] has).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientInfo {
+    /// The peer's address (`req.socket.remoteAddress`); `None` when unknown (a Unix socket, an
+    /// in-memory stream). Behind a proxy this is the proxy: see [`forwarded_for`].
+    pub remote: Option<SocketAddr>,
+    /// The local address the connection arrived on.
+    pub local: Option<SocketAddr>,
+    /// Whether the connection is encrypted (TLS; Node `info.secure`).
+    pub secure: bool,
+}
+
+impl ClientInfo {
+    /// Info for a peer at `remote`, not encrypted.
+    pub fn new(remote: Option<SocketAddr>) -> Self {
+        Self { remote, local: None, secure: false }
+    }
+
+    /// Sets [`secure`](Self::secure) (the connection is TLS).
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets [`local`](Self::local).
+    pub fn with_local(mut self, local: Option<SocketAddr>) -> Self {
+        self.local = local;
+        self
+    }
+
+    /// The remote and local addresses of a TCP stream.
+    pub fn of_tcp(tcp: &TcpStream) -> Self {
+        Self { remote: tcp.peer_addr().ok(), local: tcp.local_addr().ok(), secure: false }
+    }
+}
+
+/// The client address a reverse proxy reports: the first entry of `X-Forwarded-For` (Node's
+/// `req.headers['x-forwarded-for'].split(',')[0].trim()`). Only meaningful behind a proxy you
+/// run, which sets or overwrites the header: any client can send one.
+pub fn forwarded_for<B>(req: &Request<B>) -> Option<IpAddr> {
+    let value = req.headers().get("x-forwarded-for")?.to_str().ok()?;
+    let first = value.split(',').next()?.trim();
+    first.parse::<IpAddr>().ok().or_else(|| first.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// A refusal as an HTTP response with its body, for hosts that write responses themselves
+/// (hyper: `rejection_response(&r).map(Full::new)`; axum: `.map(Body::from)`). The headers
+/// include `Content-Length`, `Content-Type` and `Connection: close`.
+pub fn rejection_response(rejection: &Rejection) -> Response<Bytes> {
+    let bytes = rejection.bytes();
+    let body = bytes.windows(4).position(|w| w == b"\r\n\r\n").map_or_else(Bytes::new, |i| bytes.slice(i + 4..));
+    let mut response = Response::new(body);
+    *response.status_mut() = rejection.status();
+    *response.headers_mut() = rejection.response.headers().clone();
+    response
+}
+
+/// A connection from [`Server::accept`] or [`Server::track`] (Node's `connection` event),
+/// running in driver mode.
+///
+/// Drop the [`events`](Self::events) receiver if you only send (events are then discarded).
+/// An untracked connection closes with 1000 once every handle and the receiver are gone; a
+/// tracked one stays open, as [`Server::clients`] holds a handle, until either side closes it
+/// (`handle.close(..)`) or [`Server::close`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ServerConnection {
+    /// Its id in [`Server::clients`] (for [`Clients::broadcast_except`]).
+    pub id: ClientId,
+    /// Sends to it; cheap to clone.
+    pub handle: WsHandle,
+    /// What it sends: messages, pings, pongs, then `Event::Closed` once, then `None`.
+    pub events: EventReceiver,
+    /// Its addresses and whether it is encrypted.
+    pub info: ClientInfo,
+    /// Its upgrade request (path, query, cookies, `X-Forwarded-For`…).
+    pub request: Request<()>,
+    /// The negotiated subprotocol.
+    pub protocol: Option<String>,
+    /// The negotiated extensions (`Sec-WebSocket-Extensions` of the `101`).
+    pub extensions: Option<String>,
+}
+
+/// A plain [`WebSocket`] upgraded by the server, with what the handshake saw (from
+/// [`Server::accept_websocket`] and [`Server::accept_stream`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Accepted<S> {
+    /// The connection.
+    pub ws: WebSocket<S>,
+    /// Its addresses and whether it is encrypted.
+    pub info: ClientInfo,
+    /// Its upgrade request.
+    pub request: Request<()>,
+}
+
+/// Why [`Server::accept`] returned no connection.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The server was closed ([`Server::close`]; Node's `close` event).
+    Closed,
+    /// Accepting a TCP connection failed (Node's `error` event). The server keeps listening:
+    /// call `accept` again.
+    Listener(io::Error),
+    /// The server has no listener ([`ServerBuilder::build`], Node `noServer`).
+    NoListener,
+}
+
+impl ServerError {
+    /// Whether the server is closed (no connection will come).
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed | Self::NoListener)
+    }
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("the WebSocket server is closed"),
+            Self::Listener(e) => write!(f, "accepting a connection failed: {e}"),
+            Self::NoListener => f.write_str("the WebSocket server has no listener (noServer mode)"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Listener(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+type IncomingItem = Result<Accepted<TcpStream>, io::Error>;
+
+/// A WebSocket server (Node `WebSocket.Server`); see the [module documentation](self).
+///
+/// Build one with [`Server::builder`]. Methods take `&self`: share it in an `Arc`. Dropping
+/// it stops the listener; connections already accepted keep running.
+pub struct Server {
+    inner: Arc<Inner>,
+    incoming: Option<Incoming>,
+    local_addr: Option<SocketAddr>,
+}
+
+struct Incoming {
+    rx: tokio::sync::Mutex<mpsc::Receiver<IncomingItem>>,
+    task: JoinHandle<()>,
+}
+
+/// What the handshake tasks share with the server.
+pub(crate) struct Inner {
+    config: Arc<Config>,
+    options: Arc<ServerOptions>,
+    path: Option<String>,
+    should_handle: Option<Arc<ShouldHandleFn>>,
+    verify: Option<Verify>,
+    tracking: bool,
+    clients: Clients,
+    queue: usize,
+    shutdown: Shutdown,
+    nodelay: bool,
+    closing: AtomicBool,
+    /// Notified once when the server closes (wakes pending `accept` calls).
+    closed: Notify,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("path", &self.inner.path)
+            .field("clients", &self.inner.clients)
+            .field("closing", &self.is_closing())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(incoming) = &self.incoming {
+            incoming.task.abort();
+        }
+    }
+}
+
+impl Server {
+    /// Starts building a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    fn new(inner: Arc<Inner>, listener: Option<TcpListener>) -> Self {
+        let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let incoming = listener.map(|listener| {
+            let (tx, rx) = mpsc::channel(INCOMING);
+            let task = tokio::spawn(accept_loop(listener, inner.clone(), tx));
+            Incoming { rx: tokio::sync::Mutex::new(rx), task }
+        });
+        Self { inner, incoming, local_addr }
+    }
+
+    /// The address the listener is bound to (Node `address()`); `None` without a listener.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// The connection settings (after `max_payload`).
+    pub fn config(&self) -> &Arc<Config> {
+        &self.inner.config
+    }
+
+    /// The tracked connections (Node `clients`). Always present; empty when client tracking
+    /// is off.
+    pub fn clients(&self) -> &Clients {
+        &self.inner.clients
+    }
+
+    /// Whether client tracking is on.
+    pub fn is_tracking(&self) -> bool {
+        self.inner.tracking
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.load(Ordering::Acquire)
+    }
+
+    /// Whether this server handles the request (Node `shouldHandle`): the
+    /// [`ServerBuilder::should_handle`] hook, else the [`ServerBuilder::path`] check, else
+    /// `true`. For hosts routing upgrades between several servers.
+    pub fn should_handle<B>(&self, req: &Request<B>) -> bool {
+        if self.inner.should_handle.is_none() {
+            return self.inner.path_matches(req.uri());
+        }
+        let mut head = Request::new(());
+        *head.method_mut() = req.method().clone();
+        *head.uri_mut() = req.uri().clone();
+        *head.version_mut() = req.version();
+        *head.headers_mut() = req.headers().clone();
+        self.inner.handles(&head)
+    }
+
+    /// The next upgraded connection (Node's `connection` event), run in driver mode and, with
+    /// client tracking on, added to [`clients`](Self::clients). Handshakes run concurrently in
+    /// tasks of their own; failed ones are answered and dropped.
+    ///
+    /// [`ServerError::Listener`] reports a listener error (the server keeps listening);
+    /// [`ServerError::Closed`] comes once the server is closed. Cancel safe.
+    pub async fn accept(&self) -> Result<ServerConnection, ServerError> {
+        let Accepted { ws, info, request } = self.accept_websocket().await?;
+        Ok(self.track(ws, info, request))
+    }
+
+    /// The next upgraded connection as a plain [`WebSocket`], never tracked (drive it in a
+    /// task of your own). Errors as [`accept`](Self::accept). Cancel safe.
+    pub async fn accept_websocket(&self) -> Result<Accepted<TcpStream>, ServerError> {
+        let incoming = self.incoming.as_ref().ok_or(ServerError::NoListener)?;
+        let mut closed = pin!(self.inner.closed.notified());
+        closed.as_mut().enable();
+        if self.is_closing() {
+            return Err(ServerError::Closed);
+        }
+        let mut rx = incoming.rx.lock().await;
+        let item = poll_fn(|cx| {
+            if closed.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            rx.poll_recv(cx)
+        })
+        .await;
+        match item {
+            Some(Ok(accepted)) => Ok(accepted),
+            Some(Err(e)) => Err(ServerError::Listener(e)),
+            None => Err(ServerError::Closed),
+        }
+    }
+
+    /// Runs an upgraded connection in driver mode (queue size from
+    /// [`ServerBuilder::handle_queue`]) and, with client tracking on, adds it to
+    /// [`clients`](Self::clients) until it closes. For connections from
+    /// [`handle_upgrade`](Self::handle_upgrade), [`accept_stream`](Self::accept_stream) or a
+    /// hyper upgrade. Must be called within a tokio runtime. After [`close`](Self::close), the
+    /// connection is closed at once as `close` closes the others.
+    pub fn track<S>(&self, ws: WebSocket<S>, info: ClientInfo, request: Request<()>) -> ServerConnection
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let protocol = ws.protocol().map(str::to_owned);
+        let extensions = ws.extensions().map(str::to_owned);
+        let (driver, handle, events) = ws.into_driver(self.inner.queue);
+        let clients = &self.inner.clients;
+        let id = clients.next_id();
+        if self.inner.tracking && clients.insert(id, handle.clone()) {
+            tokio::spawn(clients.run_tracked(id, driver));
+        } else {
+            tokio::spawn(driver);
+            if self.is_closing() {
+                self.inner.end(&handle);
+            }
+        }
+        ServerConnection { id, handle, events, info, request, protocol, extensions }
+    }
+
+    /// Reads the upgrade request from a stream you accepted (TLS, a Unix socket…; Node's
+    /// `server` mode) and performs the handshake. Refusals are answered (and the write side
+    /// shut down) before [`AcceptError::Rejected`] is returned. The connection is not tracked:
+    /// pass it to [`track`](Self::track) for that.
+    pub async fn accept_stream<S>(&self, io: S, info: ClientInfo) -> Result<Accepted<S>, AcceptError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.inner.accept_stream(io, info).await
+    }
+
+    /// Upgrades a connection whose request head another HTTP stack already read (Node
+    /// `handleUpgrade(request, socket, head)`, `noServer` mode): `head` holds bytes read past
+    /// the head, handed to the connection first. Writes the `101` (or the refusal) on `io`.
+    /// The connection is not tracked: pass it to [`track`](Self::track) for that.
+    pub async fn handle_upgrade<S>(
+        &self,
+        req: &Request<()>,
+        io: S,
+        head: Bytes,
+        info: ClientInfo,
+    ) -> Result<WebSocket<S>, AcceptError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let deadline = self.inner.deadline();
+        match self.inner.decide(req, head, &info, deadline).await {
+            Ok((upgrade, accept)) => write_101(io, upgrade, accept).await,
+            Err(rejection) => Err(reject(io, rejection).await),
+        }
+    }
+
+    /// For hosts that write the response themselves (hyper, axum): runs every check and
+    /// returns the `101` to send and the [`Connection`]; once the host completed the upgrade,
+    /// drive it with [`WebSocket::from_parts`]`(io, read_buf, connection)`. A refusal is a
+    /// [`Rejection`] whose `response` (status, headers) and [`bytes`](Rejection::bytes) the host
+    /// sends instead.
+    ///
+    /// Synchronous: with [`ServerBuilder::verify_client_async`] configured it refuses with 500
+    /// (the hook cannot run here); use [`respond_async`](Self::respond_async).
+    pub fn respond(&self, req: &Request<()>, info: &ClientInfo) -> Result<(Response<()>, Connection), Rejection> {
+        let upgrade = self.inner.prepare(req, Bytes::new())?;
+        match &self.inner.verify {
+            Some(Verify::Sync(f)) => f(&upgrade, info).map_err(refusal)?,
+            Some(Verify::Async(_)) => {
+                return Err(Rejection::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    HeaderMap::new(),
+                    Bytes::from_static(b"verify_client is asynchronous: call Server::respond_async"),
+                ))
+            }
+            None => {}
+        }
+        let accept = self.inner.finish(&upgrade)?;
+        Ok(upgrade.accept_http(accept, wio::now()))
+    }
+
+    /// [`respond`](Self::respond) running an asynchronous `verify_client` too (bounded by the
+    /// handshake timeout: 408).
+    pub async fn respond_async(
+        &self,
+        req: &Request<()>,
+        info: &ClientInfo,
+    ) -> Result<(Response<()>, Connection), Rejection> {
+        let deadline = self.inner.deadline();
+        let (upgrade, accept) = self.inner.decide(req, Bytes::new(), info, deadline).await?;
+        Ok(upgrade.accept_http(accept, wio::now()))
+    }
+
+    /// Closes the server (Node `close()`): stops the listener, answers upgrades still in
+    /// progress and later ones (from any method) with 503, closes connections upgraded but not
+    /// yet accepted, and ends the tracked connections per [`ServerBuilder::shutdown`] (1001
+    /// Going Away by default). Resolves once every tracked connection reported
+    /// `Event::Closed`, bounded by the close timeout (plus a second), after which the rest are
+    /// terminated. Untracked connections are left alone. Calling it again waits again.
+    pub async fn close(&self) {
+        self.inner.closing.store(true, Ordering::Release);
+        self.inner.closed.notify_waiters();
+        if let Some(incoming) = &self.incoming {
+            incoming.task.abort();
+            let mut rx = incoming.rx.lock().await;
+            rx.close();
+            while let Ok(item) = rx.try_recv() {
+                if let Ok(accepted) = item {
+                    tokio::spawn(self.inner.clone().dismiss(accepted.ws));
+                }
+            }
+        }
+        let clients = &self.inner.clients;
+        for handle in clients.start_closing() {
+            self.inner.end(&handle);
+        }
+        let bound = self.inner.config.get_close_timeout().unwrap_or(Duration::ZERO) + CLOSE_MARGIN;
+        if tokio::time::timeout(bound, clients.wait_empty()).await.is_err() {
+            for (_, handle) in clients.iter() {
+                let _ = handle.terminate_now();
+            }
+            let _ = tokio::time::timeout(CLOSE_MARGIN, clients.wait_empty()).await;
+        }
+    }
+}
+
+/// Accepts TCP connections and runs each handshake in a task of its own.
+async fn accept_loop(listener: TcpListener, inner: Arc<Inner>, tx: mpsc::Sender<IncomingItem>) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, remote)) => {
+                if inner.nodelay {
+                    let _ = tcp.set_nodelay(true);
+                }
+                let info = ClientInfo { remote: Some(remote), local: tcp.local_addr().ok(), secure: false };
+                let (inner, tx) = (inner.clone(), tx.clone());
+                tokio::spawn(async move {
+                    if let Ok(accepted) = inner.accept_stream(tcp, info).await {
+                        if let Err(mpsc::error::SendError(Ok(accepted))) = tx.send(Ok(accepted)).await {
+                            // The server closed meanwhile.
+                            inner.dismiss(accepted.ws).await;
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                let _ = tx.try_send(Err(e));
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Writes the `101` queued in the accepted connection.
+async fn write_101<S>(io: S, upgrade: UpgradeRequest, accept: Accept) -> Result<WebSocket<S>, AcceptError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let conn = upgrade.accept(accept, wio::now());
+    let mut ws = WebSocket::from_connection(io, conn);
+    match tokio::time::timeout(REJECT_WRITE, ws.flush()).await {
+        Ok(Ok(())) => Ok(ws),
+        Ok(Err(e)) => Err(AcceptError::Io(e.into())),
+        Err(_) => Err(AcceptError::Io(io::ErrorKind::TimedOut.into())),
+    }
+}
+
+fn refusal(r: Refusal) -> Rejection {
+    Rejection::new(r.status(), r.headers().clone(), r.body().clone())
+}
+
+impl Inner {
+    /// The default `should_handle`: the `path` option, if any.
+    fn path_matches(&self, uri: &Uri) -> bool {
+        match &self.path {
+            Some(path) => uri.path() == path,
+            None => true,
+        }
+    }
+
+    /// `should_handle`, or else the `path` check.
+    fn handles(&self, req: &Request<()>) -> bool {
+        match &self.should_handle {
+            Some(f) => f(req),
+            None => self.path_matches(req.uri()),
+        }
+    }
+
+    fn check_open(&self) -> Result<(), Rejection> {
+        if self.closing.load(Ordering::Acquire) {
+            Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), Bytes::new()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.config.get_handshake_timeout().and_then(|d| wio::now().checked_add(d))
+    }
+
+    /// Closing, `should_handle` (400), then the RFC checks.
+    fn prepare(&self, req: &Request<()>, leftover: Bytes) -> Result<UpgradeRequest, Rejection> {
+        self.check_open()?;
+        if !self.handles(req) {
+            return Err(Rejection::from_error(HandshakeError::PathNotFound));
+        }
+        UpgradeRequest::from_http(req, leftover, self.config.clone(), self.options.clone())
+    }
+
+    /// Origins, subprotocol, deflate and `on_headers` (ws-proto's policy), then closing again.
+    fn finish(&self, upgrade: &UpgradeRequest) -> Result<Accept, Rejection> {
+        let accept = upgrade.negotiate()?;
+        self.check_open()?;
+        Ok(accept)
+    }
+
+    /// Every check, in Node's order, with asynchronous verification.
+    async fn decide(
+        &self,
+        req: &Request<()>,
+        leftover: Bytes,
+        info: &ClientInfo,
+        deadline: Option<Instant>,
+    ) -> Result<(UpgradeRequest, Accept), Rejection> {
+        let upgrade = self.prepare(req, leftover)?;
+        match &self.verify {
+            Some(Verify::Sync(f)) => f(&upgrade, info).map_err(refusal)?,
+            Some(Verify::Async(f)) => {
+                let fut = f(&upgrade, info);
+                let verdict = match deadline {
+                    Some(d) => tokio::time::timeout_at(d.into(), fut)
+                        .await
+                        .map_err(|_| Rejection::from_error(HandshakeError::Timeout))?,
+                    None => fut.await,
+                };
+                verdict.map_err(refusal)?;
+            }
+            None => {}
+        }
+        let accept = self.finish(&upgrade)?;
+        Ok((upgrade, accept))
+    }
+
+    async fn accept_stream<S>(&self, mut io: S, info: ClientInfo) -> Result<Accepted<S>, AcceptError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut hs = ServerHandshake::new(self.config.clone(), self.options.clone(), wio::now());
+        let deadline = hs.poll_timeout();
+        let mut timer = Timer::default();
+        let head = poll_fn(|cx| loop {
+            timer.poll(&mut hs, cx);
+            match hs.poll_head() {
+                Ok(Some(head)) => return Poll::Ready(Ok(head)),
+                Err(rejection) => return Poll::Ready(Err(Ok(rejection))),
+                Ok(None) => {}
+            }
+            match wio::poll_read_into(&mut io, &mut hs, cx) {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Err(e))),
+                Poll::Pending => return Poll::Pending,
+            }
+        })
+        .await;
+        let (request, leftover) = match head {
+            Ok(head) => head,
+            Err(Ok(rejection)) => return Err(reject(io, rejection).await),
+            Err(Err(e)) => return Err(AcceptError::Io(e)),
+        };
+        match self.decide(&request, leftover, &info, deadline).await {
+            Ok((upgrade, accept)) => {
+                let ws = write_101(io, upgrade, accept).await?;
+                Ok(Accepted { ws, info, request })
+            }
+            Err(rejection) => Err(reject(io, rejection).await),
+        }
+    }
+
+    /// Ends a tracked connection per the shutdown mode.
+    fn end(&self, handle: &WsHandle) {
+        match self.shutdown {
+            Shutdown::GoingAway => {
+                let frame = ws_proto::CloseFrame::new(CloseCode::GOING_AWAY, "server closing");
+                if let Err(TrySendError::Full(_)) = handle.try_command(Outbound::Close(Some(frame))) {
+                    let _ = handle.close_now(CloseCode::GOING_AWAY, "server closing");
+                }
+            }
+            Shutdown::Terminate => {
+                let _ = handle.terminate_now();
+            }
+        }
+    }
+
+    /// Ends a connection upgraded after the server closed.
+    async fn dismiss<S: AsyncRead + AsyncWrite + Unpin>(self: Arc<Self>, mut ws: WebSocket<S>) {
+        if self.shutdown == Shutdown::Terminate {
+            return;
+        }
+        let bound = self.config.get_close_timeout().unwrap_or(Duration::ZERO) + CLOSE_MARGIN;
+        let _ = tokio::time::timeout(bound, async {
+            if ws.close(CloseCode::GOING_AWAY, "server closing").await.is_ok() {
+                while let Some(Ok(_)) = ws.recv().await {}
+            }
+        })
+        .await;
+    }
+}
