@@ -6,20 +6,18 @@
 #                                    Debian's Chromium
 #   2. cargo test --workspace        unit, property, doc and interop tests (Node,
 #                                    Python, headless Chromium)
-#   3. scripts/autobahn.sh SUITES    Autobahn suites, in parallel (default:
-#                                    tokio-server tokio-client, the full 517
-#                                    cases with the zlib-rs deflate backend,
-#                                    tokio-server-default tokio-client-default,
-#                                    12.* and 13.* with the default backend,
-#                                    blocking-server blocking-client, and
-#                                    async-std-server async-std-client when
-#                                    scripts/autobahn.sh has them)
+#   3. scripts/autobahn.sh           Autobahn suites, strict, in two phases: every
+#                                    suite without compression in parallel
+#                                    (blocking and async-std, both roles, async-std
+#                                    and smol servers), then tokio-server and
+#                                    tokio-client: the full 517 cases with the
+#                                    zlib-rs deflate backend, roles in parallel
 #
 # Usage: scripts/test-all.sh
 # Every step runs even when an earlier one failed, and a summary ends the
 # output; the exit status is non-zero when any step failed.
 #
-# Environment: AUTOBAHN_SUITES (space separated, default above; see
+# Environment: AUTOBAHN_SUITES (space separated: one phase instead of the two above; see
 # scripts/autobahn.sh --help), CARGO_TEST_TIMEOUT (seconds, default 2400),
 # WS_SHARED_DIR.
 set -euo pipefail
@@ -28,12 +26,19 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/.." && pwd))"
 cd "$root"
 
-if [ -z "${AUTOBAHN_SUITES:-}" ]; then
-  # The slow compression suites first, so that they start first.
-  AUTOBAHN_SUITES="tokio-server tokio-client tokio-server-default tokio-client-default blocking-server blocking-client"
-  for s in async-std-server async-std-client; do
-    if grep -Eq "^ *$s\)" scripts/autobahn.sh; then AUTOBAHN_SUITES="$AUTOBAHN_SUITES $s"; fi
-  done
+# Autobahn runs in two phases to keep the 2-core machine from being overloaded (the suite's
+# timing-sensitive cases, such as 9.3.7's 4 MiB echo and clean close, suffer under heavy load):
+# first every suite without compression, in parallel (about 2 minutes), then the two full
+# tokio suites with compression (about 20 minutes, the roles in parallel). The default-backend
+# compression suites (tokio-server-default, tokio-client-default) are run by hand; their results
+# are in docs/conformance.md. AUTOBAHN_SUITES, when set, replaces both phases with one.
+if [ -n "${AUTOBAHN_SUITES:-}" ]; then
+  AUTOBAHN_PHASES=("$AUTOBAHN_SUITES")
+else
+  AUTOBAHN_PHASES=(
+    "blocking-server blocking-client async-std-server async-std-server-smol async-std-client"
+    "tokio-server tokio-client"
+  )
 fi
 CARGO_TEST_TIMEOUT="${CARGO_TEST_TIMEOUT:-2400}"
 
@@ -56,8 +61,10 @@ step() {  # step NAME COMMAND...
 
 step "setup interop peers" bash scripts/setup-interop.sh
 step "cargo test --workspace" timeout -k 30 "$CARGO_TEST_TIMEOUT" cargo test --workspace --no-fail-fast
-# shellcheck disable=SC2086 # word splitting wanted: one argument per suite
-step "autobahn $AUTOBAHN_SUITES" bash scripts/autobahn.sh $AUTOBAHN_SUITES
+for phase in "${AUTOBAHN_PHASES[@]}"; do
+  # shellcheck disable=SC2086 # word splitting wanted: one argument per suite
+  step "autobahn $phase" bash scripts/autobahn.sh $phase
+done
 
 section "summary"
 printf 'test-all: wall time %dm%02ds\n' "$((SECONDS / 60))" "$((SECONDS % 60))"
