@@ -29,7 +29,8 @@
 #                    bits, so some 13.* cases are UNIMPLEMENTED)
 #
 # The compression cases (12.*, 13.*) are slow: the suite's Python peer takes
-# about 12 minutes a role for them. Run roles in parallel.
+# 12 to 15 minutes a role for them (four such suites in parallel on 2 cores:
+# about 26 minutes). Run roles in parallel.
 #
 # Server suites: the echo server is built with `cargo build --release`, started
 # on a free loopback port, run through `server-suite.sh`, then stopped. Client
