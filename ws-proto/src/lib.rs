@@ -28,6 +28,13 @@
 //! (feature `zlib-rs`). Compression of large messages can be moved off an async runtime with
 //! [`Connection::prepare_compressed`].
 //!
+//! Client policy that every adapter needs lives here too, without IO: `ClientTarget` turns a
+//! URL (`ws`, `wss`, `http(s)`, `ws+unix`) into an `Endpoint` and a [`ClientRequest`], and
+//! `RedirectPolicy` decides which redirects to follow and which headers go along (both with
+//! feature `url`, on by default); [`ProxyTunnel`] runs an HTTP `CONNECT` exchange,
+//! [`PieceCollector`] gathers fragments into [`MessagePieces`], and [`linger`] holds the
+//! timings for writing a rejection.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Instant;
@@ -56,7 +63,9 @@ mod event;
 pub mod frame;
 pub mod handshake;
 mod input;
+pub mod linger;
 mod mask;
+mod pieces;
 mod timer;
 mod transmit;
 mod utf8;
@@ -75,10 +84,16 @@ pub use deflate::{Backend, CompressTask, CompressedMessage, DeflateConfig, Defla
 pub use error::{Error, HandshakeError, ProtocolError, SendError, TimeoutKind};
 pub use event::{Event, Fragment, Message, MessageKind};
 pub use handshake::client::{ClientHandshake, ClientOutcome, ClientRequest};
+pub use handshake::proxy::{HttpProxy, ProxyError, ProxyStatus, ProxyTunnel, MAX_PROXY_HEADERS};
+#[cfg(feature = "url")]
+pub use handshake::redirect::{Redirect, RedirectError, RedirectPolicy, DEFAULT_MAX_REDIRECTS};
 pub use handshake::server::{
     Accept, ExtensionOffer, Refusal, Rejection, ServerHandshake, ServerOptions, UpgradeRequest,
 };
+#[cfg(feature = "url")]
+pub use handshake::target::{ClientTarget, Endpoint, UrlError, UrlErrorKind};
 pub use handshake::{accept_key, Negotiated};
 pub use mask::{apply_mask, Entropy};
+pub use pieces::{MessagePieces, PieceCollector};
 pub use transmit::{Transmit, TransmitBuf};
 pub use utf8::{Utf8Bytes, Utf8Validator};

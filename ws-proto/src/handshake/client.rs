@@ -128,17 +128,19 @@ impl ClientRequest {
             Some(url::Host::Ipv6(a)) => a.to_string(),
             _ => host_str.to_owned(),
         };
-        if !url.username().is_empty() || url.password().is_some() {
-            let mut creds = h::percent_decode(url.username());
-            creds.push(b':');
-            creds.extend_from_slice(&h::percent_decode(url.password().unwrap_or_default()));
-            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds));
+        if let Some(value) = super::target::basic_auth(url) {
             req.header("Authorization", &value);
         }
         if let Some(e) = req.error.take() {
             return Err(HandshakeError::InvalidRequest(e));
         }
         Ok(req)
+    }
+
+    /// Takes the first builder error (reported later by [`ClientHandshake::new`] otherwise).
+    #[cfg(feature = "url")]
+    pub(crate) fn take_error(&mut self) -> Option<String> {
+        self.error.take()
     }
 
     /// Marks the request as `wss` (for [`port`](Self::port)'s default and for adapters).
@@ -624,6 +626,17 @@ fn parse_response(
     *response.version_mut() = version;
     *response.headers_mut() = headers;
     Ok((response, leftover))
+}
+
+/// The request head `req` produces (with the key of all-zero entropy), for tests of other
+/// modules.
+#[cfg(all(test, feature = "url"))]
+pub(crate) fn head_for_tests(req: ClientRequest) -> String {
+    let zeros: Box<dyn Entropy> = Box::new(|d: &mut [u8]| d.fill(0));
+    let mut hs = ClientHandshake::new(req, Arc::new(Config::default()), zeros, Instant::now()).expect("valid request");
+    let mut out = Vec::new();
+    hs.out.drain_into(&mut out);
+    String::from_utf8(out).expect("ASCII head")
 }
 
 #[cfg(test)]

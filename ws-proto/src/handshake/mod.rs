@@ -7,7 +7,12 @@ use crate::deflate::DeflateParams;
 
 pub mod client;
 pub(crate) mod headers;
+pub mod proxy;
+#[cfg(feature = "url")]
+pub mod redirect;
 pub mod server;
+#[cfg(feature = "url")]
+pub mod target;
 
 /// The GUID RFC 6455 appends to the key before hashing.
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
