@@ -18,9 +18,9 @@
 #                    12.* and 13.*; --strict
 #   async-std-client ws-async-std `async-std-autobahn-client` example (smol)
 #                    against the fuzzing server; all cases but 12.* and 13.*; --strict
-#   tokio-server     ws-tokio `autobahn-server` example built with the zlib-rs
+#   tokio-server     ws-tokio `tokio-autobahn-server` example built with the zlib-rs
 #                    deflate backend (--features zlib-rs); all 517 cases; --strict
-#   tokio-client     ws-tokio `autobahn-client` example, zlib-rs; all 517 cases;
+#   tokio-client     ws-tokio `tokio-autobahn-client` example, zlib-rs; all 517 cases;
 #                    --strict
 #   tokio-server-default, tokio-client-default
 #                    the same examples with the default deflate backend
@@ -82,16 +82,16 @@ suite_spec() {
       ROLE=client PKG=ws-async-std EXAMPLE=async-std-autobahn-client AGENT=ws-async-std LIMIT=900
       ARGS=(--exclude '12.*,13.*' --strict) ;;
     tokio-server)
-      ROLE=server PKG=ws-tokio EXAMPLE=autobahn-server AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
+      ROLE=server PKG=ws-tokio EXAMPLE=tokio-autobahn-server AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
       ARGS=(--strict) ;;
     tokio-client)
-      ROLE=client PKG=ws-tokio EXAMPLE=autobahn-client AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
+      ROLE=client PKG=ws-tokio EXAMPLE=tokio-autobahn-client AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
       ARGS=(--strict) ;;
     tokio-server-default)
-      ROLE=server PKG=ws-tokio EXAMPLE=autobahn-server AGENT=ws-tokio-miniz LIMIT=2700
+      ROLE=server PKG=ws-tokio EXAMPLE=tokio-autobahn-server AGENT=ws-tokio-miniz LIMIT=2700
       ARGS=(--cases '12.*,13.*') ;;
     tokio-client-default)
-      ROLE=client PKG=ws-tokio EXAMPLE=autobahn-client AGENT=ws-tokio-miniz LIMIT=2700
+      ROLE=client PKG=ws-tokio EXAMPLE=tokio-autobahn-client AGENT=ws-tokio-miniz LIMIT=2700
       ARGS=(--cases '12.*,13.*') ;;
     *) return 1 ;;
   esac

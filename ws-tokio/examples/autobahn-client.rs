@@ -1,7 +1,7 @@
 //! Autobahn|Testsuite client driver for the tokio adapter, offering permessage-deflate.
 //!
 //! `AUTOBAHN_URL=ws://127.0.0.1:9001 AUTOBAHN_AGENT=ws-tokio cargo run --release -p ws-tokio
-//! --example autobahn-client [--features zlib-rs]` (both variables optional: these are the
+//! --example tokio-autobahn-client [--features zlib-rs]` (both variables optional: these are the
 //! defaults; the first argument, when given, overrides `AUTOBAHN_URL`).
 //! `../shared/autobahn/client-suite.sh` sets both; `scripts/autobahn.sh tokio-client` runs it.
 //!

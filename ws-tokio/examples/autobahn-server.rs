@@ -1,5 +1,5 @@
 //! Autobahn|Testsuite echo server for the tokio adapter, with permessage-deflate:
-//! `cargo run -p ws-tokio --release --example autobahn-server [--features zlib-rs] -- [PORT]`
+//! `cargo run -p ws-tokio --release --example tokio-autobahn-server [--features zlib-rs] -- [PORT]`
 //! (default port 9001; 0 picks a free one). Listens on 127.0.0.1, one task per connection on a
 //! multi-thread runtime, and prints `listening on 127.0.0.1:PORT` (and the deflate backend)
 //! once ready. `scripts/autobahn.sh tokio-server` runs the suite against it.

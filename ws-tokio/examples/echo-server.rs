@@ -1,4 +1,4 @@
-//! Echo server: `cargo run -p ws-tokio --release --example echo-server -- [PORT] [--current-thread]`
+//! Echo server: `cargo run -p ws-tokio --release --example tokio-echo-server -- [PORT] [--current-thread]`
 //! (default port 9001; 0 picks a free one). Listens on 127.0.0.1, one task per connection, on
 //! a multi-thread runtime (or a current-thread one with `--current-thread`), and prints
 //! `listening on 127.0.0.1:PORT` once ready.

@@ -1,7 +1,9 @@
 //! # ws-tokio: WebSocket over tokio
 //!
-//! The tokio adapter of the sans-IO core [`ws_proto`]: it moves bytes between a tokio
-//! `AsyncRead + AsyncWrite` and a [`Connection`], and runs one timer. Everything the protocol
+//! The tokio binding of the async WebSocket layer [`ws_async`] over the sans-IO core
+//! [`ws_proto`]: it names tokio as the runtime ([`Tokio`]: tokio's clock and timer, `spawn`,
+//! `spawn_blocking`, TCP and Unix sockets, tokio-rustls) and re-exports the whole API with it
+//! filled in, so that `WebSocket<S>` is a WebSocket over any tokio `AsyncRead + AsyncWrite`. Everything the protocol
 //! requires (answering pings, echoing the peer's close, failing on protocol errors with the
 //! right close code, limits, keepalive and close timers) happens in the core.
 //!
@@ -122,40 +124,22 @@
 //! - `zlib-rs`: ws-proto's zlib-rs permessage-deflate backend (`ws-proto/zlib-rs`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod byte_stream;
-mod client;
-mod connector;
-mod driver;
-mod entropy;
-mod error;
-mod handshake;
-mod io;
-pub mod offload;
-mod proxy;
-#[cfg(feature = "server")]
-pub mod server;
-mod split;
-mod stream;
+mod client_stream;
+mod runtime;
 #[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub mod tls;
 
-pub use byte_stream::WsByteStream;
-pub use client::{ClientBuilder, MaybeTlsStream};
-pub use connector::{AsyncStream, BoxStream, ConnectFuture, Connector, Target};
-pub use driver::{Driver, EventReceiver, Outbound, WsHandle};
-pub use entropy::OsEntropy;
-pub use error::{AcceptError, ConnectError, Error, TrySendError};
-pub use handshake::{
-    accept_async_with, accept_hdr_with, accept_with, connect, connect_config, connect_with, dial, ClientStream,
-};
-pub use split::{ReuniteError, WsReader, WsWriter};
-pub use stream::{MessagePieces, WebSocket};
+pub use client_stream::{AsyncStream, BoxStream, ClientStream};
+pub use runtime::Tokio;
+pub use ws_async;
 
-pub use ws_proto;
-pub use ws_proto::{
-    http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
-    PreparedMessage, SendError, State, Utf8Bytes,
-};
-pub use ws_proto::{Accept, ClientRequest, Refusal, Rejection, ServerOptions, UpgradeRequest};
-pub use ws_proto::{Backend, DeflateConfig, DeflateParams};
+ws_async::bind_runtime!(Tokio, ClientStream);
+
+/// The addresses of an accepted TCP stream, for the server's `ClientInfo`.
+#[cfg(feature = "server")]
+pub fn client_info(tcp: &tokio::net::TcpStream) -> server::ClientInfo {
+    server::ClientInfo::of_tcp::<Tokio>(tcp)
+}

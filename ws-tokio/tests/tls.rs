@@ -344,7 +344,7 @@ struct OwnTls {
     calls: Arc<AtomicUsize>,
 }
 
-impl Connector for OwnTls {
+impl Connector<ws_tokio::Tokio> for OwnTls {
     fn connect<'a>(&'a self, target: &'a Target) -> ConnectFuture<'a> {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -352,7 +352,7 @@ impl Connector for OwnTls {
             let tcp = TcpStream::connect(self.addr).await?;
             let name = ServerName::try_from(target.host.clone()).unwrap();
             let tls = TlsConnector::from(self.config.clone()).connect(name, tcp).await?;
-            Ok(Box::new(tls) as BoxStream)
+            Ok(ClientStream::Custom(Box::new(tls) as BoxStream))
         })
     }
 

@@ -19,12 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::{self, error::TrySendError as ChannelFull, OwnedPermit};
 use ws_proto::{Bytes, CloseCode, CloseFrame, Event, Message, PreparedMessage, SendError, State};
 
 use crate::error::{Error, TrySendError};
-use crate::io as wio;
+use crate::runtime::{Io, Runtime};
 use crate::stream::WebSocket;
 
 /// A command for the driver task.
@@ -240,8 +239,8 @@ type Reserve = Pin<Box<dyn Future<Output = Result<OwnedPermit<io::Result<Event>>
 /// over. [`WebSocket::spawn`] spawns it; [`WebSocket::into_driver`] hands it out for other
 /// executors (a `LocalSet`, a `JoinSet`).
 #[must_use = "the driver does nothing unless polled or spawned"]
-pub struct Driver<S> {
-    ws: WebSocket<S>,
+pub struct Driver<S, R: Runtime> {
+    ws: WebSocket<S, R>,
     commands: mpsc::Receiver<Outbound>,
     commands_open: bool,
     urgent: mpsc::UnboundedReceiver<Outbound>,
@@ -258,26 +257,26 @@ pub struct Driver<S> {
     status: Arc<Status>,
 }
 
-impl<S: fmt::Debug> fmt::Debug for Driver<S> {
+impl<S: fmt::Debug, R: Runtime> fmt::Debug for Driver<S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driver").field("ws", &self.ws).field("held", &self.held.len()).finish_non_exhaustive()
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
-    /// Runs the connection in a task of its own (`tokio::spawn`; must be called within a
-    /// runtime) and returns a handle to send and the receiver of events. `queue` bounds both
-    /// the command queue and the event channel (at least 1).
+impl<S: Unpin + Send + 'static, R: Io<S>> WebSocket<S, R> {
+    /// Runs the connection in a task of its own (the runtime's `spawn`; must be called within
+    /// the runtime) and returns a handle to send and the receiver of events. `queue` bounds
+    /// both the command queue and the event channel (at least 1).
     pub fn spawn(self, queue: usize) -> (WsHandle, EventReceiver) {
         let (driver, handle, events) = self.into_driver(queue);
-        tokio::spawn(driver);
+        R::spawn(driver);
         (handle, events)
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+impl<S, R: Io<S>> WebSocket<S, R> {
     /// Like [`spawn`](Self::spawn), but returns the driver future to run it yourself.
-    pub fn into_driver(self, queue: usize) -> (Driver<S>, WsHandle, EventReceiver) {
+    pub fn into_driver(self, queue: usize) -> (Driver<S, R>, WsHandle, EventReceiver) {
         let queue = queue.max(1);
         let (tx, commands) = mpsc::channel(queue);
         let (urgent_tx, urgent) = mpsc::unbounded_channel();
@@ -300,7 +299,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
+impl<S, R: Io<S>> Driver<S, R> {
     fn apply(&mut self, cmd: Outbound) {
         let conn = &mut self.ws.conn;
         // Refusals (the connection is no longer open) are dropped: the handle reports closing
@@ -312,7 +311,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             Outbound::Prepared(p) => conn.send_prepared(&p),
             Outbound::Ping(p) => conn.send_ping(p),
             Outbound::Pong(p) => conn.send_pong(p),
-            Outbound::Close(f) => conn.close(f, wio::now()),
+            Outbound::Close(f) => conn.close(f, R::now()),
             Outbound::Terminate => {
                 self.ws.terminate();
                 Ok(())
@@ -367,7 +366,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
+impl<S: Unpin, R: Io<S>> Future for Driver<S, R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -414,7 +413,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
             }
             if !this.commands_open && !this.events_open && this.ws.conn.state() == State::Open {
                 // Nobody can send or listen any more.
-                let _ = this.ws.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), wio::now());
+                let _ = this.ws.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), R::now());
             }
             // The socket. While events wait for room, reading stops; writes and timers go on.
             this.ws.recv.paused = !this.held.is_empty();

@@ -7,16 +7,11 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use http::Response;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
-#[cfg(unix)]
-use tokio::net::UnixStream;
 use url::Url;
 use ws_proto::{
     Accept, ClientHandshake, ClientOutcome, ClientRequest, Config, HandshakeError, Rejection, ServerHandshake,
@@ -26,6 +21,7 @@ use ws_proto::{
 use crate::entropy::OsEntropy;
 use crate::error::{AcceptError, ConnectError};
 use crate::io::{self as wio, Timer, WriteState};
+use crate::runtime::{self, Io, Net};
 use crate::stream::WebSocket;
 
 /// How long writing a rejection may take.
@@ -47,21 +43,18 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// connection. Masking keys come from [`OsEntropy`].
 ///
 /// Not cancel safe in a useful sense: cancelled midway, the stream is dropped with the future.
-pub async fn connect_with<S>(
+pub async fn connect_with<S, R: Io<S>>(
     mut io: S,
     request: ClientRequest,
     config: Arc<Config>,
-) -> Result<(WebSocket<S>, Response<()>), ConnectError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut hs = ClientHandshake::new(request, config, Box::new(OsEntropy::new()), wio::now())?;
-    let mut write = WriteState::default();
-    let mut timer = Timer::default();
+) -> Result<(WebSocket<S, R>, Response<()>), ConnectError> {
+    let mut hs = ClientHandshake::new(request, config, Box::new(OsEntropy::new()), R::now())?;
+    let mut write = WriteState::<R>::default();
+    let mut timer = Timer::<R>::default();
     let mut eof = false;
     let outcome = poll_fn(|cx| loop {
         timer.poll(&mut hs, cx);
-        match hs.poll_outcome(wio::now()) {
+        match hs.poll_outcome(R::now()) {
             Ok(Some(outcome)) => return Poll::Ready(Ok(outcome)),
             Err(e) => return Poll::Ready(Err(ConnectError::from(e))),
             Ok(None) if eof => return Poll::Ready(Err(HandshakeError::UnexpectedEof.into())),
@@ -73,7 +66,7 @@ where
             // The server answers only once the request is complete.
             Poll::Pending => return Poll::Pending,
         }
-        match wio::poll_read_into(&mut io, &mut hs, cx) {
+        match wio::poll_read_into::<R, S, _>(&mut io, &mut hs, cx) {
             Poll::Ready(Ok(n)) => eof = n == 0,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
             Poll::Pending => return Poll::Pending,
@@ -97,14 +90,11 @@ where
 /// with its HTTP response, the write side is shut down, the client's remaining input is
 /// drained for a moment, and [`AcceptError::Rejected`] holds the status and the error. The
 /// stream's options are left alone: consider `TcpStream::set_nodelay(true)` first.
-pub async fn accept_with<S>(
+pub async fn accept_with<S, R: Io<S>>(
     io: S,
     config: Arc<Config>,
     options: Arc<ServerOptions>,
-) -> Result<WebSocket<S>, AcceptError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<WebSocket<S, R>, AcceptError> {
     accept_hdr_with(io, config, options, UpgradeRequest::negotiate).await
 }
 
@@ -112,14 +102,14 @@ where
 /// `request()`, offered subprotocols) and accepts or refuses it.
 /// `UpgradeRequest::negotiate` applies the options' policy and can be called from `decide`;
 /// `Rejection::new(status, headers, body)` builds a custom refusal.
-pub async fn accept_hdr_with<S, F>(
+pub async fn accept_hdr_with<S, R, F>(
     io: S,
     config: Arc<Config>,
     options: Arc<ServerOptions>,
     decide: F,
-) -> Result<WebSocket<S>, AcceptError>
+) -> Result<WebSocket<S, R>, AcceptError>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    R: Io<S>,
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Rejection>,
 {
     accept_async_with(io, config, options, |req| std::future::ready(decide(req))).await
@@ -129,20 +119,20 @@ where
 /// `decide` gets the request and returns a future (which cannot borrow the request: clone what
 /// it needs, e.g. a cookie header). The handshake deadline also bounds the future; when it
 /// expires the client is answered 408.
-pub async fn accept_async_with<S, F, Fut>(
+pub async fn accept_async_with<S, R, F, Fut>(
     mut io: S,
     config: Arc<Config>,
     options: Arc<ServerOptions>,
     decide: F,
-) -> Result<WebSocket<S>, AcceptError>
+) -> Result<WebSocket<S, R>, AcceptError>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    R: Io<S>,
     F: FnOnce(&UpgradeRequest) -> Fut,
     Fut: Future<Output = Result<Accept, Rejection>>,
 {
-    let mut hs = ServerHandshake::new(config, options, wio::now());
+    let mut hs = ServerHandshake::new(config, options, R::now());
     let deadline = hs.poll_timeout();
-    let mut timer = Timer::default();
+    let mut timer = Timer::<R>::default();
     let read = poll_fn(|cx| loop {
         timer.poll(&mut hs, cx);
         match hs.poll_request() {
@@ -150,7 +140,7 @@ where
             Err(rejection) => return Poll::Ready(Read::Refused(rejection)),
             Ok(None) => {}
         }
-        match wio::poll_read_into(&mut io, &mut hs, cx) {
+        match wio::poll_read_into::<R, S, _>(&mut io, &mut hs, cx) {
             Poll::Ready(Ok(_)) => {}
             Poll::Ready(Err(e)) => return Poll::Ready(Read::Failed(e)),
             Poll::Pending => return Poll::Pending,
@@ -159,27 +149,27 @@ where
     .await;
     let request = match read {
         Read::Request(r) => r,
-        Read::Refused(rejection) => return Err(reject(io, rejection).await),
+        Read::Refused(rejection) => return Err(reject::<S, R>(io, rejection).await),
         Read::Failed(e) => return Err(AcceptError::Io(e)),
     };
     let verdict = match deadline {
-        Some(d) => match tokio::time::timeout_at(d.into(), decide(&request)).await {
-            Ok(v) => v,
-            Err(_) => Err(Rejection::from_error(HandshakeError::Timeout)),
+        Some(d) => match runtime::timeout_at::<R, _>(d, decide(&request)).await {
+            Some(v) => v,
+            None => Err(Rejection::from_error(HandshakeError::Timeout)),
         },
         None => decide(&request).await,
     };
     match verdict {
         Ok(accept) => {
-            let conn = request.accept(accept, wio::now());
+            let conn = request.accept(accept, R::now());
             let mut ws = WebSocket::from_connection(io, conn);
-            match tokio::time::timeout(REJECT_WRITE, ws.flush()).await {
-                Ok(Ok(())) => Ok(ws),
-                Ok(Err(e)) => Err(AcceptError::Io(e.into())),
-                Err(_) => Err(AcceptError::Io(io::ErrorKind::TimedOut.into())),
+            match runtime::timeout::<R, _>(REJECT_WRITE, ws.flush()).await {
+                Some(Ok(())) => Ok(ws),
+                Some(Err(e)) => Err(AcceptError::Io(e.into())),
+                None => Err(AcceptError::Io(io::ErrorKind::TimedOut.into())),
             }
         }
-        Err(rejection) => Err(reject(io, rejection).await),
+        Err(rejection) => Err(reject::<S, R>(io, rejection).await),
     }
 }
 
@@ -191,20 +181,20 @@ enum Read {
 }
 
 /// Writes the rejection, half-closes, and drains what the client still sends for a moment.
-pub(crate) async fn reject<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, rejection: Rejection) -> AcceptError {
+pub(crate) async fn reject<S, R: Io<S>>(mut io: S, rejection: Rejection) -> AcceptError {
     let status = rejection.status();
-    let written = tokio::time::timeout(REJECT_WRITE, async {
-        io.write_all(rejection.bytes()).await?;
-        io.flush().await?;
-        io.shutdown().await
+    let written = runtime::timeout::<R, _>(REJECT_WRITE, async {
+        write_all::<S, R>(&mut io, rejection.bytes()).await?;
+        poll_fn(|cx| R::poll_flush(&mut io, cx)).await?;
+        poll_fn(|cx| R::poll_shutdown(&mut io, cx)).await
     })
     .await;
-    if let Ok(Ok(())) = written {
-        let _ = tokio::time::timeout(LINGER, async {
+    if let Some(Ok(())) = written {
+        let _ = runtime::timeout::<R, _>(LINGER, async {
             let mut buf = [0u8; 4096];
             let mut drained = 0;
             while drained < LINGER_BYTES {
-                match io.read(&mut buf).await {
+                match poll_fn(|cx| R::poll_read(&mut io, cx, &mut buf)).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => drained += n,
                 }
@@ -213,6 +203,18 @@ pub(crate) async fn reject<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, rejecti
         .await;
     }
     AcceptError::Rejected { status, error: rejection.error }
+}
+
+/// Writes all of `buf`.
+pub(crate) async fn write_all<S, R: Io<S>>(io: &mut S, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = poll_fn(|cx| R::poll_write(io, cx, buf)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        buf = &buf[n..];
+    }
+    Ok(())
 }
 
 /// Connects to `url` with the default [`Config`] and performs the handshake.
@@ -229,28 +231,28 @@ pub(crate) async fn reject<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, rejecti
 /// options, use [`ClientBuilder`](crate::ClientBuilder).
 ///
 /// The returned `WebSocket` reports the URL from [`url`](WebSocket::url).
-pub async fn connect(url: &str) -> Result<(WebSocket<ClientStream>, Response<()>), ConnectError> {
-    connect_config(url, Arc::new(Config::default())).await
+pub async fn connect<R: Net>(url: &str) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
+    connect_config::<R>(url, Arc::new(Config::default())).await
 }
 
 /// [`connect`] with a custom [`Config`]; its handshake timeout also bounds the TCP connect.
-pub async fn connect_config(
+pub async fn connect_config<R: Net>(
     url: &str,
     config: Arc<Config>,
-) -> Result<(WebSocket<ClientStream>, Response<()>), ConnectError> {
+) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
     let (stream, request) = match config.get_handshake_timeout() {
-        Some(t) => tokio::time::timeout(t, dial(url)).await.map_err(|_| ConnectError::Timeout)??,
-        None => dial(url).await?,
+        Some(t) => runtime::timeout::<R, _>(t, dial::<R>(url)).await.ok_or(ConnectError::Timeout)??,
+        None => dial::<R>(url).await?,
     };
-    let (ws, response) = connect_with(stream, request, config).await?;
+    let (ws, response) = connect_with::<_, R>(stream, request, config).await?;
     Ok((ws.with_url(url), response))
 }
 
 /// Opens the stream for `url` (see [`connect`]) and builds its [`ClientRequest`] without the
 /// handshake: add headers, subprotocols or an origin to the request, then call
 /// [`connect_with`].
-pub async fn dial(url: &str) -> Result<(ClientStream, ClientRequest), ConnectError> {
-    crate::client::dial_url(url).await
+pub async fn dial<R: Net>(url: &str) -> Result<(R::ClientStream, ClientRequest), ConnectError> {
+    crate::client::dial_url::<R>(url).await
 }
 
 /// `ws+unix:///sock:/path?q` → (`/sock`, `/path?q`), the socket path percent-decoded.
@@ -295,90 +297,6 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The stream [`connect`] and [`ClientBuilder`](crate::ClientBuilder) open (also named
-/// [`MaybeTlsStream`](crate::MaybeTlsStream)): TCP, a Unix domain socket for `ws+unix:` URLs,
-/// TLS for `wss://`, or a [`Connector`](crate::Connector)'s stream.
-#[non_exhaustive]
-pub enum ClientStream {
-    /// A TCP connection (`ws://`).
-    Tcp(TcpStream),
-    /// A Unix domain socket connection (`ws+unix://`).
-    #[cfg(unix)]
-    Unix(UnixStream),
-    /// TLS (`wss://`) over another `ClientStream` (TCP, a proxy tunnel or a connector's
-    /// stream). `get_ref()` gives the inner stream and the rustls connection (negotiated
-    /// version, peer certificates…).
-    #[cfg(feature = "rustls")]
-    Tls(Box<crate::tls::ClientTlsStream<Self>>),
-    /// A stream opened by a [`Connector`](crate::Connector).
-    Custom(crate::connector::BoxStream),
-}
-
-impl std::fmt::Debug for ClientStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Tcp(s) => f.debug_tuple("Tcp").field(s).finish(),
-            #[cfg(unix)]
-            Self::Unix(s) => f.debug_tuple("Unix").field(s).finish(),
-            #[cfg(feature = "rustls")]
-            Self::Tls(s) => f.debug_tuple("Tls").field(&s.get_ref().0).finish(),
-            Self::Custom(_) => f.write_str("Custom(..)"),
-        }
-    }
-}
-
-macro_rules! each {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self.get_mut() {
-            ClientStream::Tcp($s) => $e,
-            #[cfg(unix)]
-            ClientStream::Unix($s) => $e,
-            #[cfg(feature = "rustls")]
-            ClientStream::Tls($s) => $e,
-            ClientStream::Custom($s) => $e,
-        }
-    };
-}
-
-impl AsyncRead for ClientStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        each!(self, s => Pin::new(s).poll_read(cx, buf))
-    }
-}
-
-impl AsyncWrite for ClientStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        each!(self, s => Pin::new(s).poll_write(cx, buf))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        each!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Self::Tcp(s) => s.is_write_vectored(),
-            #[cfg(unix)]
-            Self::Unix(s) => s.is_write_vectored(),
-            #[cfg(feature = "rustls")]
-            Self::Tls(s) => s.is_write_vectored(),
-            Self::Custom(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, s => Pin::new(s).poll_flush(cx))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, s => Pin::new(s).poll_shutdown(cx))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,14 +318,5 @@ mod tests {
     fn percent_decoding() {
         assert_eq!(percent_decode("a%2Fb%zz%4%+f").as_deref(), Some("a/b%zz%4%+f"));
         assert_eq!(percent_decode("%ff"), None);
-    }
-
-    #[tokio::test]
-    async fn unsupported_schemes() {
-        #[cfg(not(feature = "rustls"))]
-        assert!(matches!(dial("wss://example.invalid/").await, Err(ConnectError::InvalidUrl(_))));
-        assert!(matches!(dial("ftp://example.invalid/").await, Err(ConnectError::InvalidUrl(_))));
-        assert!(matches!(dial("ws://example.invalid/#fragment").await, Err(ConnectError::InvalidUrl(_))));
-        assert!(matches!(dial("not a url").await, Err(ConnectError::InvalidUrl(_))));
     }
 }

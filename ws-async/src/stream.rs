@@ -1,4 +1,4 @@
-//! [`WebSocket`]: a `ws_proto::Connection` driven over a tokio `AsyncRead + AsyncWrite`.
+//! [`WebSocket`]: a `ws_proto::Connection` driven over a stream the runtime `R` can read and write.
 
 use std::future::poll_fn;
 use std::io;
@@ -6,7 +6,6 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use ws_proto::{
     Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Fragment, Message, MessageKind, PreparedMessage, State,
     Utf8Bytes,
@@ -15,9 +14,11 @@ use ws_proto::{
 use crate::error::{Error, TrySendError};
 use crate::io::{self as wio, Timer, WriteState};
 use crate::offload::Offload;
+use crate::runtime::{Io, Runtime};
 
-/// A WebSocket connection over a tokio stream `S` (a `TcpStream`, a TLS stream, a
-/// `tokio::io::DuplexStream`, a hyper upgrade…).
+/// A WebSocket connection over a stream `S` (a `TcpStream`, a TLS stream, an in-memory pipe,
+/// a hyper upgrade…) driven by the runtime `R` (a binding's runtime type: `ws-tokio` and
+/// `ws-async-std` re-export this type with theirs filled in, as `WebSocket<S>`).
 ///
 /// Get one from [`connect`](crate::connect) / [`connect_with`](crate::connect_with) (client),
 /// [`accept_with`](crate::accept_with) and its variants (server), or wrap an already-upgraded
@@ -63,19 +64,19 @@ use crate::offload::Offload;
 ///
 /// # Runtime
 ///
-/// Timers need a tokio runtime with the time driver enabled (`Builder::enable_time` or
-/// `enable_all`). The clock is tokio's, so `tokio::time::pause()` drives keepalive and close
+/// Timers run on `R`'s clock and timer (with tokio: a runtime with the time driver enabled,
+/// `Builder::enable_time` or `enable_all`, and `tokio::time::pause()` drives keepalive and close
 /// timers in tests.
 #[derive(Debug)]
-pub struct WebSocket<S> {
+pub struct WebSocket<S, R: Runtime> {
     pub(crate) io: S,
     pub(crate) conn: Connection,
-    pub(crate) write: WriteState,
-    pub(crate) recv: RecvState,
+    pub(crate) write: WriteState<R>,
+    pub(crate) recv: RecvState<R>,
     pub(crate) url: Option<String>,
 }
 
-impl<S> WebSocket<S> {
+impl<S, R: Runtime> WebSocket<S, R> {
     /// Drives `conn` over `io`, an already-upgraded stream. Anything `conn` already queued (a
     /// server's `101` from `UpgradeRequest::accept`) is written by the next call that flushes.
     /// Needs no runtime until polled.
@@ -225,8 +226,8 @@ impl<S> WebSocket<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
-    fn duplex(&mut self) -> (&mut RecvState, &mut Connection, Whole<'_, S>) {
+impl<S, R: Io<S>> WebSocket<S, R> {
+    fn duplex(&mut self) -> (&mut RecvState<R>, &mut Connection, Whole<'_, S, R>) {
         (&mut self.recv, &mut self.conn, Whole { io: &mut self.io, write: &mut self.write })
     }
 
@@ -276,7 +277,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if self.write.offload.is_pending() {
                 ready!(self.poll_flush(cx))?;
             }
-            self.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), wio::now())?;
+            self.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), R::now())?;
         }
         self.poll_flush(cx)
     }
@@ -407,7 +408,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         if self.write.offload.is_pending() && self.conn.state() == State::Open {
             self.flush().await?;
         }
-        self.conn.close(frame, wio::now())?;
+        self.conn.close(frame, R::now())?;
         self.flush().await
     }
 }
@@ -472,14 +473,14 @@ impl From<Message> for MessagePieces {
 }
 
 /// Both directions of the stream, as the receive loop sees them.
-pub(crate) trait Duplex {
+pub(crate) trait Duplex<R: Runtime> {
     /// One read into the connection (`Ready(Ok(0))`: EOF, handed to the connection).
     fn poll_read(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<io::Result<usize>>;
     /// Finishes the message being compressed off the runtime, if any, then writes everything
     /// the connection queued and flushes (`Pending` until both are done).
     fn poll_write(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// The write-side state.
-    fn state(&mut self) -> &mut WriteState;
+    fn state(&mut self) -> &mut WriteState<R>;
     /// A timer fired (it may have ended the connection): wake whoever waits to write.
     fn timer_fired(&mut self) {}
     /// The connection is over: shut the write side down (once, best effort).
@@ -487,14 +488,14 @@ pub(crate) trait Duplex {
 }
 
 /// An unsplit stream.
-pub(crate) struct Whole<'a, S> {
+pub(crate) struct Whole<'a, S, R: Runtime> {
     pub(crate) io: &'a mut S,
-    pub(crate) write: &'a mut WriteState,
+    pub(crate) write: &'a mut WriteState<R>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Duplex for Whole<'_, S> {
+impl<S, R: Io<S>> Duplex<R> for Whole<'_, S, R> {
     fn poll_read(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        wio::poll_read_into(self.io, conn, cx)
+        wio::poll_read_into::<R, S, _>(self.io, conn, cx)
     }
     fn poll_write(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let compressing = self.write.offload.poll(conn, cx).is_pending();
@@ -505,7 +506,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Duplex for Whole<'_, S> {
             Poll::Ready(Ok(()))
         }
     }
-    fn state(&mut self) -> &mut WriteState {
+    fn state(&mut self) -> &mut WriteState<R> {
         self.write
     }
     fn finish(&mut self, cx: &mut Context<'_>) {
@@ -514,7 +515,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Duplex for Whole<'_, S> {
 }
 
 /// Fires due timers; records output dropped by a timer that ended the connection.
-fn fire_timers<D: Duplex + ?Sized>(timer: &mut Timer, conn: &mut Connection, d: &mut D, cx: &mut Context<'_>) -> bool {
+fn fire_timers<R: Runtime, D: Duplex<R> + ?Sized>(
+    timer: &mut Timer<R>,
+    conn: &mut Connection,
+    d: &mut D,
+    cx: &mut Context<'_>,
+) -> bool {
     let had_output = conn.wants_write();
     if !timer.poll(conn, cx) {
         return false;
@@ -527,10 +533,10 @@ fn fire_timers<D: Duplex + ?Sized>(timer: &mut Timer, conn: &mut Connection, d: 
 }
 
 /// Flushes everything; with a timer, fires it while the stream does not accept data.
-pub(crate) fn poll_flush<D: Duplex + ?Sized>(
+pub(crate) fn poll_flush<R: Runtime, D: Duplex<R> + ?Sized>(
     conn: &mut Connection,
     d: &mut D,
-    mut timer: Option<&mut Timer>,
+    mut timer: Option<&mut Timer<R>>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
     loop {
@@ -558,10 +564,10 @@ pub(crate) fn poll_flush<D: Duplex + ?Sized>(
 
 /// Waits until the queue is below the high-water mark (flushing), or the connection is not
 /// open.
-pub(crate) fn poll_ready<D: Duplex + ?Sized>(
+pub(crate) fn poll_ready<R: Runtime, D: Duplex<R> + ?Sized>(
     conn: &mut Connection,
     d: &mut D,
-    timer: Option<&mut Timer>,
+    timer: Option<&mut Timer<R>>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
     if (conn.is_write_ready() && !d.state().offload.is_pending()) || conn.state() != State::Open {
@@ -572,13 +578,13 @@ pub(crate) fn poll_ready<D: Duplex + ?Sized>(
 }
 
 /// Queues a message, or puts it in the offload slot when it is compressed off the runtime.
-pub(crate) fn queue(conn: &mut Connection, offload: &mut Offload, msg: Message) -> Result<(), Error> {
+pub(crate) fn queue<R: Runtime>(conn: &mut Connection, offload: &mut Offload<R>, msg: Message) -> Result<(), Error> {
     Ok(offload.queue(conn, msg)?)
 }
 
-pub(crate) fn try_queue(
+pub(crate) fn try_queue<R: Runtime>(
     conn: &mut Connection,
-    offload: &mut Offload,
+    offload: &mut Offload<R>,
     msg: Message,
 ) -> Result<(), TrySendError<Message>> {
     if conn.state() != State::Open {
@@ -592,9 +598,9 @@ pub(crate) fn try_queue(
 
 /// The receiving side of the driving loop, shared by [`WebSocket`] and
 /// [`WsReader`](crate::WsReader).
-#[derive(Debug, Default)]
-pub(crate) struct RecvState {
-    pub(crate) timer: Timer,
+#[derive(Debug)]
+pub(crate) struct RecvState<R: Runtime> {
+    pub(crate) timer: Timer<R>,
     /// `Event::Closed`, held until the output closing queued is written.
     held: Option<Event>,
     /// An IO error met while writing after an event was already in hand; returned next.
@@ -608,7 +614,22 @@ pub(crate) struct RecvState {
     messages_ended: bool,
 }
 
-impl RecvState {
+impl<R: Runtime> Default for RecvState<R> {
+    fn default() -> Self {
+        Self {
+            timer: Timer::default(),
+            held: None,
+            pending_error: None,
+            closed_reported: false,
+            close_info: None,
+            paused: false,
+            pieces: Vec::new(),
+            messages_ended: false,
+        }
+    }
+}
+
+impl<R: Runtime> RecvState<R> {
     pub(crate) fn close_info(&self) -> Option<&CloseInfo> {
         self.close_info.as_ref()
     }
@@ -616,7 +637,7 @@ impl RecvState {
     /// The loop every adapter shares: (1) fire expired timers; (2) return a ready event after
     /// opportunistically writing what producing it queued; (3) write queued output; (4) stop
     /// once terminated; (5) read when the connection wants input.
-    pub(crate) fn poll_event<D: Duplex + ?Sized>(
+    pub(crate) fn poll_event<D: Duplex<R> + ?Sized>(
         &mut self,
         conn: &mut Connection,
         d: &mut D,
@@ -643,7 +664,7 @@ impl RecvState {
                 return Poll::Ready(Some(Ok(event)));
             }
             if !self.paused || conn.is_terminated() {
-                if let Some(event) = conn.poll_event(wio::now()) {
+                if let Some(event) = conn.poll_event(R::now()) {
                     if let Event::Closed(info) = &event {
                         self.closed_reported = true;
                         self.close_info = Some(info.clone());
@@ -688,7 +709,7 @@ impl RecvState {
 
     /// The stream failed: drop the connection. Its `Event::Closed` (1006) comes next, unless
     /// it was already reported.
-    fn io_failed<D: Duplex + ?Sized>(
+    fn io_failed<D: Duplex<R> + ?Sized>(
         &mut self,
         conn: &mut Connection,
         d: &mut D,
@@ -712,7 +733,7 @@ impl RecvState {
     }
 
     /// The next data message as pieces; `None` once `Event::Closed` was consumed.
-    pub(crate) fn poll_pieces<D: Duplex + ?Sized>(
+    pub(crate) fn poll_pieces<D: Duplex<R> + ?Sized>(
         &mut self,
         conn: &mut Connection,
         d: &mut D,
@@ -740,7 +761,7 @@ impl RecvState {
     }
 
     /// The next data message; `None` once `Event::Closed` was consumed.
-    pub(crate) fn poll_message<D: Duplex + ?Sized>(
+    pub(crate) fn poll_message<D: Duplex<R> + ?Sized>(
         &mut self,
         conn: &mut Connection,
         d: &mut D,
@@ -769,7 +790,7 @@ impl RecvState {
 }
 
 #[cfg(feature = "futures")]
-impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for WebSocket<S> {
+impl<S: Unpin, R: Io<S>> futures_core::Stream for WebSocket<S, R> {
     /// Data messages only: pings and pongs are answered and skipped (use
     /// [`WebSocket::recv`] to see them), fragments are assembled, and the stream ends after
     /// the close handshake ([`WebSocket::close_info`] tells how). `Err` is an IO failure.
@@ -782,7 +803,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for WebSocket<S> {
 }
 
 #[cfg(feature = "futures")]
-impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WebSocket<S> {
+impl<S: Unpin, R: Io<S>> futures_sink::Sink<Message> for WebSocket<S, R> {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -8,32 +8,29 @@
 //!
 //! [`WebSocket`]: crate::WebSocket
 
-use std::future::Future;
 use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
 use ws_proto::{Buf, ClientHandshake, Connection, ServerHandshake, Transmit};
 
-/// Bytes asked of the machine for each read.
-pub(crate) const READ_HINT: usize = 32 * 1024;
+use crate::runtime::{Io, Runtime, Sleep};
+
+/// Bytes asked of a handshake for each read (a request or response head is small).
+const HANDSHAKE_READ: usize = 4 * 1024;
 
 /// Slices gathered per vectored write.
 const IOV: usize = 64;
 
-/// The clock handed to ws-proto: tokio's, so that `tokio::time::pause()` drives the
-/// connection's timers in tests.
-pub(crate) fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
 /// What the IO steps need from a sans-IO state machine.
 pub(crate) trait Machine {
     fn poll_transmit(&mut self) -> Option<Transmit<'_>>;
+    /// How many bytes to read next.
+    fn read_hint(&self) -> usize {
+        HANDSHAKE_READ
+    }
     fn recv_slot(&mut self, len_hint: usize) -> &mut [u8];
     fn commit_received(&mut self, n: usize);
     fn receive_eof(&mut self);
@@ -42,8 +39,11 @@ pub(crate) trait Machine {
 }
 
 macro_rules! machine {
-    ($t:ty) => {
+    ($t:ty $(, $hint:ident)?) => {
         impl Machine for $t {
+            $(fn $hint(&self) -> usize {
+                <$t>::$hint(self)
+            })?
             fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
                 <$t>::poll_transmit(self)
             }
@@ -66,7 +66,7 @@ macro_rules! machine {
     };
 }
 
-machine!(Connection);
+machine!(Connection, read_hint);
 machine!(ClientHandshake);
 
 impl Machine for ServerHandshake {
@@ -94,19 +94,13 @@ impl Machine for ServerHandshake {
 
 /// One read into the machine's receive slot: `Ready(Ok(n))` after committing `n` bytes
 /// (`0`: EOF, already handed to `receive_eof`).
-pub(crate) fn poll_read_into<R, M>(io: &mut R, m: &mut M, cx: &mut Context<'_>) -> Poll<io::Result<usize>>
+pub(crate) fn poll_read_into<R, S, M>(io: &mut S, m: &mut M, cx: &mut Context<'_>) -> Poll<io::Result<usize>>
 where
-    R: AsyncRead + Unpin + ?Sized,
+    R: Io<S>,
     M: Machine + ?Sized,
 {
-    let result = {
-        let mut buf = ReadBuf::new(m.recv_slot(READ_HINT));
-        match Pin::new(io).poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.filled().len())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    };
+    let hint = m.read_hint();
+    let result = R::poll_read(io, cx, m.recv_slot(hint));
     match result {
         Poll::Ready(Ok(n)) => {
             m.commit_received(n);
@@ -123,8 +117,8 @@ where
 }
 
 /// Write-side progress that must survive a `Pending`.
-#[derive(Debug, Default)]
-pub(crate) struct WriteState {
+#[derive(Debug)]
+pub(crate) struct WriteState<R: Runtime> {
     /// Bytes were written since the stream was last flushed.
     needs_flush: bool,
     /// A `Transmit::Shutdown` was taken (it is yielded once) and `poll_shutdown` has not
@@ -137,10 +131,22 @@ pub(crate) struct WriteState {
     pub(crate) closed: bool,
     /// The message being compressed off the runtime, if any (see `crate::offload`); every
     /// path that writes finishes it first.
-    pub(crate) offload: crate::offload::Offload,
+    pub(crate) offload: crate::offload::Offload<R>,
 }
 
-impl WriteState {
+impl<R: Runtime> Default for WriteState<R> {
+    fn default() -> Self {
+        Self {
+            needs_flush: false,
+            shutting_down: false,
+            dropped: false,
+            closed: false,
+            offload: crate::offload::Offload::default(),
+        }
+    }
+}
+
+impl<R: Runtime> WriteState<R> {
     /// Whether a flush or a half-close is under way.
     pub(crate) fn in_progress(&self) -> bool {
         self.needs_flush || self.shutting_down
@@ -152,23 +158,23 @@ impl WriteState {
 ///
 /// `Ready(Ok)` means the machine's queue is empty and the stream flushed. On `Pending` the
 /// unwritten bytes stay queued in the machine.
-pub(crate) fn poll_write_out<W, M>(
-    io: &mut W,
+pub(crate) fn poll_write_out<R, S, M>(
+    io: &mut S,
     m: &mut M,
-    st: &mut WriteState,
+    st: &mut WriteState<R>,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>>
 where
-    W: AsyncWrite + Unpin + ?Sized,
+    R: Io<S>,
     M: Machine + ?Sized,
 {
     loop {
         if st.shutting_down {
             if st.needs_flush {
-                ready!(Pin::new(&mut *io).poll_flush(cx))?;
+                ready!(R::poll_flush(io, cx))?;
                 st.needs_flush = false;
             }
-            let _ = ready!(Pin::new(&mut *io).poll_shutdown(cx));
+            let _ = ready!(R::poll_shutdown(io, cx));
             st.shutting_down = false;
             continue;
         }
@@ -179,12 +185,12 @@ where
                 continue;
             }
             Some(Transmit::Data(mut buf)) => {
-                let polled = if io.is_write_vectored() {
+                let polled = if R::is_write_vectored(io) {
                     let mut slices = [IoSlice::new(&[]); IOV];
                     let n = buf.chunks_vectored(&mut slices);
-                    Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n])
+                    R::poll_write_vectored(io, cx, &slices[..n])
                 } else {
-                    Pin::new(&mut *io).poll_write(cx, buf.chunk())
+                    R::poll_write(io, cx, buf.chunk())
                 };
                 let n = ready!(polled)?;
                 buf.advance(n);
@@ -197,7 +203,7 @@ where
         st.needs_flush = true;
     }
     if st.needs_flush {
-        ready!(Pin::new(&mut *io).poll_flush(cx))?;
+        ready!(R::poll_flush(io, cx))?;
         st.needs_flush = false;
     }
     Poll::Ready(Ok(()))
@@ -206,23 +212,35 @@ where
 /// Shuts the write side down once the connection is over, so that the peer sees EOF even
 /// while the application keeps the stream. Best effort: a shutdown that does not complete at
 /// once (TLS `close_notify` to a peer that does not read) is not waited for.
-pub(crate) fn shutdown_once<W: AsyncWrite + Unpin + ?Sized>(io: &mut W, st: &mut WriteState, cx: &mut Context<'_>) {
+pub(crate) fn shutdown_once<R: Io<S>, S>(io: &mut S, st: &mut WriteState<R>, cx: &mut Context<'_>) {
     if !st.closed {
         st.closed = true;
-        let _ = Pin::new(io).poll_shutdown(cx);
+        let _ = R::poll_shutdown(io, cx);
     }
 }
 
 /// One resettable sleep standing for a machine's next deadline (quinn's `drive_timer`).
-#[derive(Debug, Default)]
-pub(crate) struct Timer {
+pub(crate) struct Timer<R: Runtime> {
     /// Created on first need, so that building a `WebSocket` needs no runtime.
-    sleep: Option<Pin<Box<Sleep>>>,
+    sleep: Option<R::Sleep>,
     /// The deadline the sleep is set to.
     armed: Option<Instant>,
+    _runtime: PhantomData<fn() -> R>,
 }
 
-impl Timer {
+impl<R: Runtime> Default for Timer<R> {
+    fn default() -> Self {
+        Self { sleep: None, armed: None, _runtime: PhantomData }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Timer<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timer").field("armed", &self.armed).finish()
+    }
+}
+
+impl<R: Runtime> Timer<R> {
     /// Fires the machine's expired timers, or arms the sleep for its next deadline (resetting
     /// it only when the deadline changed) and registers `cx` with it. Returns whether
     /// `handle_timeout` ran: the machine may then have events or output.
@@ -231,29 +249,28 @@ impl Timer {
         // Loops until the sleep is armed for a deadline still ahead (it is then registered
         // with `cx`), or there is none: firing timers sets new deadlines (keepalive → pong).
         while let Some(deadline) = m.poll_timeout() {
-            let now = now();
+            let now = R::now();
             if deadline <= now {
                 m.handle_timeout(now);
                 fired = true;
                 continue;
             }
-            let at = tokio::time::Instant::from_std(deadline);
             let sleep = match &mut self.sleep {
                 Some(sleep) => {
                     if self.armed != Some(deadline) {
-                        sleep.as_mut().reset(at);
+                        sleep.reset(deadline);
                     }
                     sleep
                 }
-                None => self.sleep.insert(Box::pin(tokio::time::sleep_until(at))),
+                None => self.sleep.insert(R::sleep_until(deadline)),
             };
             self.armed = Some(deadline);
-            if sleep.as_mut().poll(cx).is_pending() {
+            if sleep.poll_elapsed(cx).is_pending() {
                 break;
             }
-            // The timer wheel rounds up, so this is at or past the deadline; never pass an
+            // A timer wheel rounds up, so this is at or past the deadline; never pass an
             // earlier time, which would make the firing a no-op and the loop spin.
-            m.handle_timeout(self::now().max(deadline));
+            m.handle_timeout(R::now().max(deadline));
             fired = true;
         }
         fired

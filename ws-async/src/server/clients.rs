@@ -13,6 +13,7 @@ use ws_proto::{CloseCode, Message, PreparedMessage};
 
 use crate::driver::WsHandle;
 use crate::error::TrySendError;
+use crate::runtime::{self, Runtime};
 
 /// How often [`Clients::wait_empty`] looks for connections that reported `Event::Closed`
 /// while their driver task is still delivering events.
@@ -147,14 +148,14 @@ impl Clients {
     }
 
     /// Resolves once no client is left (closed connections count as gone).
-    pub(crate) async fn wait_empty(&self) {
+    pub(crate) async fn wait_empty<R: Runtime>(&self) {
         loop {
             let mut changed = pin!(self.shared.changed.notified());
             changed.as_mut().enable();
             if self.is_empty() {
                 return;
             }
-            let _ = tokio::time::timeout(PRUNE_TICK, changed).await;
+            let _ = runtime::timeout::<R, _>(PRUNE_TICK, changed).await;
         }
     }
 

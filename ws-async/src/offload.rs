@@ -9,7 +9,8 @@
 //! - is at least [`offload_threshold`](ws_proto::DeflateConfig::offload_threshold) bytes long
 //!   (64 KiB by default; `None` turns offloading off),
 //!
-//! is compressed by [`CompressTask::run`] in [`tokio::task::spawn_blocking`], and at most
+//! is compressed by [`CompressTask::run`] on the runtime's blocking pool
+//! ([`Runtime::spawn_blocking`]), and at most
 //! [`concurrency_limit`](ws_proto::DeflateConfig::concurrency_limit) such compressions run at
 //! once in the process (10 by default; a semaphore per distinct limit value, shared by every
 //! connection configured with that value, like Node's process-wide zlib limiter). Smaller
@@ -41,22 +42,26 @@
 //! cannot be stopped: if the connection is dropped (or closed) meanwhile, the compression
 //! still runs to its end on its thread, then its result is discarded and its permit released.
 //!
-//! Without a tokio runtime at hand (polled from another executor) the compression runs inline.
+//! Where the runtime has no blocking pool at hand (e.g. a tokio binding polled outside a
+//! tokio runtime) the compression runs inline.
 //!
 //! [`CompressTask::run`]: ws_proto::CompressTask::run
+//! [`Runtime::spawn_blocking`]: crate::runtime::Runtime::spawn_blocking
 //! [`SendError::CompressionPending`]: ws_proto::SendError::CompressionPending
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{ready, Context, Poll};
 
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, AcquireError, OwnedSemaphorePermit, Semaphore};
 use ws_proto::{CompressTask, CompressedMessage, Connection, Message, SendError, SendOptions, State};
+
+use crate::runtime::Runtime;
 
 /// How many offloaded compressions run at once for one `concurrency_limit` value, and how
 /// many did at most: see [`stats`].
@@ -145,19 +150,26 @@ type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireE
 enum Stage {
     /// Waiting for a permit.
     Waiting { task: CompressTask, limiter: Arc<Limiter>, acquire: Option<Acquire> },
-    /// Compressing on the blocking pool.
-    Running(JoinHandle<CompressedMessage>),
+    /// Compressing on the blocking pool; the sender is dropped without a value if the job
+    /// panicked or the pool shut down.
+    Running(oneshot::Receiver<CompressedMessage>),
 }
 
 /// A connection's offload slot: the one message being compressed off the runtime, if any.
 /// Lives in the write state, so that every path that writes (flush, send, recv, either split
 /// half, the driver) finishes it.
-#[derive(Default)]
-pub(crate) struct Offload {
+pub(crate) struct Offload<R> {
     stage: Option<Stage>,
+    _runtime: PhantomData<fn() -> R>,
 }
 
-impl fmt::Debug for Offload {
+impl<R> Default for Offload<R> {
+    fn default() -> Self {
+        Self { stage: None, _runtime: PhantomData }
+    }
+}
+
+impl<R> fmt::Debug for Offload<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stage = match &self.stage {
             None => "idle",
@@ -168,7 +180,7 @@ impl fmt::Debug for Offload {
     }
 }
 
-impl Offload {
+impl<R: Runtime> Offload<R> {
     /// A message is in the slot: data sends must wait.
     pub(crate) fn is_pending(&self) -> bool {
         self.stage.is_some()
@@ -200,13 +212,18 @@ impl Offload {
         };
         let task = conn.prepare_compressed(msg, opts)?;
         let limiter = Limiter::get(limit);
-        // Start at once when a permit is free and a runtime is at hand (`feed` then compresses
-        // while the caller prepares the next message); else the next poll waits for a permit.
+        // Start at once when a permit is free (`feed` then compresses while the caller prepares
+        // the next message); else the next poll waits for a permit.
         self.stage = Some(match limiter.semaphore.clone().try_acquire_owned() {
-            Ok(permit) if tokio::runtime::Handle::try_current().is_ok() => {
-                Stage::Running(spawn(task, Running::start(limiter, permit)))
-            }
-            _ => Stage::Waiting { task, limiter, acquire: None },
+            Ok(permit) => match spawn::<R>(task, Running::start(limiter, permit)) {
+                Ok(rx) => Stage::Running(rx),
+                Err(done) => {
+                    // No blocking pool here: compressed inline.
+                    conn.send_compressed(done)?;
+                    return Ok(());
+                }
+            },
+            Err(_) => Stage::Waiting { task, limiter, acquire: None },
         });
         Ok(())
     }
@@ -227,27 +244,26 @@ impl Offload {
                         unreachable!("offload semaphores are never closed")
                     };
                     let Some(Stage::Waiting { task, limiter, .. }) = self.stage.take() else { unreachable!() };
-                    let running = Running::start(limiter, permit);
-                    if tokio::runtime::Handle::try_current().is_ok() {
-                        self.stage = Some(Stage::Running(spawn(task, running)));
-                    } else {
-                        let done = task.run();
-                        drop(running);
+                    match spawn::<R>(task, Running::start(limiter, permit)) {
+                        Ok(rx) => self.stage = Some(Stage::Running(rx)),
                         // Refused only when the connection closed meanwhile: dropped then.
-                        let _ = conn.send_compressed(done);
+                        Err(done) => {
+                            let _ = conn.send_compressed(done);
+                        }
                     }
                 }
-                Some(Stage::Running(handle)) => {
-                    let result = ready!(Pin::new(handle).poll(cx));
+                Some(Stage::Running(rx)) => {
+                    let result = ready!(Pin::new(rx).poll(cx));
                     self.stage = None;
                     match result {
                         // Refused only when the connection closed meanwhile: dropped then.
                         Ok(done) => {
                             let _ = conn.send_compressed(done);
                         }
-                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                        // The runtime is shutting down: the message is lost with it.
-                        Err(_) => {}
+                        // The job panicked (the panic was reported on its thread) or the pool
+                        // shut down: the message cannot be sent, so the connection fails
+                        // rather than silently skipping it.
+                        Err(_) => conn.terminate(),
                     }
                 }
             }
@@ -255,11 +271,24 @@ impl Offload {
     }
 }
 
-/// Runs `task` on the blocking pool, holding `running` (its permit) until it is done.
-fn spawn(task: CompressTask, running: Running) -> JoinHandle<CompressedMessage> {
-    tokio::task::spawn_blocking(move || {
+/// Runs `task` on `R`'s blocking pool, holding `running` (its permit) until it is done; runs
+/// it inline and returns the result when `R` has no pool at hand.
+fn spawn<R: Runtime>(
+    task: CompressTask,
+    running: Running,
+) -> Result<oneshot::Receiver<CompressedMessage>, CompressedMessage> {
+    let (tx, rx) = oneshot::channel();
+    let job = Box::new(move || {
         let done = task.run();
         drop(running);
-        done
-    })
+        let _ = tx.send(done);
+    });
+    match R::spawn_blocking(job) {
+        Ok(()) => Ok(rx),
+        Err(job) => {
+            job();
+            let mut rx = rx;
+            Err(rx.try_recv().expect("an inline compression job always sends its result"))
+        }
+    }
 }

@@ -3,16 +3,16 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::net::{lookup_host, TcpListener, TcpSocket};
 use ws_proto::http::{HeaderMap, Request};
 use ws_proto::{Config, DeflateConfig, Refusal, ServerOptions, UpgradeRequest};
 
 use super::clients::{Clients, SlowPolicy};
 use super::{ClientInfo, Inner, Server};
+use crate::runtime::Net;
 
 /// Node's default `backlog`.
 const DEFAULT_BACKLOG: u32 = 511;
@@ -78,7 +78,7 @@ pub enum Shutdown {
 /// (403), [`verify_client`](Self::verify_client) (401 or the status it chooses),
 /// [`handle_protocols`](Self::handle_protocols), permessage-deflate, [`on_headers`](Self::on_headers),
 /// then the `101`.
-pub struct ServerBuilder {
+pub struct ServerBuilder<R: Net> {
     config: Arc<Config>,
     max_payload: Option<usize>,
     options: ServerOptions,
@@ -91,9 +91,10 @@ pub struct ServerBuilder {
     backlog: u32,
     shutdown: Shutdown,
     nodelay: bool,
+    _runtime: PhantomData<fn() -> R>,
 }
 
-impl fmt::Debug for ServerBuilder {
+impl<R: Net> fmt::Debug for ServerBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
             .field("config", &self.config)
@@ -111,7 +112,7 @@ impl fmt::Debug for ServerBuilder {
     }
 }
 
-impl Default for ServerBuilder {
+impl<R: Net> Default for ServerBuilder<R> {
     fn default() -> Self {
         Self {
             config: Arc::new(Config::default()),
@@ -126,11 +127,12 @@ impl Default for ServerBuilder {
             backlog: DEFAULT_BACKLOG,
             shutdown: Shutdown::GoingAway,
             nodelay: true,
+            _runtime: PhantomData,
         }
     }
 }
 
-impl ServerBuilder {
+impl<R: Net> ServerBuilder<R> {
     /// Accept only requests for this path (without the query); others are answered 400 (Node
     /// `path`). This is the default [`should_handle`](Self::should_handle).
     pub fn path(mut self, path: impl Into<String>) -> Self {
@@ -315,18 +317,19 @@ impl ServerBuilder {
 
     /// A server without a listener (Node `noServer`): upgrades come from another HTTP stack
     /// through [`Server::handle_upgrade`], [`Server::respond`] or [`Server::accept_stream`].
-    pub fn build(self) -> Server {
+    pub fn build(self) -> Server<R> {
         Server::new(self.into_inner(), None)
     }
 
     /// Binds a listener on `host:port` (Node `port` and `host`; port 0 picks a free one) with
     /// the [`backlog`](Self::backlog) and `SO_REUSEADDR`, and starts accepting in a task (must
-    /// be called within a tokio runtime). Returning is Node's `listening` event;
-    /// [`Server::local_addr`] is `address()`. `host` is resolved and the first address used.
-    pub async fn bind(self, host: &str, port: u16) -> io::Result<Server> {
+    /// be called within the runtime). Returning is Node's `listening` event;
+    /// [`Server::local_addr`] is `address()`. `host` is resolved and the first address that
+    /// binds is used.
+    pub async fn bind(self, host: &str, port: u16) -> io::Result<Server<R>> {
         let mut last = None;
-        for addr in lookup_host((host, port)).await? {
-            match listen(addr, self.backlog) {
+        for addr in R::resolve(host.to_owned(), port).await? {
+            match R::bind(addr, self.backlog) {
                 Ok(listener) => return Ok(self.serve(listener)),
                 Err(e) => last = Some(e),
             }
@@ -336,18 +339,10 @@ impl ServerBuilder {
     }
 
     /// Accepts WebSocket connections on a listener you already have (Node `server`); starts
-    /// accepting in a task (must be called within a tokio runtime). Every connection on it is
+    /// accepting in a task (must be called within the runtime). Every connection on it is
     /// expected to be a WebSocket upgrade: to share a port with plain HTTP, run an HTTP server
     /// and use [`build`](Self::build) with [`Server::respond`] or [`Server::handle_upgrade`].
-    pub fn serve(self, listener: TcpListener) -> Server {
+    pub fn serve(self, listener: R::Listener) -> Server<R> {
         Server::new(self.into_inner(), Some(listener))
     }
-}
-
-fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    #[cfg(not(windows))]
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(backlog)
 }

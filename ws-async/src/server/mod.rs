@@ -65,6 +65,7 @@ mod clients;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
+use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,10 +73,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
-use tokio::task::JoinHandle;
 use ws_proto::http::{HeaderMap, Request, Response, StatusCode, Uri};
 use ws_proto::{
     Accept, Bytes, CloseCode, Config, Connection, HandshakeError, Refusal, Rejection, ServerHandshake, ServerOptions,
@@ -86,6 +84,7 @@ use crate::driver::{EventReceiver, Outbound, WsHandle};
 use crate::error::{AcceptError, TrySendError};
 use crate::handshake::{reject, REJECT_WRITE};
 use crate::io::{self as wio, Timer};
+use crate::runtime::{self, Io, Net, Runtime};
 use crate::stream::WebSocket;
 
 pub use builder::{IntoVerdict, ServerBuilder, Shutdown, VerifyFuture};
@@ -132,9 +131,11 @@ impl ClientInfo {
         self
     }
 
-    /// The remote and local addresses of a TCP stream.
-    pub fn of_tcp(tcp: &TcpStream) -> Self {
-        Self { remote: tcp.peer_addr().ok(), local: tcp.local_addr().ok(), secure: false }
+    /// The remote and local addresses of a TCP stream of runtime `R`
+    /// (`ClientInfo::of_tcp::<R>(&tcp)`; the bindings' `client_info(&tcp)` infers `R`).
+    pub fn of_tcp<R: Net>(tcp: &R::Tcp) -> Self {
+        let (local, remote) = R::tcp_info(tcp, None);
+        Self { remote, local, secure: false }
     }
 }
 
@@ -189,9 +190,9 @@ pub struct ServerConnection {
 /// [`Server::accept_websocket`] and [`Server::accept_stream`]).
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Accepted<S> {
+pub struct Accepted<S, R: Runtime> {
     /// The connection.
-    pub ws: WebSocket<S>,
+    pub ws: WebSocket<S, R>,
     /// Its addresses and whether it is encrypted.
     pub info: ClientInfo,
     /// Its upgrade request.
@@ -237,21 +238,23 @@ impl std::error::Error for ServerError {
     }
 }
 
-type IncomingItem = Result<Accepted<TcpStream>, io::Error>;
+type IncomingItem<R> = Result<Accepted<<R as Net>::Tcp, R>, io::Error>;
 
 /// A WebSocket server (Node `WebSocket.Server`); see the [module documentation](self).
 ///
 /// Build one with [`Server::builder`]. Methods take `&self`: share it in an `Arc`. Dropping
 /// it stops the listener; connections already accepted keep running.
-pub struct Server {
+pub struct Server<R: Net> {
     inner: Arc<Inner>,
-    incoming: Option<Incoming>,
+    incoming: Option<Incoming<R>>,
     local_addr: Option<SocketAddr>,
+    _runtime: PhantomData<fn() -> R>,
 }
 
-struct Incoming {
-    rx: tokio::sync::Mutex<mpsc::Receiver<IncomingItem>>,
-    task: JoinHandle<()>,
+struct Incoming<R: Net> {
+    rx: tokio::sync::Mutex<mpsc::Receiver<IncomingItem<R>>>,
+    /// Stops the accept task (which then drops the listener).
+    stop: Arc<Notify>,
 }
 
 /// What the handshake tasks share with the server.
@@ -271,7 +274,7 @@ pub(crate) struct Inner {
     closed: Notify,
 }
 
-impl fmt::Debug for Server {
+impl<R: Net> fmt::Debug for Server<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("local_addr", &self.local_addr)
@@ -282,28 +285,29 @@ impl fmt::Debug for Server {
     }
 }
 
-impl Drop for Server {
+impl<R: Net> Drop for Server<R> {
     fn drop(&mut self) {
         if let Some(incoming) = &self.incoming {
-            incoming.task.abort();
+            incoming.stop.notify_one();
         }
     }
 }
 
-impl Server {
+impl<R: Net> Server<R> {
     /// Starts building a server.
-    pub fn builder() -> ServerBuilder {
+    pub fn builder() -> ServerBuilder<R> {
         ServerBuilder::default()
     }
 
-    fn new(inner: Arc<Inner>, listener: Option<TcpListener>) -> Self {
-        let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+    fn new(inner: Arc<Inner>, listener: Option<R::Listener>) -> Self {
+        let local_addr = listener.as_ref().and_then(|l| R::listener_addr(l).ok());
         let incoming = listener.map(|listener| {
             let (tx, rx) = mpsc::channel(INCOMING);
-            let task = tokio::spawn(accept_loop(listener, inner.clone(), tx));
-            Incoming { rx: tokio::sync::Mutex::new(rx), task }
+            let stop = Arc::new(Notify::new());
+            R::spawn(accept_loop::<R>(listener, inner.clone(), tx, stop.clone()));
+            Incoming { rx: tokio::sync::Mutex::new(rx), stop }
         });
-        Self { inner, incoming, local_addr }
+        Self { inner, incoming, local_addr, _runtime: PhantomData }
     }
 
     /// The address the listener is bound to (Node `address()`); `None` without a listener.
@@ -360,7 +364,7 @@ impl Server {
 
     /// The next upgraded connection as a plain [`WebSocket`], never tracked (drive it in a
     /// task of your own). Errors as [`accept`](Self::accept). Cancel safe.
-    pub async fn accept_websocket(&self) -> Result<Accepted<TcpStream>, ServerError> {
+    pub async fn accept_websocket(&self) -> Result<Accepted<R::Tcp, R>, ServerError> {
         let incoming = self.incoming.as_ref().ok_or(ServerError::NoListener)?;
         let mut closed = pin!(self.inner.closed.notified());
         closed.as_mut().enable();
@@ -388,9 +392,10 @@ impl Server {
     /// [`handle_upgrade`](Self::handle_upgrade), [`accept_stream`](Self::accept_stream) or a
     /// hyper upgrade. Must be called within a tokio runtime. After [`close`](Self::close), the
     /// connection is closed at once as `close` closes the others.
-    pub fn track<S>(&self, ws: WebSocket<S>, info: ClientInfo, request: Request<()>) -> ServerConnection
+    pub fn track<S>(&self, ws: WebSocket<S, R>, info: ClientInfo, request: Request<()>) -> ServerConnection
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: Unpin + Send + 'static,
+        R: Io<S>,
     {
         let protocol = ws.protocol().map(str::to_owned);
         let extensions = ws.extensions().map(str::to_owned);
@@ -398,9 +403,9 @@ impl Server {
         let clients = &self.inner.clients;
         let id = clients.next_id();
         if self.inner.tracking && clients.insert(id, handle.clone()) {
-            tokio::spawn(clients.run_tracked(id, driver));
+            R::spawn(clients.run_tracked(id, driver));
         } else {
-            tokio::spawn(driver);
+            R::spawn(driver);
             if self.is_closing() {
                 self.inner.end(&handle);
             }
@@ -412,11 +417,11 @@ impl Server {
     /// `server` mode) and performs the handshake. Refusals are answered (and the write side
     /// shut down) before [`AcceptError::Rejected`] is returned. The connection is not tracked:
     /// pass it to [`track`](Self::track) for that.
-    pub async fn accept_stream<S>(&self, io: S, info: ClientInfo) -> Result<Accepted<S>, AcceptError>
+    pub async fn accept_stream<S>(&self, io: S, info: ClientInfo) -> Result<Accepted<S, R>, AcceptError>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        R: Io<S>,
     {
-        self.inner.accept_stream(io, info).await
+        self.inner.accept_stream::<S, R>(io, info).await
     }
 
     /// Upgrades a connection whose request head another HTTP stack already read (Node
@@ -429,14 +434,14 @@ impl Server {
         io: S,
         head: Bytes,
         info: ClientInfo,
-    ) -> Result<WebSocket<S>, AcceptError>
+    ) -> Result<WebSocket<S, R>, AcceptError>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        R: Io<S>,
     {
-        let deadline = self.inner.deadline();
-        match self.inner.decide(req, head, &info, deadline).await {
-            Ok((upgrade, accept)) => write_101(io, upgrade, accept).await,
-            Err(rejection) => Err(reject(io, rejection).await),
+        let deadline = self.inner.deadline::<R>();
+        match self.inner.decide::<R>(req, head, &info, deadline).await {
+            Ok((upgrade, accept)) => write_101::<S, R>(io, upgrade, accept).await,
+            Err(rejection) => Err(reject::<S, R>(io, rejection).await),
         }
     }
 
@@ -462,7 +467,7 @@ impl Server {
             None => {}
         }
         let accept = self.inner.finish(&upgrade)?;
-        Ok(upgrade.accept_http(accept, wio::now()))
+        Ok(upgrade.accept_http(accept, R::now()))
     }
 
     /// [`respond`](Self::respond) running an asynchronous `verify_client` too (bounded by the
@@ -472,9 +477,9 @@ impl Server {
         req: &Request<()>,
         info: &ClientInfo,
     ) -> Result<(Response<()>, Connection), Rejection> {
-        let deadline = self.inner.deadline();
-        let (upgrade, accept) = self.inner.decide(req, Bytes::new(), info, deadline).await?;
-        Ok(upgrade.accept_http(accept, wio::now()))
+        let deadline = self.inner.deadline::<R>();
+        let (upgrade, accept) = self.inner.decide::<R>(req, Bytes::new(), info, deadline).await?;
+        Ok(upgrade.accept_http(accept, R::now()))
     }
 
     /// Closes the server (Node `close()`): stops the listener, answers upgrades still in
@@ -487,12 +492,12 @@ impl Server {
         self.inner.closing.store(true, Ordering::Release);
         self.inner.closed.notify_waiters();
         if let Some(incoming) = &self.incoming {
-            incoming.task.abort();
+            incoming.stop.notify_one();
             let mut rx = incoming.rx.lock().await;
             rx.close();
             while let Ok(item) = rx.try_recv() {
                 if let Ok(accepted) = item {
-                    tokio::spawn(self.inner.clone().dismiss(accepted.ws));
+                    R::spawn(self.inner.clone().dismiss(accepted.ws));
                 }
             }
         }
@@ -501,27 +506,40 @@ impl Server {
             self.inner.end(&handle);
         }
         let bound = self.inner.config.get_close_timeout().unwrap_or(Duration::ZERO) + CLOSE_MARGIN;
-        if tokio::time::timeout(bound, clients.wait_empty()).await.is_err() {
+        if runtime::timeout::<R, _>(bound, clients.wait_empty::<R>()).await.is_none() {
             for (_, handle) in clients.iter() {
                 let _ = handle.terminate_now();
             }
-            let _ = tokio::time::timeout(CLOSE_MARGIN, clients.wait_empty()).await;
+            let _ = runtime::timeout::<R, _>(CLOSE_MARGIN, clients.wait_empty::<R>()).await;
         }
     }
 }
 
-/// Accepts TCP connections and runs each handshake in a task of its own.
-async fn accept_loop(listener: TcpListener, inner: Arc<Inner>, tx: mpsc::Sender<IncomingItem>) {
+/// Accepts TCP connections and runs each handshake in a task of its own, until `stop` is
+/// notified (the server closed or was dropped); the listener is dropped then.
+async fn accept_loop<R: Net>(
+    listener: R::Listener,
+    inner: Arc<Inner>,
+    tx: mpsc::Sender<IncomingItem<R>>,
+    stop: Arc<Notify>,
+) {
+    let mut stopped = pin!(stop.notified());
     loop {
-        match listener.accept().await {
-            Ok((tcp, remote)) => {
-                if inner.nodelay {
-                    let _ = tcp.set_nodelay(true);
-                }
-                let info = ClientInfo { remote: Some(remote), local: tcp.local_addr().ok(), secure: false };
+        let accepted = poll_fn(|cx| {
+            if stopped.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            R::poll_accept(&listener, cx).map(Some)
+        })
+        .await;
+        match accepted {
+            None => return,
+            Some(Ok((tcp, remote))) => {
+                let (local, _) = R::tcp_info(&tcp, Some(inner.nodelay));
+                let info = ClientInfo { remote: Some(remote), local, secure: false };
                 let (inner, tx) = (inner.clone(), tx.clone());
-                tokio::spawn(async move {
-                    if let Ok(accepted) = inner.accept_stream(tcp, info).await {
+                R::spawn(async move {
+                    if let Ok(accepted) = inner.accept_stream::<R::Tcp, R>(tcp, info).await {
                         if let Err(mpsc::error::SendError(Ok(accepted))) = tx.send(Ok(accepted)).await {
                             // The server closed meanwhile.
                             inner.dismiss(accepted.ws).await;
@@ -529,25 +547,26 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>, tx: mpsc::Sender<
                     }
                 });
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let _ = tx.try_send(Err(e));
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                runtime::sleep::<R>(ACCEPT_BACKOFF).await;
             }
         }
     }
 }
 
 /// Writes the `101` queued in the accepted connection.
-async fn write_101<S>(io: S, upgrade: UpgradeRequest, accept: Accept) -> Result<WebSocket<S>, AcceptError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let conn = upgrade.accept(accept, wio::now());
+async fn write_101<S, R: Io<S>>(
+    io: S,
+    upgrade: UpgradeRequest,
+    accept: Accept,
+) -> Result<WebSocket<S, R>, AcceptError> {
+    let conn = upgrade.accept(accept, R::now());
     let mut ws = WebSocket::from_connection(io, conn);
-    match tokio::time::timeout(REJECT_WRITE, ws.flush()).await {
-        Ok(Ok(())) => Ok(ws),
-        Ok(Err(e)) => Err(AcceptError::Io(e.into())),
-        Err(_) => Err(AcceptError::Io(io::ErrorKind::TimedOut.into())),
+    match runtime::timeout::<R, _>(REJECT_WRITE, ws.flush()).await {
+        Some(Ok(())) => Ok(ws),
+        Some(Err(e)) => Err(AcceptError::Io(e.into())),
+        None => Err(AcceptError::Io(io::ErrorKind::TimedOut.into())),
     }
 }
 
@@ -580,8 +599,8 @@ impl Inner {
         }
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.config.get_handshake_timeout().and_then(|d| wio::now().checked_add(d))
+    fn deadline<R: Runtime>(&self) -> Option<Instant> {
+        self.config.get_handshake_timeout().and_then(|d| R::now().checked_add(d))
     }
 
     /// Closing, `should_handle` (400), then the RFC checks.
@@ -601,7 +620,7 @@ impl Inner {
     }
 
     /// Every check, in Node's order, with asynchronous verification.
-    async fn decide(
+    async fn decide<R: Runtime>(
         &self,
         req: &Request<()>,
         leftover: Bytes,
@@ -614,9 +633,9 @@ impl Inner {
             Some(Verify::Async(f)) => {
                 let fut = f(&upgrade, info);
                 let verdict = match deadline {
-                    Some(d) => tokio::time::timeout_at(d.into(), fut)
+                    Some(d) => runtime::timeout_at::<R, _>(d, fut)
                         .await
-                        .map_err(|_| Rejection::from_error(HandshakeError::Timeout))?,
+                        .ok_or_else(|| Rejection::from_error(HandshakeError::Timeout))?,
                     None => fut.await,
                 };
                 verdict.map_err(refusal)?;
@@ -627,13 +646,10 @@ impl Inner {
         Ok((upgrade, accept))
     }
 
-    async fn accept_stream<S>(&self, mut io: S, info: ClientInfo) -> Result<Accepted<S>, AcceptError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let mut hs = ServerHandshake::new(self.config.clone(), self.options.clone(), wio::now());
+    async fn accept_stream<S, R: Io<S>>(&self, mut io: S, info: ClientInfo) -> Result<Accepted<S, R>, AcceptError> {
+        let mut hs = ServerHandshake::new(self.config.clone(), self.options.clone(), R::now());
         let deadline = hs.poll_timeout();
-        let mut timer = Timer::default();
+        let mut timer = Timer::<R>::default();
         let head = poll_fn(|cx| loop {
             timer.poll(&mut hs, cx);
             match hs.poll_head() {
@@ -641,7 +657,7 @@ impl Inner {
                 Err(rejection) => return Poll::Ready(Err(Ok(rejection))),
                 Ok(None) => {}
             }
-            match wio::poll_read_into(&mut io, &mut hs, cx) {
+            match wio::poll_read_into::<R, S, _>(&mut io, &mut hs, cx) {
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Err(e))),
                 Poll::Pending => return Poll::Pending,
@@ -650,15 +666,15 @@ impl Inner {
         .await;
         let (request, leftover) = match head {
             Ok(head) => head,
-            Err(Ok(rejection)) => return Err(reject(io, rejection).await),
+            Err(Ok(rejection)) => return Err(reject::<S, R>(io, rejection).await),
             Err(Err(e)) => return Err(AcceptError::Io(e)),
         };
-        match self.decide(&request, leftover, &info, deadline).await {
+        match self.decide::<R>(&request, leftover, &info, deadline).await {
             Ok((upgrade, accept)) => {
-                let ws = write_101(io, upgrade, accept).await?;
+                let ws = write_101::<S, R>(io, upgrade, accept).await?;
                 Ok(Accepted { ws, info, request })
             }
-            Err(rejection) => Err(reject(io, rejection).await),
+            Err(rejection) => Err(reject::<S, R>(io, rejection).await),
         }
     }
 
@@ -678,12 +694,12 @@ impl Inner {
     }
 
     /// Ends a connection upgraded after the server closed.
-    async fn dismiss<S: AsyncRead + AsyncWrite + Unpin>(self: Arc<Self>, mut ws: WebSocket<S>) {
+    async fn dismiss<S, R: Io<S>>(self: Arc<Self>, mut ws: WebSocket<S, R>) {
         if self.shutdown == Shutdown::Terminate {
             return;
         }
         let bound = self.config.get_close_timeout().unwrap_or(Duration::ZERO) + CLOSE_MARGIN;
-        let _ = tokio::time::timeout(bound, async {
+        let _ = runtime::timeout::<R, _>(bound, async {
             if ws.close(CloseCode::GOING_AWAY, "server closing").await.is_ok() {
                 while let Some(Ok(_)) = ws.recv().await {}
             }

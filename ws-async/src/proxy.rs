@@ -5,11 +5,14 @@ use std::io;
 
 use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::future::poll_fn;
+
 use url::Url;
 
 use crate::client::{bracket_ipv6, percent_decode_bytes};
 use crate::error::ConnectError;
+use crate::handshake::write_all;
+use crate::runtime::Io;
 
 /// Most response header fields parsed from a proxy.
 const MAX_PROXY_HEADERS: usize = 64;
@@ -52,16 +55,13 @@ impl Proxy {
 /// answered 2xx. Another status is [`ConnectError::ProxyRejected`]; a response head larger than
 /// `max_head` bytes, malformed, or followed by bytes the proxy should not have sent yet is
 /// [`ConnectError::Io`] (`InvalidData`).
-pub(crate) async fn tunnel<S>(
+pub(crate) async fn tunnel<S, R: Io<S>>(
     mut stream: S,
     proxy: &Proxy,
     host: &str,
     port: u16,
     max_head: usize,
-) -> Result<S, ConnectError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<S, ConnectError> {
     let authority = format!("{}:{port}", bracket_ipv6(host));
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(auth) = &proxy.authorization {
@@ -70,15 +70,15 @@ where
         request.push_str("\r\n");
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    stream.flush().await?;
+    write_all::<S, R>(&mut stream, request.as_bytes()).await?;
+    poll_fn(|cx| R::poll_flush(&mut stream, cx)).await?;
 
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     let end = loop {
         // Search only where a new terminator can start.
         let from = head.len().saturating_sub(3);
-        let n = stream.read(&mut chunk).await?;
+        let n = poll_fn(|cx| R::poll_read(&mut stream, cx, &mut chunk)).await?;
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "proxy closed before answering CONNECT").into());
         }
@@ -123,6 +123,8 @@ fn invalid_data(msg: &str) -> ConnectError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_runtime::TestRuntime;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn proxy_urls() {
@@ -152,7 +154,7 @@ mod tests {
             server.write_all(b"\r\n").await.unwrap();
             (String::from_utf8(buf[..n].to_vec()).unwrap(), server)
         });
-        tunnel(client, &proxy, "::1", 9001, 8192).await.unwrap();
+        tunnel::<_, TestRuntime>(client, &proxy, "::1", 9001, 8192).await.unwrap();
         let (request, _server) = peer.await.unwrap();
         assert_eq!(
             request,
@@ -170,7 +172,7 @@ mod tests {
                 .unwrap();
             server
         });
-        match tunnel(client, &proxy, "h", 1, 8192).await {
+        match tunnel::<_, TestRuntime>(client, &proxy, "h", 1, 8192).await {
             Err(ConnectError::ProxyRejected { status, headers }) => {
                 assert_eq!(status, 407);
                 assert_eq!(headers["proxy-authenticate"], "Basic");
@@ -192,7 +194,7 @@ mod tests {
                 let _ = server.read(&mut buf).await.unwrap();
                 server.write_all(&answer).await.unwrap();
             });
-            match tunnel(client, &proxy, "h", 1, 200).await {
+            match tunnel::<_, TestRuntime>(client, &proxy, "h", 1, 200).await {
                 Err(ConnectError::Io(e)) => assert_eq!(e.kind(), kind),
                 other => panic!("{:?}", other.map(|_| ())),
             }

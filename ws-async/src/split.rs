@@ -1,15 +1,17 @@
 //! [`WebSocket::split`]: a [`WsReader`] and a [`WsWriter`] usable from different tasks.
 //!
-//! Shared state is the `Connection` and the stream's write half behind one
-//! `std::sync::Mutex`, never held across an `.await` (every operation is a synchronous
-//! `poll_*`). **Bytes leave the `Connection` only while the same lock guards the write half**,
+//! Shared state is the `Connection` and the stream behind one `std::sync::Mutex`, never held
+//! across an `.await` (every operation is a synchronous `poll_*`, and the stream is only ever
+//! polled, never blocked on). **Bytes leave the `Connection` only under that lock**,
 //! so their order on the wire is the queue's order. Whichever half finds output queued (the
 //! writer's messages, the reader's pongs and close echoes) writes *all* of it, polling the
 //! write half with a fan-out waker that wakes both halves' tasks: a half waiting for the
 //! stream to become writable is woken even if the other half registered last.
 //!
-//! The reader owns the read half. It locks to fire timers, take events, write output and read
-//! into the connection (a non-blocking read under the lock, which saves a copy).
+//! Only the reader reads. It locks to fire timers, take events, write output and read into
+//! the connection (a non-blocking read under the lock, which saves a copy). The runtime keeps
+//! separate read and write wakers per stream, so the reader waiting for input and the writer
+//! waiting for room do not disturb each other.
 
 use std::fmt;
 use std::future::poll_fn;
@@ -19,48 +21,54 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use ws_proto::{
     Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Message, MessageKind, PreparedMessage, State,
 };
 
 use crate::error::{Error, TrySendError};
 use crate::io::{self as wio, Half, Wakers, WriteState};
+use crate::runtime::{Io, Runtime};
 use crate::stream::{self, Duplex, MessagePieces, RecvState, WebSocket};
 
 /// What both halves share, behind the lock.
-struct Inner<S> {
+struct Inner<S, R: Runtime> {
     conn: Connection,
-    write: WriteHalf<S>,
-    state: WriteState,
+    io: S,
+    state: WriteState<R>,
 }
 
-struct Shared<S> {
-    inner: Mutex<Inner<S>>,
+struct Shared<S, R: Runtime> {
+    inner: Mutex<Inner<S, R>>,
     wakers: Arc<Wakers>,
     url: Option<String>,
 }
 
-impl<S> Shared<S> {
-    fn lock(&self) -> MutexGuard<'_, Inner<S>> {
+impl<S, R: Runtime> Shared<S, R> {
+    fn lock(&self) -> MutexGuard<'_, Inner<S, R>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// The write half under the lock, seen by `half`.
-struct Locked<'a, S> {
-    read: Option<&'a mut ReadHalf<S>>,
-    write: &'a mut WriteHalf<S>,
-    state: &'a mut WriteState,
+/// The stream under the lock, seen by `half`.
+struct Locked<'a, S, R: Runtime> {
+    io: &'a mut S,
+    state: &'a mut WriteState<R>,
     wakers: &'a Arc<Wakers>,
     half: Half,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Duplex for Locked<'_, S> {
+impl<'a, S, R: Runtime> Locked<'a, S, R> {
+    fn new(inner: &'a mut Inner<S, R>, wakers: &'a Arc<Wakers>, half: Half) -> (&'a mut Connection, Self) {
+        let Inner { conn, io, state } = inner;
+        (conn, Self { io, state, wakers, half })
+    }
+}
+
+impl<S, R: Io<S>> Duplex<R> for Locked<'_, S, R> {
     fn poll_read(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        match self.read.as_deref_mut() {
-            Some(read) => wio::poll_read_into(read, conn, cx),
-            None => Poll::Pending,
+        match self.half {
+            Half::Reader => wio::poll_read_into::<R, S, _>(self.io, conn, cx),
+            Half::Writer => Poll::Pending,
         }
     }
 
@@ -72,7 +80,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Duplex for Locked<'_, S> {
         let mut fcx = Context::from_waker(&fan_out);
         // The message being compressed off the runtime first (either half finishes it).
         let compressing = self.state.offload.poll(conn, &mut fcx).is_pending();
-        ready!(wio::poll_write_out(self.write, conn, self.state, &mut fcx))?;
+        ready!(wio::poll_write_out(self.io, conn, self.state, &mut fcx))?;
         if compressing {
             Poll::Pending
         } else {
@@ -80,12 +88,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Duplex for Locked<'_, S> {
         }
     }
 
-    fn state(&mut self) -> &mut WriteState {
+    fn state(&mut self) -> &mut WriteState<R> {
         self.state
     }
 
     fn finish(&mut self, cx: &mut Context<'_>) {
-        wio::shutdown_once(self.write, self.state, cx);
+        wio::shutdown_once(self.io, self.state, cx);
     }
 
     fn timer_fired(&mut self) {
@@ -95,80 +103,69 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Duplex for Locked<'_, S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
-    /// Splits into a [`WsReader`] and a [`WsWriter`] that can be used from different tasks
-    /// (through `tokio::io::split`, whose small internal lock is uncontended here since both
-    /// halves go through the shared state's lock).
+impl<S, R: Io<S>> WebSocket<S, R> {
+    /// Splits into a [`WsReader`] and a [`WsWriter`] that can be used from different tasks.
     ///
     /// **The reader runs the timers** (keepalive, pong deadline, close timeout) and reports
     /// `Event::Closed`, so poll it. Pongs, close echoes and keepalive pings go out from the
     /// reader while the writer is idle; closing from either half works. Without a reader
     /// being polled, the writer still sends, but nothing answers the peer's pings and no timer
     /// fires. [`reunite`](WsReader::reunite) puts the halves back together.
-    pub fn split(self) -> (WsReader<S>, WsWriter<S>) {
+    pub fn split(self) -> (WsReader<S, R>, WsWriter<S, R>) {
         let Self { io, conn, write: state, recv, url } = self;
-        let (read, write) = tokio::io::split(io);
-        let shared = Arc::new(Shared { inner: Mutex::new(Inner { conn, write, state }), wakers: Arc::default(), url });
-        (WsReader { read, recv, shared: shared.clone() }, WsWriter { shared })
+        let shared = Arc::new(Shared { inner: Mutex::new(Inner { conn, io, state }), wakers: Arc::default(), url });
+        (WsReader { recv, shared: shared.clone() }, WsWriter { shared })
     }
 }
 
 /// The receiving half of a split [`WebSocket`]: events, timers and automatic replies.
-pub struct WsReader<S> {
-    read: ReadHalf<S>,
-    recv: RecvState,
-    shared: Arc<Shared<S>>,
+pub struct WsReader<S, R: Runtime> {
+    recv: RecvState<R>,
+    shared: Arc<Shared<S, R>>,
 }
 
 /// The sending half of a split [`WebSocket`]: messages, pings, close. Not `Clone`: share it
 /// behind an async mutex, or use [`spawn`](WebSocket::spawn) for many senders.
-pub struct WsWriter<S> {
-    shared: Arc<Shared<S>>,
+pub struct WsWriter<S, R: Runtime> {
+    shared: Arc<Shared<S, R>>,
 }
 
-impl<S> fmt::Debug for WsReader<S> {
+impl<S, R: Runtime> fmt::Debug for WsReader<S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WsReader").field("conn", &self.shared.lock().conn).finish_non_exhaustive()
     }
 }
 
-impl<S> fmt::Debug for WsWriter<S> {
+impl<S, R: Runtime> fmt::Debug for WsWriter<S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WsWriter").field("conn", &self.shared.lock().conn).finish_non_exhaustive()
     }
 }
 
 /// [`WsReader::reunite`] was given halves of two different connections; they are handed back.
-pub struct ReuniteError<S>(pub WsReader<S>, pub WsWriter<S>);
+pub struct ReuniteError<S, R: Runtime>(pub WsReader<S, R>, pub WsWriter<S, R>);
 
-impl<S> fmt::Debug for ReuniteError<S> {
+impl<S, R: Runtime> fmt::Debug for ReuniteError<S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ReuniteError(..)")
     }
 }
 
-impl<S> fmt::Display for ReuniteError<S> {
+impl<S, R: Runtime> fmt::Display for ReuniteError<S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("tried to reunite halves of different WebSockets")
     }
 }
 
-impl<S> std::error::Error for ReuniteError<S> {}
+impl<S, R: Runtime> std::error::Error for ReuniteError<S, R> {}
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
+impl<S, R: Io<S>> WsReader<S, R> {
     /// Polls for the next event, exactly like [`WebSocket::poll_next_event`]: pongs and close
     /// echoes are written from here (or by the writer, whichever gets the lock). Cancel safe.
     pub fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Event>>> {
         let mut guard = self.shared.lock();
-        let inner = &mut *guard;
-        let mut d = Locked {
-            read: Some(&mut self.read),
-            write: &mut inner.write,
-            state: &mut inner.state,
-            wakers: &self.shared.wakers,
-            half: Half::Reader,
-        };
-        self.recv.poll_event(&mut inner.conn, &mut d, cx)
+        let (conn, mut d) = Locked::new(&mut guard, &self.shared.wakers, Half::Reader);
+        self.recv.poll_event(conn, &mut d, cx)
     }
 
     /// The next event; see [`WebSocket::recv`]. Cancel safe.
@@ -178,15 +175,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
 
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         let mut guard = self.shared.lock();
-        let inner = &mut *guard;
-        let mut d = Locked {
-            read: Some(&mut self.read),
-            write: &mut inner.write,
-            state: &mut inner.state,
-            wakers: &self.shared.wakers,
-            half: Half::Reader,
-        };
-        self.recv.poll_message(&mut inner.conn, &mut d, cx)
+        let (conn, mut d) = Locked::new(&mut guard, &self.shared.wakers, Half::Reader);
+        self.recv.poll_message(conn, &mut d, cx)
     }
 
     /// The next data message; see [`WebSocket::recv_message`]. Cancel safe.
@@ -198,15 +188,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
     pub async fn recv_pieces(&mut self) -> Option<io::Result<MessagePieces>> {
         poll_fn(|cx| {
             let mut guard = self.shared.lock();
-            let inner = &mut *guard;
-            let mut d = Locked {
-                read: Some(&mut self.read),
-                write: &mut inner.write,
-                state: &mut inner.state,
-                wakers: &self.shared.wakers,
-                half: Half::Reader,
-            };
-            self.recv.poll_pieces(&mut inner.conn, &mut d, cx)
+            let (conn, mut d) = Locked::new(&mut guard, &self.shared.wakers, Half::Reader);
+            self.recv.poll_pieces(conn, &mut d, cx)
         })
         .await
     }
@@ -222,7 +205,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
             // A message still being compressed goes out before the close.
             poll_fn(|cx| poll_flush(&self.shared, Half::Reader, cx)).await?;
         }
-        self.shared.lock().conn.close(Some(frame), wio::now())?;
+        self.shared.lock().conn.close(Some(frame), R::now())?;
         poll_fn(|cx| poll_flush(&self.shared, Half::Reader, cx)).await
     }
 
@@ -247,61 +230,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
     }
 
     /// Runs `f` on the connection under the lock (do not block in it).
-    pub fn with_connection<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
+    pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         f(&mut self.shared.lock().conn)
     }
 
     /// Whether `writer` is the other half of this reader.
-    pub fn is_pair_of(&self, writer: &WsWriter<S>) -> bool {
+    pub fn is_pair_of(&self, writer: &WsWriter<S, R>) -> bool {
         Arc::ptr_eq(&self.shared, &writer.shared)
     }
 
     /// Puts the halves back together into the [`WebSocket`] they came from.
     // The error hands both halves back by value, once: boxing would only add an allocation.
     #[allow(clippy::result_large_err)]
-    pub fn reunite(self, writer: WsWriter<S>) -> Result<WebSocket<S>, ReuniteError<S>> {
+    pub fn reunite(self, writer: WsWriter<S, R>) -> Result<WebSocket<S, R>, ReuniteError<S, R>> {
         if !self.is_pair_of(&writer) {
             return Err(ReuniteError(self, writer));
         }
         drop(writer);
-        let Self { read, recv, shared } = self;
+        let Self { recv, shared } = self;
         // The reader and the writer held the only references.
         let shared = match Arc::try_unwrap(shared) {
             Ok(shared) => shared,
-            Err(shared) => return Err(ReuniteError(Self { read, recv, shared: shared.clone() }, WsWriter { shared })),
+            Err(shared) => return Err(ReuniteError(Self { recv, shared: shared.clone() }, WsWriter { shared })),
         };
-        let Inner { conn, write, state } = shared.inner.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let io = read.unsplit(write);
+        let Inner { conn, io, state } = shared.inner.into_inner().unwrap_or_else(PoisonError::into_inner);
         Ok(WebSocket { io, conn, write: state, recv, url: shared.url })
     }
 }
 
 /// Flushes under the lock on behalf of `half`.
-fn poll_flush<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: &Shared<S>,
-    half: Half,
-    cx: &mut Context<'_>,
-) -> Poll<Result<(), Error>> {
+fn poll_flush<S, R: Io<S>>(shared: &Shared<S, R>, half: Half, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
     let mut guard = shared.lock();
-    let inner = &mut *guard;
-    let mut d = Locked { read: None, write: &mut inner.write, state: &mut inner.state, wakers: &shared.wakers, half };
-    stream::poll_flush(&mut inner.conn, &mut d, None, cx)
+    let (conn, mut d) = Locked::new(&mut guard, &shared.wakers, half);
+    stream::poll_flush(conn, &mut d, None, cx)
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
+impl<S, R: Io<S>> WsWriter<S, R> {
     /// Waits until the output queue is below the high-water mark; see
     /// [`WebSocket::poll_ready`]. (Timers run in the reader.)
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut guard = self.shared.lock();
-        let inner = &mut *guard;
-        let mut d = Locked {
-            read: None,
-            write: &mut inner.write,
-            state: &mut inner.state,
-            wakers: &self.shared.wakers,
-            half: Half::Writer,
-        };
-        stream::poll_ready(&mut inner.conn, &mut d, None, cx)
+        let (conn, mut d) = Locked::new(&mut guard, &self.shared.wakers, Half::Writer);
+        stream::poll_ready(conn, &mut d, None, cx)
     }
 
     /// Queues a message without waiting; see [`WebSocket::start_send`].
@@ -336,7 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
                     inner = self.shared.lock();
                 }
                 if inner.conn.state() == State::Open {
-                    inner.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), wio::now())?;
+                    inner.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), R::now())?;
                 }
             }
         }
@@ -402,7 +372,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
             // A message still being compressed goes out before the close.
             self.flush().await?;
         }
-        self.shared.lock().conn.close(frame, wio::now())?;
+        self.shared.lock().conn.close(frame, R::now())?;
         self.flush().await
     }
 
@@ -423,7 +393,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
     }
 }
 
-impl<S> WsWriter<S> {
+impl<S, R: Runtime> WsWriter<S, R> {
     /// Bytes queued and not yet written (Node `bufferedAmount`).
     pub fn buffered_amount(&self) -> usize {
         self.shared.lock().conn.buffered_amount()
@@ -446,13 +416,13 @@ impl<S> WsWriter<S> {
 
     /// Runs `f` on the connection under the lock (do not block in it). Output queued through
     /// it is written by the next flush of either half.
-    pub fn with_connection<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
+    pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         f(&mut self.shared.lock().conn)
     }
 }
 
 #[cfg(feature = "futures")]
-impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for WsReader<S> {
+impl<S, R: Io<S>> futures_core::Stream for WsReader<S, R> {
     /// Data messages only, as for [`WebSocket`]'s `Stream`.
     type Item = Result<Message, Error>;
 
@@ -462,7 +432,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for WsReader<S> {
 }
 
 #[cfg(feature = "futures")]
-impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WsWriter<S> {
+impl<S, R: Io<S>> futures_sink::Sink<Message> for WsWriter<S, R> {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -11,22 +11,17 @@ use std::time::Duration;
 
 use base64::Engine;
 use http::{HeaderName, HeaderValue, Response};
-#[cfg(unix)]
-use tokio::net::UnixStream;
 use url::Url;
 use ws_proto::{ClientRequest, Config, DeflateConfig, HandshakeError};
 
-use crate::connector::{tcp_connect, Connector, Target};
+use crate::connector::Connector;
 use crate::error::ConnectError;
-use crate::handshake::{connect_with, unix_target, ClientStream};
+use crate::handshake::{connect_with, unix_target};
 use crate::proxy::{self, Proxy};
+use crate::runtime::{self, Net, Target};
 use crate::stream::WebSocket;
 #[cfg(feature = "rustls")]
-use crate::tls::{self, TlsOptions};
-
-/// The stream a [`ClientBuilder`] connection runs over: plain TCP, a Unix socket, TLS, or a
-/// [`Connector`]'s stream. Another name for [`ClientStream`].
-pub type MaybeTlsStream = ClientStream;
+use crate::tls::TlsOptions;
 
 /// Node `maxRedirects`' default.
 const DEFAULT_MAX_REDIRECTS: usize = 10;
@@ -71,8 +66,7 @@ const DEFAULT_MAX_REDIRECTS: usize = 10;
 /// | `'upgrade'` event | the `Response<()>` returned with the connection | |
 /// | `'unexpected-response'` event | [`ConnectError::Rejected`] (status, headers, body) | |
 #[must_use = "a ClientBuilder does nothing until connect() is awaited"]
-#[derive(Clone)]
-pub struct ClientBuilder {
+pub struct ClientBuilder<R: Net> {
     url: String,
     subprotocols: Vec<String>,
     origin: Option<String>,
@@ -82,7 +76,7 @@ pub struct ClientBuilder {
     follow_redirects: bool,
     max_redirects: usize,
     local_address: Option<IpAddr>,
-    connector: Option<Arc<dyn Connector>>,
+    connector: Option<Arc<dyn Connector<R>>>,
     proxy: Option<String>,
     per_message_deflate: Option<DeflateConfig>,
     config: Option<Arc<Config>>,
@@ -90,7 +84,29 @@ pub struct ClientBuilder {
     tls: TlsOptions,
 }
 
-impl fmt::Debug for ClientBuilder {
+impl<R: Net> Clone for ClientBuilder<R> {
+    fn clone(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            subprotocols: self.subprotocols.clone(),
+            origin: self.origin.clone(),
+            headers: self.headers.clone(),
+            protocol_version: self.protocol_version,
+            handshake_timeout: self.handshake_timeout,
+            follow_redirects: self.follow_redirects,
+            max_redirects: self.max_redirects,
+            local_address: self.local_address,
+            connector: self.connector.clone(),
+            proxy: self.proxy.clone(),
+            per_message_deflate: self.per_message_deflate.clone(),
+            config: self.config.clone(),
+            #[cfg(feature = "rustls")]
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+impl<R: Net> fmt::Debug for ClientBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ClientBuilder");
         d.field("url", &self.url)
@@ -112,7 +128,7 @@ impl fmt::Debug for ClientBuilder {
     }
 }
 
-impl ClientBuilder {
+impl<R: Net> ClientBuilder<R> {
     /// A client for `url`: `ws://host[:port]/path?query`, `wss://…` (TLS, feature `rustls`),
     /// `ws+unix:///path/to.sock:/request/path` (a Unix socket, as Node `ws`), or `http://` /
     /// `https://`, which mean `ws://` / `wss://`. Other schemes and URLs with a fragment fail
@@ -218,7 +234,7 @@ impl ClientBuilder {
     /// TLS is run over the returned stream unless the connector
     /// [handles TLS](Connector::handles_tls). With a [`proxy`](Self::proxy) the connector
     /// reaches the proxy. Not used for `ws+unix:` URLs.
-    pub fn connector(mut self, connector: impl Connector) -> Self {
+    pub fn connector(mut self, connector: impl Connector<R>) -> Self {
         self.connector = Some(Arc::new(connector));
         self
     }
@@ -271,7 +287,7 @@ impl ClientBuilder {
     /// `'unexpected-response'`, redirects not followed included),
     /// [`ConnectError::TooManyRedirects`], and [`ConnectError::Handshake`] for an invalid
     /// request or a `101` that breaks RFC 6455.
-    pub async fn connect(self) -> Result<(WebSocket<MaybeTlsStream>, Response<()>), ConnectError> {
+    pub async fn connect(self) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
         let mut config = self.config.as_deref().cloned().unwrap_or_default();
         config.permessage_deflate(self.per_message_deflate.clone());
         if let Some(t) = self.handshake_timeout {
@@ -283,7 +299,7 @@ impl ClientBuilder {
                 return Err(HandshakeError::InvalidRequest(format!("invalid header {name:?}")).into());
             }
         }
-        let dialer = Dialer {
+        let dialer = Dialer::<R> {
             connector: self.connector.clone(),
             local_address: self.local_address,
             proxy: self.proxy.as_deref().map(Proxy::parse).transpose()?,
@@ -332,9 +348,9 @@ impl ClientBuilder {
         &self,
         url: &Url,
         headers: &[(String, String)],
-        dialer: &Dialer,
+        dialer: &Dialer<R>,
         config: &Arc<Config>,
-    ) -> Result<(WebSocket<ClientStream>, Response<()>), ConnectError> {
+    ) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
         let (endpoint, mut request) = endpoint_and_request(url)?;
         for (name, value) in headers {
             request.header(name, value);
@@ -348,10 +364,10 @@ impl ClientBuilder {
         request.protocol_version(self.protocol_version);
         let attempt = async {
             let stream = dialer.open(&endpoint).await?;
-            connect_with(stream, request, config.clone()).await
+            connect_with::<_, R>(stream, request, config.clone()).await
         };
         match config.get_handshake_timeout() {
-            Some(t) => tokio::time::timeout(t, attempt).await.map_err(|_| ConnectError::Timeout)?,
+            Some(t) => runtime::timeout::<R, _>(t, attempt).await.ok_or(ConnectError::Timeout)?,
             None => attempt.await,
         }
     }
@@ -501,8 +517,8 @@ pub(crate) fn bracket_ipv6(host: &str) -> String {
 }
 
 /// Opens transports for one `connect`: connector or TCP, proxy tunnel, TLS.
-pub(crate) struct Dialer {
-    connector: Option<Arc<dyn Connector>>,
+pub(crate) struct Dialer<R: Net> {
+    connector: Option<Arc<dyn Connector<R>>>,
     local_address: Option<IpAddr>,
     proxy: Option<Proxy>,
     /// Bound on the proxy's response head.
@@ -511,7 +527,7 @@ pub(crate) struct Dialer {
     tls: TlsOptions,
 }
 
-impl Dialer {
+impl<R: Net> Dialer<R> {
     /// Plain TCP (or a Unix socket), default TLS.
     pub(crate) fn plain() -> Self {
         Self {
@@ -525,10 +541,10 @@ impl Dialer {
     }
 
     /// Opens the stream to `endpoint`, TLS included for `wss`.
-    pub(crate) async fn open(&self, endpoint: &Endpoint) -> Result<ClientStream, ConnectError> {
+    pub(crate) async fn open(&self, endpoint: &Endpoint) -> Result<R::ClientStream, ConnectError> {
         let (host, port, secure) = match endpoint {
             #[cfg(unix)]
-            Endpoint::Unix(path) => return Ok(ClientStream::Unix(UnixStream::connect(path).await?)),
+            Endpoint::Unix(path) => return Ok(R::connect_unix(path.clone()).await?),
             Endpoint::Tcp { host, port, secure } => (host, *port, *secure),
         };
         let connector_tls = self.proxy.is_none() && self.connector.as_ref().is_some_and(|c| c.handles_tls());
@@ -538,43 +554,43 @@ impl Dialer {
         #[cfg(not(feature = "rustls"))]
         if add_tls {
             return Err(ConnectError::InvalidUrl(
-                "wss:// needs the `rustls` feature of ws-tokio, or a connector that handles TLS".into(),
+                "wss:// needs the `rustls` feature, or a connector that handles TLS".into(),
             ));
         }
         let stream = match &self.proxy {
             Some(p) => {
                 let to_proxy = self.raw(&Target::new(p.host.clone(), p.port, false)).await?;
-                proxy::tunnel(to_proxy, p, host, port, self.max_head).await?
+                proxy::tunnel::<_, R>(to_proxy, p, host, port, self.max_head).await?
             }
             None => self.raw(&Target::new(host.clone(), port, secure)).await?,
         };
         #[cfg(feature = "rustls")]
         if let Some(config) = tls_config {
-            let name = self.tls.get_server_name().unwrap_or(host);
-            let tls = tls::connect_tls(stream, name, config).await.map_err(ConnectError::Tls)?;
-            return Ok(ClientStream::Tls(Box::new(tls)));
+            let name =
+                crate::tls::server_name(self.tls.get_server_name().unwrap_or(host)).map_err(ConnectError::Tls)?;
+            return R::connect_tls(stream, name, config).await.map_err(ConnectError::Tls);
         }
         Ok(stream)
     }
 
     /// The connector's stream, or TCP.
-    async fn raw(&self, target: &Target) -> Result<ClientStream, ConnectError> {
+    async fn raw(&self, target: &Target) -> Result<R::ClientStream, ConnectError> {
         match &self.connector {
-            Some(c) => Ok(ClientStream::Custom(c.connect(target).await?)),
-            None => Ok(ClientStream::Tcp(tcp_connect(&target.host, target.port, self.local_address).await?)),
+            Some(c) => Ok(c.connect(target).await?),
+            None => Ok(R::connect_tcp(target.host.clone(), target.port, self.local_address).await?),
         }
     }
 }
 
 /// [`dial`](crate::dial): a normalised URL's stream (default TLS for `wss`) and request, the
 /// userinfo as `Authorization`.
-pub(crate) async fn dial_url(url: &str) -> Result<(ClientStream, ClientRequest), ConnectError> {
+pub(crate) async fn dial_url<R: Net>(url: &str) -> Result<(R::ClientStream, ClientRequest), ConnectError> {
     let url = normalize(url)?;
     let (endpoint, mut request) = endpoint_and_request(&url)?;
     if let Some(auth) = basic_auth(&url) {
         request.header("Authorization", &auth);
     }
-    let stream = Dialer::plain().open(&endpoint).await?;
+    let stream = Dialer::<R>::plain().open(&endpoint).await?;
     Ok((stream, request))
 }
 
