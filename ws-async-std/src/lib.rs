@@ -1,11 +1,13 @@
 //! # ws-async-std: WebSocket over `futures-io` (async-std and smol)
 //!
-//! The `futures-io` adapter of the sans-IO core [`ws_proto`]. It is written against the
-//! [`futures_io::AsyncRead`] and [`futures_io::AsyncWrite`] traits, which async-std re-exports
-//! as `async_std::io::{Read, Write}` and which smol, `async-net`, `async-io` and
-//! `futures-rustls` implement, so **it serves async-std and smol alike** (and any other
-//! executor: nothing here spawns). Timers are `async_io::Timer`s, driven by the reactor both
-//! runtimes share.
+//! The futures-io binding of the async WebSocket layer [`ws_async`] over the sans-IO core
+//! [`ws_proto`]: it names the runtime ([`AsyncStd`]) and re-exports the whole API with it
+//! filled in. Streams are anything implementing [`futures_io::AsyncRead`] and
+//! [`futures_io::AsyncWrite`], which async-std re-exports as `async_std::io::{Read, Write}` and
+//! which smol, `async-net`, `async-io` and `futures-rustls` implement, so **it serves
+//! async-std and smol alike**. Timers are `async_io::Timer`s, driven by the reactor both
+//! runtimes share; driver mode and the [`server::Server`] spawn on `async-global-executor`,
+//! compression offload runs on the `blocking` pool.
 //!
 //! async-std is discontinued upstream (RUSTSEC-2025-0052 recommends smol); this crate does not
 //! depend on it, and keeps its name for continuity. Its tests run every case on both
@@ -66,9 +68,13 @@
 //!   are written while the task only receives.
 //! - [`WebSocket::split`]: a [`WsReader`] and a [`WsWriter`] for two tasks, sharing the
 //!   connection behind a lock that is never held across an `.await`.
-//! - [`WebSocket::into_driver`]: driver mode. A [`Driver`] future (spawn it on any executor)
-//!   owns the connection; cloneable [`WsHandle`]s send through a bounded queue and an
-//!   [`EventReceiver`] gets the events.
+//! - [`WebSocket::spawn`]: driver mode. One task owns the connection; cloneable
+//!   [`WsHandle`]s send through a bounded queue and an [`EventReceiver`] gets the events.
+//!   [`WebSocket::into_driver`] hands out the [`Driver`] future to run on an executor of your
+//!   choice instead.
+//! - [`ClientBuilder`]: every Node client option (subprotocols, headers, redirects, HTTP
+//!   proxies, custom connectors, TLS options, permessage-deflate offered by default), and
+//!   [`server::Server`], a Node-style server with client tracking and broadcast.
 //! - [`WsByteStream`]: the connection as `AsyncRead + AsyncWrite` (Node
 //!   `createWebSocketStream`).
 //!
@@ -98,9 +104,13 @@
 //!
 //! ## Features
 //!
-//! - `rustls`: `wss://` in [`connect`] through `futures-rustls` (ring provider, Mozilla's
-//!   roots), and [`connect_tls`] with [`TlsOptions`] (custom roots from PEM, a server name,
-//!   verification off for tests, or a whole `rustls::ClientConfig`).
+//! - `futures` (default): `Stream`/`Sink` impls.
+//! - `rustls` (default): `wss://` in [`connect`] and [`ClientBuilder`] through `futures-rustls`
+//!   (ring provider, Mozilla's roots), with [`tls::TlsOptions`] (custom roots from PEM, client
+//!   certificates, a server name, verification off for tests, a whole `rustls::ClientConfig`),
+//!   and [`tls::accept_tls`] to serve `wss://`.
+//! - `server` (default): the [`server`] module.
+//! - `zlib-rs`: ws-proto's zlib-rs permessage-deflate backend.
 //!
 //! ## async-std sockets
 //!
@@ -111,40 +121,24 @@
 //! streams, and [`connect`]'s, need no wrapper.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod byte_stream;
-mod drive;
-mod driver;
-mod entropy;
-mod error;
-mod handshake;
-mod io;
+mod client_stream;
+mod runtime;
 mod shutdown;
-mod split;
-mod stream;
 #[cfg(feature = "rustls")]
-mod tls;
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub mod tls;
 
-pub use byte_stream::WsByteStream;
-pub use drive::MessagePieces;
-pub use driver::{Driver, EventReceiver, Outbound, WsHandle};
-pub use entropy::OsEntropy;
-pub use error::{AcceptError, ConnectError, Error, TrySendError};
-/// The `rustls` crate `TlsOptions` builds configurations of (feature `rustls`).
-#[cfg(feature = "rustls")]
-pub use futures_rustls::rustls;
-pub use handshake::{
-    accept_async_with, accept_hdr_with, accept_with, connect, connect_config, connect_with, dial, ClientStream,
-};
+pub use client_stream::{AsyncStream, BoxStream, ClientStream};
+pub use runtime::{AsyncIoSleep, AsyncStd};
 pub use shutdown::ShutdownOnClose;
-pub use split::{ReuniteError, WsReader, WsWriter};
-pub use stream::WebSocket;
-#[cfg(feature = "rustls")]
-pub use tls::{connect_tls, TlsOptions};
+pub use ws_async;
 
-pub use ws_proto;
-pub use ws_proto::{
-    http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
-    PreparedMessage, SendError, State, Utf8Bytes,
-};
-pub use ws_proto::{Accept, ClientRequest, Refusal, Rejection, ServerOptions, UpgradeRequest};
+ws_async::bind_runtime!(AsyncStd, ClientStream);
+
+/// The addresses of an accepted TCP stream, for the server's `ClientInfo`.
+#[cfg(feature = "server")]
+pub fn client_info(tcp: &async_net::TcpStream) -> server::ClientInfo {
+    server::ClientInfo::of_tcp::<AsyncStd>(tcp)
+}

@@ -12,7 +12,19 @@ use common::*;
 use futures_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use futures_rustls::rustls::{crypto, ServerConfig};
 use futures_rustls::TlsAcceptor;
-use ws_async_std::{accept_with, connect, connect_tls, CloseCode, ConnectError, Event, Message, TlsOptions};
+use ws_async_std::tls::TlsOptions;
+use ws_async_std::{
+    accept_with, connect, ClientBuilder, ClientStream, CloseCode, Config, ConnectError, Event, Message,
+};
+
+/// A `wss://` client with `tls` and the tests' config, as `ClientBuilder` does it.
+async fn connect_tls(
+    url: &str,
+    config: Arc<Config>,
+    tls: &TlsOptions,
+) -> Result<(ws_async_std::WebSocket<ClientStream>, ws_async_std::http::Response<()>), ConnectError> {
+    ClientBuilder::new(url).config(config).per_message_deflate(None).tls(tls.clone()).connect().await
+}
 
 /// A TLS echo server for `localhost` on a free port; returns its address and the
 /// certificate's PEM.
@@ -54,7 +66,7 @@ both! {
         let url = format!("wss://localhost:{}/secure", addr.port());
         let (mut ws, response) = within(connect_tls(&url, config(), &tls)).await.unwrap();
         assert_eq!(response.status(), 101);
-        assert!(matches!(ws.get_ref(), ws_async_std::ClientStream::Tls(_)));
+        assert!(matches!(ws.get_ref(), ClientStream::Tls(_)));
         within(ws.send("over tls")).await.unwrap();
         let big = payload(3, 200_000);
         within(ws.send(big.clone())).await.unwrap();

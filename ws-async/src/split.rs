@@ -67,7 +67,11 @@ impl<'a, S, R: Runtime> Locked<'a, S, R> {
 impl<S, R: Io<S>> Duplex<R> for Locked<'_, S, R> {
     fn poll_read(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         match self.half {
-            Half::Reader => wio::poll_read_into::<R, S, _>(self.io, conn, cx),
+            Half::Reader => {
+                // The reader parks here: recorded so that the writer's `terminate` wakes it.
+                self.wakers.register(Half::Reader, cx.waker());
+                wio::poll_read_into::<R, S, _>(self.io, conn, cx)
+            }
             Half::Writer => Poll::Pending,
         }
     }

@@ -133,7 +133,7 @@ mod runtime;
 pub mod tls;
 
 pub use client_stream::{AsyncStream, BoxStream, ClientStream};
-pub use runtime::Tokio;
+pub use runtime::{Tokio, TokioSleep};
 pub use ws_async;
 
 ws_async::bind_runtime!(Tokio, ClientStream);
