@@ -9,22 +9,20 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use http::{HeaderName, HeaderValue, Response};
-use url::Url;
-use ws_proto::{ClientRequest, Config, DeflateConfig, HandshakeError};
+use ws_proto::{
+    ClientRequest, ClientTarget, Config, DeflateConfig, Endpoint, HandshakeError, HttpProxy, RedirectError,
+    RedirectPolicy, DEFAULT_MAX_REDIRECTS,
+};
 
 use crate::connector::Connector;
 use crate::error::ConnectError;
-use crate::handshake::{connect_with, unix_target};
-use crate::proxy::{self, Proxy};
+use crate::handshake::connect_with;
+use crate::proxy;
 use crate::runtime::{self, Net, Target};
 use crate::stream::WebSocket;
 #[cfg(feature = "rustls")]
 use crate::tls::TlsOptions;
-
-/// Node `maxRedirects`' default.
-const DEFAULT_MAX_REDIRECTS: usize = 10;
 
 /// Builds and opens a client connection, with the options of Node `ws`'s
 /// `new WebSocket(address, protocols, options)`.
@@ -302,56 +300,52 @@ impl<R: Net> ClientBuilder<R> {
         let dialer = Dialer::<R> {
             connector: self.connector.clone(),
             local_address: self.local_address,
-            proxy: self.proxy.as_deref().map(Proxy::parse).transpose()?,
+            proxy: self.proxy.as_deref().map(HttpProxy::parse).transpose()?,
             max_head: config.get_max_handshake_size(),
             #[cfg(feature = "rustls")]
             tls: self.tls.clone(),
         };
 
-        let mut url = normalize(&self.url)?;
-        let original = HostKey::of(&url)?;
-        let original_secure = url.scheme() == "wss";
+        let mut target = ClientTarget::parse(&self.url)?;
+        let original = target.url.clone();
         let mut headers = self.headers.clone();
-        if !has_header(&headers, "authorization") {
-            if let Some(auth) = basic_auth(&url) {
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
+            if let Some(auth) = target.basic_authorization() {
                 headers.push(("authorization".into(), auth));
             }
         }
+        let policy = RedirectPolicy::new(self.max_redirects);
         let mut redirects = 0;
         loop {
-            match self.hop(&url, &headers, &dialer, &config).await {
-                Ok((ws, response)) => return Ok((ws.with_url(url.as_str()), response)),
-                Err(ConnectError::Rejected { status, headers: response, body }) => {
-                    let location = response.get(http::header::LOCATION).and_then(|l| l.to_str().ok());
-                    let location = match location {
-                        Some(l) if self.follow_redirects && status.is_redirection() => l.to_owned(),
-                        _ => return Err(ConnectError::Rejected { status, headers: response, body }),
-                    };
-                    if redirects >= self.max_redirects {
-                        return Err(ConnectError::TooManyRedirects(self.max_redirects));
+            match self.hop(&target, &headers, &dialer, &config).await {
+                Ok((ws, response)) => return Ok((ws.with_url(target.url.as_str()), response)),
+                Err(ConnectError::Rejected { status, headers: response, body }) if self.follow_redirects => {
+                    let location = RedirectPolicy::location(&response);
+                    match policy.next(&original, &target.url, status, location, redirects) {
+                        Ok(Some(redirect)) => {
+                            redirect.apply(&mut headers);
+                            target = redirect.into_target();
+                            redirects += 1;
+                        }
+                        Ok(None) => return Err(ConnectError::Rejected { status, headers: response, body }),
+                        Err(RedirectError::TooMany { max }) => return Err(ConnectError::TooManyRedirects(max)),
+                        Err(e) => return Err(ConnectError::InvalidUrl(e.to_string())),
                     }
-                    redirects += 1;
-                    let next = url
-                        .join(&location)
-                        .map_err(|e| ConnectError::InvalidUrl(format!("redirect to {location:?}: {e}")))?;
-                    let next = normalize(next.as_str())?;
-                    redirect_headers(&mut headers, &original, original_secure, &next)?;
-                    url = next;
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// One connection attempt to `url`, bounded by the handshake timeout.
+    /// One connection attempt to `target`, bounded by the handshake timeout.
     async fn hop(
         &self,
-        url: &Url,
+        target: &ClientTarget,
         headers: &[(String, String)],
         dialer: &Dialer<R>,
         config: &Arc<Config>,
     ) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
-        let (endpoint, mut request) = endpoint_and_request(url)?;
+        let mut request = target.request.clone();
         for (name, value) in headers {
             request.header(name, value);
         }
@@ -363,7 +357,7 @@ impl<R: Net> ClientBuilder<R> {
         }
         request.protocol_version(self.protocol_version);
         let attempt = async {
-            let stream = dialer.open(&endpoint).await?;
+            let stream = dialer.open(&target.endpoint).await?;
             connect_with::<_, R>(stream, request, config.clone()).await
         };
         match config.get_handshake_timeout() {
@@ -373,154 +367,11 @@ impl<R: Net> ClientBuilder<R> {
     }
 }
 
-/// Parses `url` and normalises it: `http`/`https` become `ws`/`wss`; other schemes than `ws`,
-/// `wss` and `ws+unix`, and fragments, are refused.
-pub(crate) fn normalize(url: &str) -> Result<Url, ConnectError> {
-    let mut parsed = Url::parse(url).map_err(|e| ConnectError::InvalidUrl(format!("{url:?}: {e}")))?;
-    let scheme = match parsed.scheme() {
-        "ws" | "http" => "ws",
-        "wss" | "https" => "wss",
-        "ws+unix" => "ws+unix",
-        s => {
-            return Err(ConnectError::InvalidUrl(format!(
-                "{url:?}: unsupported scheme {s:?} (expected ws, wss, ws+unix, http or https)"
-            )))
-        }
-    };
-    if parsed.scheme() != scheme && parsed.set_scheme(scheme).is_err() {
-        return Err(ConnectError::InvalidUrl(format!("{url:?}: cannot use as {scheme}")));
-    }
-    if parsed.fragment().is_some() {
-        return Err(ConnectError::InvalidUrl(format!("{url:?}: a WebSocket URL must not have a fragment")));
-    }
-    Ok(parsed)
-}
-
-/// Where a connection goes.
-#[derive(Debug)]
-pub(crate) enum Endpoint {
-    Tcp {
-        host: String,
-        port: u16,
-        secure: bool,
-    },
-    #[cfg(unix)]
-    Unix(String),
-}
-
-/// The endpoint and the request (without custom headers, and without the URL's userinfo) for a
-/// normalised URL.
-pub(crate) fn endpoint_and_request(url: &Url) -> Result<(Endpoint, ClientRequest), ConnectError> {
-    if url.scheme() == "ws+unix" {
-        #[cfg(unix)]
-        {
-            let (socket, path) = unix_target(url)?;
-            return Ok((Endpoint::Unix(socket), ClientRequest::new("localhost", &path)));
-        }
-        #[cfg(not(unix))]
-        return Err(ConnectError::InvalidUrl("ws+unix: URLs need Unix domain sockets".into()));
-    }
-    let mut bare = url.clone();
-    // Cannot fail for URLs with a host; the credentials are handled by the caller.
-    let _ = bare.set_username("");
-    let _ = bare.set_password(None);
-    let request = ClientRequest::from_url(&bare)?;
-    let endpoint = Endpoint::Tcp { host: request.host().to_owned(), port: request.port(), secure: request.is_secure() };
-    Ok((endpoint, request))
-}
-
-/// `Authorization: Basic` for the URL's userinfo (percent-decoded), if it has any.
-pub(crate) fn basic_auth(url: &Url) -> Option<String> {
-    if url.username().is_empty() && url.password().is_none() {
-        return None;
-    }
-    let mut creds = percent_decode_bytes(url.username());
-    creds.push(b':');
-    creds.extend_from_slice(&percent_decode_bytes(url.password().unwrap_or_default()));
-    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds)))
-}
-
-/// What Node `ws` compares to decide whether a redirect stays on the same host: the socket path
-/// of a `ws+unix:` URL, else the host and explicit (non-default) port.
-#[derive(Debug, PartialEq, Eq)]
-enum HostKey {
-    Unix(String),
-    Tcp(String, Option<u16>),
-}
-
-impl HostKey {
-    fn of(url: &Url) -> Result<Self, ConnectError> {
-        if url.scheme() == "ws+unix" {
-            return Ok(Self::Unix(unix_target(url)?.0));
-        }
-        Ok(Self::Tcp(url.host_str().unwrap_or_default().to_owned(), url.port()))
-    }
-}
-
-/// Adjusts the headers for a redirect to `next`, as Node `ws` (after curl 7.77): to another
-/// host than the original one, or from `wss` to `ws`, `Authorization` and `Cookie` are dropped
-/// (`Host` too for another host) and `next`'s userinfo is ignored; otherwise `next`'s userinfo
-/// becomes `Authorization` unless one is already set.
-fn redirect_headers(
-    headers: &mut Vec<(String, String)>,
-    original: &HostKey,
-    original_secure: bool,
-    next: &Url,
-) -> Result<(), ConnectError> {
-    let same_host = HostKey::of(next)? == *original;
-    if !same_host || (original_secure && next.scheme() != "wss") {
-        headers.retain(|(n, _)| {
-            !(n.eq_ignore_ascii_case("authorization")
-                || n.eq_ignore_ascii_case("cookie")
-                || (!same_host && n.eq_ignore_ascii_case("host")))
-        });
-    } else if !has_header(headers, "authorization") {
-        if let Some(auth) = basic_auth(next) {
-            headers.push(("authorization".into(), auth));
-        }
-    }
-    Ok(())
-}
-
-fn has_header(headers: &[(String, String)], name: &str) -> bool {
-    headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
-}
-
-/// Percent-decodes `s` into bytes; invalid escapes are kept as they are.
-pub(crate) fn percent_decode_bytes(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: Option<&u8>| c.and_then(|&c| (c as char).to_digit(16));
-        match (b[i], hex(b.get(i + 1)), hex(b.get(i + 2))) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// `host` as it appears in an authority: IPv6 addresses in brackets.
-pub(crate) fn bracket_ipv6(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    }
-}
-
 /// Opens transports for one `connect`: connector or TCP, proxy tunnel, TLS.
 pub(crate) struct Dialer<R: Net> {
     connector: Option<Arc<dyn Connector<R>>>,
     local_address: Option<IpAddr>,
-    proxy: Option<Proxy>,
+    proxy: Option<HttpProxy>,
     /// Bound on the proxy's response head.
     max_head: usize,
     #[cfg(feature = "rustls")]
@@ -543,8 +394,7 @@ impl<R: Net> Dialer<R> {
     /// Opens the stream to `endpoint`, TLS included for `wss`.
     pub(crate) async fn open(&self, endpoint: &Endpoint) -> Result<R::ClientStream, ConnectError> {
         let (host, port, secure) = match endpoint {
-            #[cfg(unix)]
-            Endpoint::Unix(path) => return Ok(R::connect_unix(path.clone()).await?),
+            Endpoint::Unix { path } => return Ok(R::connect_unix(path.clone()).await?),
             Endpoint::Tcp { host, port, secure } => (host, *port, *secure),
         };
         let connector_tls = self.proxy.is_none() && self.connector.as_ref().is_some_and(|c| c.handles_tls());
@@ -585,92 +435,7 @@ impl<R: Net> Dialer<R> {
 /// [`dial`](crate::dial): a normalised URL's stream (default TLS for `wss`) and request, the
 /// userinfo as `Authorization`.
 pub(crate) async fn dial_url<R: Net>(url: &str) -> Result<(R::ClientStream, ClientRequest), ConnectError> {
-    let url = normalize(url)?;
-    let (endpoint, mut request) = endpoint_and_request(&url)?;
-    if let Some(auth) = basic_auth(&url) {
-        request.header("Authorization", &auth);
-    }
-    let stream = Dialer::<R>::plain().open(&endpoint).await?;
-    Ok((stream, request))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalisation() {
-        assert_eq!(normalize("http://a.example/x?y").unwrap().as_str(), "ws://a.example/x?y");
-        assert_eq!(normalize("https://a.example:443/").unwrap().as_str(), "wss://a.example/");
-        assert_eq!(normalize("HTTP://a.example:8080").unwrap().as_str(), "ws://a.example:8080/");
-        assert_eq!(normalize("wss://a.example").unwrap().as_str(), "wss://a.example/");
-        assert_eq!(normalize("ws+unix:///tmp/s.sock:/p").unwrap().scheme(), "ws+unix");
-        for bad in ["ftp://a.example/", "ws://a.example/#f", "https://a.example/#", "not a url", "file:///x"] {
-            assert!(matches!(normalize(bad), Err(ConnectError::InvalidUrl(_))), "{bad}");
-        }
-    }
-
-    #[test]
-    fn endpoints() {
-        let (e, r) = endpoint_and_request(&normalize("wss://u:p@[::1]:9443/a?b").unwrap()).unwrap();
-        assert!(matches!(e, Endpoint::Tcp { ref host, port: 9443, secure: true } if host == "::1"), "{e:?}");
-        assert_eq!((r.authority(), r.path_and_query()), ("[::1]:9443", "/a?b"));
-        let (e, r) = endpoint_and_request(&normalize("ws+unix:///tmp/s.sock:/chat").unwrap()).unwrap();
-        assert!(matches!(e, Endpoint::Unix(ref p) if p == "/tmp/s.sock"), "{e:?}");
-        assert_eq!(r.path_and_query(), "/chat");
-    }
-
-    #[test]
-    fn userinfo() {
-        let creds = base64::engine::general_purpose::STANDARD.encode("us@er:p:ss");
-        assert_eq!(basic_auth(&normalize("ws://us%40er:p%3Ass@h/").unwrap()), Some(format!("Basic {creds}")));
-        assert_eq!(basic_auth(&normalize("ws://h/").unwrap()), None);
-        assert_eq!(percent_decode_bytes("a%2Fb%zz%4%ff"), b"a/b%zz%4\xff");
-    }
-
-    fn headers() -> Vec<(String, String)> {
-        ["Authorization", "cookie", "Host", "X-Keep"].iter().map(|n| (n.to_string(), "v".to_string())).collect()
-    }
-
-    fn names(h: &[(String, String)]) -> Vec<&str> {
-        h.iter().map(|(n, _)| n.as_str()).collect()
-    }
-
-    #[test]
-    fn redirect_header_policy() {
-        let original = HostKey::of(&normalize("wss://a.example/").unwrap()).unwrap();
-        let next = |u: &str| normalize(u).unwrap();
-        // Same host (the default port is implied), still secure: kept.
-        let mut h = headers();
-        redirect_headers(&mut h, &original, true, &next("https://a.example:443/other")).unwrap();
-        assert_eq!(names(&h), ["Authorization", "cookie", "Host", "X-Keep"]);
-        // Same host, downgraded to ws: credentials dropped, Host kept.
-        let mut h = headers();
-        redirect_headers(&mut h, &original, true, &next("ws://a.example/")).unwrap();
-        assert_eq!(names(&h), ["Host", "X-Keep"]);
-        // Another host, or another port: all three dropped, the new userinfo ignored.
-        for other in ["wss://b.example/", "wss://a.example:8443/", "wss://u:p@b.example/"] {
-            let mut h = headers();
-            redirect_headers(&mut h, &original, true, &next(other)).unwrap();
-            assert_eq!(names(&h), ["X-Keep"], "{other}");
-        }
-        // Same host with userinfo and no Authorization yet: used.
-        let mut h = vec![];
-        redirect_headers(&mut h, &original, true, &next("wss://u:p@a.example/")).unwrap();
-        assert_eq!(names(&h), ["authorization"]);
-        // Unix sockets compare by path.
-        let unix = HostKey::of(&normalize("ws+unix:///s.sock:/a").unwrap()).unwrap();
-        let mut h = headers();
-        redirect_headers(&mut h, &unix, false, &next("ws+unix:///s.sock:/b")).unwrap();
-        assert_eq!(h.len(), 4);
-        redirect_headers(&mut h, &unix, false, &next("ws+unix:///t.sock:/b")).unwrap();
-        assert_eq!(names(&h), ["X-Keep"]);
-    }
-
-    #[test]
-    fn brackets() {
-        assert_eq!(bracket_ipv6("::1"), "[::1]");
-        assert_eq!(bracket_ipv6("[::1]"), "[::1]");
-        assert_eq!(bracket_ipv6("a.example"), "a.example");
-    }
+    let target = ClientTarget::parse(url)?;
+    let stream = Dialer::<R>::plain().open(&target.endpoint).await?;
+    Ok((stream, target.request))
 }

@@ -179,6 +179,12 @@ impl From<io::Error> for ConnectError {
     }
 }
 
+impl From<ws_proto::UrlError> for ConnectError {
+    fn from(e: ws_proto::UrlError) -> Self {
+        Self::InvalidUrl(e.to_string())
+    }
+}
+
 impl From<HandshakeError> for ConnectError {
     fn from(e: HandshakeError) -> Self {
         match e {

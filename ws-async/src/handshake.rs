@@ -9,10 +9,8 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use http::Response;
-use url::Url;
 use ws_proto::{
     Accept, ClientHandshake, ClientOutcome, ClientRequest, Config, HandshakeError, Rejection, ServerHandshake,
     ServerOptions, UpgradeRequest,
@@ -24,13 +22,8 @@ use crate::io::{self as wio, Timer, WriteState};
 use crate::runtime::{self, Io, Net};
 use crate::stream::WebSocket;
 
-/// How long writing a rejection may take.
-pub(crate) const REJECT_WRITE: Duration = Duration::from_secs(2);
-/// How long a rejected client's remaining input is drained after the response, so that closing
-/// with unread input does not reset the connection before the client read the response.
-const LINGER: Duration = Duration::from_millis(500);
-/// Most bytes drained while lingering.
-const LINGER_BYTES: usize = 64 * 1024;
+pub(crate) use ws_proto::linger::REJECT_WRITE;
+use ws_proto::linger::{DRAIN_CHUNK, LINGER, LINGER_BYTES};
 
 /// Performs the client handshake over an open stream (TCP, TLS, a Unix socket, a proxy
 /// tunnel…) and returns the connection and the server's `101` response (e.g. for its
@@ -191,7 +184,7 @@ pub(crate) async fn reject<S, R: Io<S>>(mut io: S, rejection: Rejection) -> Acce
     .await;
     if let Some(Ok(())) = written {
         let _ = runtime::timeout::<R, _>(LINGER, async {
-            let mut buf = [0u8; 4096];
+            let mut buf = [0u8; DRAIN_CHUNK];
             let mut drained = 0;
             while drained < LINGER_BYTES {
                 match poll_fn(|cx| R::poll_read(&mut io, cx, &mut buf)).await {
@@ -253,70 +246,4 @@ pub async fn connect_config<R: Net>(
 /// [`connect_with`].
 pub async fn dial<R: Net>(url: &str) -> Result<(R::ClientStream, ClientRequest), ConnectError> {
     crate::client::dial_url::<R>(url).await
-}
-
-/// `ws+unix:///sock:/path?q` → (`/sock`, `/path?q`), the socket path percent-decoded.
-#[cfg_attr(not(unix), allow(dead_code))]
-pub(crate) fn unix_target(url: &Url) -> Result<(String, String), ConnectError> {
-    if url.fragment().is_some() {
-        return Err(ConnectError::InvalidUrl("a WebSocket URL must not have a fragment".into()));
-    }
-    let (socket, target) = url.path().split_once(':').unwrap_or_else(|| (url.path(), ""));
-    let socket = percent_decode(socket).ok_or_else(|| ConnectError::InvalidUrl("socket path is not UTF-8".into()))?;
-    if socket.is_empty() || socket == "/" {
-        return Err(ConnectError::InvalidUrl(format!("no socket path in {:?}", url.as_str())));
-    }
-    let mut path = if target.starts_with('/') { target.to_owned() } else { format!("/{target}") };
-    if let Some(q) = url.query() {
-        path.push('?');
-        path.push_str(q);
-    }
-    Ok((socket, path))
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn target(url: &str) -> Result<(String, String), ConnectError> {
-        unix_target(&Url::parse(url).unwrap())
-    }
-
-    #[test]
-    fn unix_urls_as_node() {
-        assert_eq!(target("ws+unix:///tmp/a.sock:/chat?x=1").unwrap(), ("/tmp/a.sock".into(), "/chat?x=1".into()));
-        assert_eq!(target("ws+unix:///tmp/a.sock").unwrap(), ("/tmp/a.sock".into(), "/".into()));
-        assert_eq!(target("ws+unix:///tmp/my%20dir/a.sock:/").unwrap(), ("/tmp/my dir/a.sock".into(), "/".into()));
-        assert!(matches!(target("ws+unix://"), Err(ConnectError::InvalidUrl(_))));
-        assert!(matches!(target("ws+unix:///a.sock:/x#frag"), Err(ConnectError::InvalidUrl(_))));
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%2Fb%zz%4%+f").as_deref(), Some("a/b%zz%4%+f"));
-        assert_eq!(percent_decode("%ff"), None);
-    }
 }

@@ -6,9 +6,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+pub use ws_proto::MessagePieces;
 use ws_proto::{
-    Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Fragment, Message, MessageKind, PreparedMessage, State,
-    Utf8Bytes,
+    Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Message, MessageKind, PieceCollector, PreparedMessage,
+    State,
 };
 
 use crate::error::{Error, TrySendError};
@@ -413,65 +414,6 @@ impl<S, R: Io<S>> WebSocket<S, R> {
     }
 }
 
-/// A message as the pieces it was received in: see [`WebSocket::recv_pieces`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MessagePieces {
-    /// Text or binary.
-    pub kind: MessageKind,
-    /// The payload pieces, in order (empty pieces are left out). For text, a piece may end
-    /// inside a UTF-8 sequence; the concatenation is valid UTF-8.
-    pub pieces: Vec<Bytes>,
-}
-
-impl MessagePieces {
-    /// Total payload length.
-    pub fn len(&self) -> usize {
-        self.pieces.iter().map(Bytes::len).sum()
-    }
-
-    /// Whether the payload is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The payload in one buffer (zero-copy for a single piece).
-    pub fn concat(&self) -> Bytes {
-        match self.pieces.as_slice() {
-            [] => Bytes::new(),
-            [one] => one.clone(),
-            many => {
-                let mut v = Vec::with_capacity(self.len());
-                for p in many {
-                    v.extend_from_slice(p);
-                }
-                Bytes::from(v)
-            }
-        }
-    }
-
-    /// The whole message. A text payload that is not UTF-8 (possible only with
-    /// `Config::skip_utf8_validation`) becomes a binary message.
-    pub fn into_message(self) -> Message {
-        let data = self.concat();
-        match self.kind {
-            MessageKind::Binary => Message::Binary(data),
-            MessageKind::Text => match Utf8Bytes::try_from(data.clone()) {
-                Ok(t) => Message::Text(t),
-                Err(_) => Message::Binary(data),
-            },
-        }
-    }
-}
-
-impl From<Message> for MessagePieces {
-    fn from(m: Message) -> Self {
-        let kind = m.kind();
-        let data = m.into_bytes();
-        let pieces = if data.is_empty() { Vec::new() } else { vec![data] };
-        Self { kind, pieces }
-    }
-}
-
 /// Both directions of the stream, as the receive loop sees them.
 pub(crate) trait Duplex<R: Runtime> {
     /// One read into the connection (`Ready(Ok(0))`: EOF, handed to the connection).
@@ -609,7 +551,7 @@ pub(crate) struct RecvState<R: Runtime> {
     close_info: Option<CloseInfo>,
     pub(crate) paused: bool,
     /// Pieces of the message being collected (fragment mode, `recv_pieces`, the Stream).
-    pieces: Vec<Bytes>,
+    pieces: PieceCollector,
     /// `Event::Closed` was consumed by the message-level API.
     messages_ended: bool,
 }
@@ -623,7 +565,7 @@ impl<R: Runtime> Default for RecvState<R> {
             closed_reported: false,
             close_info: None,
             paused: false,
-            pieces: Vec::new(),
+            pieces: PieceCollector::default(),
             messages_ended: false,
         }
     }
@@ -724,14 +666,6 @@ impl<R: Runtime> RecvState<R> {
         }
     }
 
-    /// Collects one piece; returns the message once its last piece arrived.
-    fn push_piece(&mut self, f: Fragment) -> Option<MessagePieces> {
-        if !f.data.is_empty() {
-            self.pieces.push(f.data);
-        }
-        f.fin.then(|| MessagePieces { kind: f.kind, pieces: std::mem::take(&mut self.pieces) })
-    }
-
     /// The next data message as pieces; `None` once `Event::Closed` was consumed.
     pub(crate) fn poll_pieces<D: Duplex<R> + ?Sized>(
         &mut self,
@@ -751,7 +685,7 @@ impl<R: Runtime> RecvState<R> {
                 Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 Some(Ok(Event::Message(m))) => return Poll::Ready(Some(Ok(m.into()))),
                 Some(Ok(Event::Fragment(f))) => {
-                    if let Some(p) = self.push_piece(f) {
+                    if let Some(p) = self.pieces.push(f) {
                         return Poll::Ready(Some(Ok(p)));
                     }
                 }
@@ -779,7 +713,7 @@ impl<R: Runtime> RecvState<R> {
                 Some(Err(e)) => return Poll::Ready(Some(Err(Error::Io(e)))),
                 Some(Ok(Event::Message(m))) => return Poll::Ready(Some(Ok(m))),
                 Some(Ok(Event::Fragment(f))) => {
-                    if let Some(p) = self.push_piece(f) {
+                    if let Some(p) = self.pieces.push(f) {
                         return Poll::Ready(Some(Ok(p.into_message())));
                     }
                 }
