@@ -125,28 +125,6 @@ async fn try_send_reports_full_then_drains() {
     assert!(client.try_send("room again").is_ok());
 }
 
-/// A writer stuck on a peer that stopped reading is released by the close timeout.
-#[tokio::test(start_paused = true)]
-async fn close_timeout_releases_a_stuck_writer() {
-    let cfg = config_with(|c| {
-        c.close_timeout(Some(Duration::from_secs(2)));
-    });
-    let (peer, server_io) = tokio::io::duplex(1024);
-    let mut server = WebSocket::from_connection(server_io, connection(Role::Server, cfg));
-    within(server.feed(vec![7u8; 100_000])).await.unwrap();
-    let started = tokio::time::Instant::now();
-    // The close frame queues behind the message, which never drains.
-    let err = within(server.close(1000u16, "")).await.unwrap_err();
-    assert!(matches!(err, ws_tokio::Error::ConnectionClosed), "{err:?}");
-    assert_eq!(started.elapsed(), Duration::from_secs(2));
-    match within(server.recv()).await {
-        Some(Ok(Event::Closed(info))) => assert_eq!(info.error, Some(ProtoError::Timeout(TimeoutKind::Close))),
-        other => panic!("{other:?}"),
-    }
-    assert!(within(server.recv()).await.is_none());
-    drop(peer);
-}
-
 #[tokio::test]
 async fn peer_that_reads_slowly_gets_everything() {
     let cfg = config_with(|c| {

@@ -39,47 +39,6 @@ async fn reader_alone_answers_pings() {
     drop(writer);
 }
 
-#[tokio::test(start_paused = true)]
-async fn reader_runs_keepalive() {
-    let cfg = config_with(|c| {
-        c.keep_alive(Some(Duration::from_secs(5)), Some(Duration::from_secs(2)));
-    });
-    let (mut client, server) = raw_pair(4096, config(), cfg);
-    let (mut reader, _writer) = server.split();
-    let client_task = tokio::spawn(async move {
-        let mut pings = 0;
-        while let Some(Ok(event)) = client.recv().await {
-            match event {
-                Event::Ping(_) => pings += 1,
-                Event::Closed(_) => break,
-                _ => {}
-            }
-        }
-        pings
-    });
-    let mut pongs = 0;
-    let still_open = tokio::time::timeout(Duration::from_secs(31), async {
-        loop {
-            match reader.recv().await {
-                Some(Ok(Event::Pong(_))) => pongs += 1,
-                other => return other,
-            }
-        }
-    })
-    .await;
-    assert!(still_open.is_err(), "{still_open:?}");
-    assert_eq!(pongs, 6);
-    reader.close(CloseCode::GOING_AWAY, "").await.unwrap();
-    loop {
-        match within(reader.recv()).await {
-            Some(Ok(Event::Closed(info))) => break assert_eq!(info.code(), CloseCode::GOING_AWAY),
-            Some(Ok(Event::Pong(_))) => {}
-            other => panic!("{other:?}"),
-        }
-    }
-    assert_eq!(within(client_task).await.unwrap(), 6);
-}
-
 #[tokio::test]
 async fn writer_alone_sends_everything_in_order() {
     let (mut client, server) = duplex_pair(1024, config()).await;

@@ -1,51 +1,28 @@
-//! `WebSocket<S>` end to end on async-std and smol: handshakes, messages, control frames,
-//! closing, timers, errors.
-
-#[macro_use]
-mod common;
+//! `WebSocket<S, R>` end to end: handshakes, messages, control frames, closing, timers, errors.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::{SinkExt, StreamExt};
-use ws_async_std::http::{HeaderMap, StatusCode};
-use ws_async_std::ws_proto::{Error as ProtoError, HandshakeError, Initiator, Role, TimeoutKind};
-use ws_async_std::{
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use ws_async::http::{HeaderMap, StatusCode};
+use ws_async::runtime::Net;
+use ws_async::ws_proto::{Error as ProtoError, HandshakeError, Initiator, Role, TimeoutKind};
+use ws_async::{
     accept_async_with, accept_hdr_with, accept_with, connect, connect_config, connect_with, Accept, AcceptError, Bytes,
-    ClientRequest, CloseCode, ConnectError, Event, Message, MessageKind, Rejection, State, WebSocket,
+    ClientRequest, CloseCode, ConnectError, Driver, Error, Event, EventReceiver, Message, MessageKind, Rejection,
+    SendError, ServerOptions, State, WebSocket, WsByteStream, WsHandle, WsReader, WsWriter,
 };
 
-/// Echoes messages until the connection is over; returns how it ended.
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) -> ws_async_std::CloseInfo {
-    let mut info = None;
-    while let Some(event) = ws.recv().await {
-        match event.unwrap() {
-            Event::Message(m) => {
-                let _ = ws.send(m).await;
-            }
-            Event::Closed(i) => info = Some(i),
-            _ => {}
-        }
-    }
-    info.expect("Closed was reported")
-}
+use crate::harness::*;
 
-async fn expect_closed<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocket<S>) -> ws_async_std::CloseInfo {
-    loop {
-        match within(ws.recv()).await {
-            Some(Ok(Event::Closed(info))) => return info,
-            Some(Ok(Event::Pong(_) | Event::Ping(_))) => {}
-            other => panic!("expected Closed, got {other:?}"),
-        }
-    }
-}
-
-both! {
-    async fn echo_text_binary_large_and_close_over_tcp() {
-        let (mut client, server) = tcp_pair(config()).await;
-        let server = spawn(echo(server));
+on_every_runtime! {
+    /// Text, binary and a large message echo over TCP; the accessors; a client-initiated close
+    /// handshake, after which sends fail and the server (which closed TCP first) ends too.
+    async fn echo_close_and_accessors_over_tcp<T: TestRt>() {
+        let (mut client, server) = tcp_pair::<T>(config()).await;
+        let server = T::spawn(echo(server));
         assert_eq!(client.ready_state(), State::Open);
         assert_eq!(client.url(), None);
         assert_eq!((client.protocol(), client.extensions(), client.protocol_version()), (None, None, 13));
@@ -64,10 +41,14 @@ both! {
         within(client.close(CloseCode::NORMAL, "bye")).await.unwrap();
         assert_eq!(client.ready_state(), State::Closing);
         let late = client.send("late").await;
-        assert!(matches!(late, Err(ws_async_std::Error::Send(ws_async_std::SendError::CloseAlreadySent))), "{late:?}");
-        let info = expect_closed(&mut client).await;
-        assert_eq!((info.code(), info.reason(), info.initiator), (CloseCode::NORMAL, "bye", Initiator::Local));
-        assert!(info.was_clean());
+        assert!(matches!(late, Err(Error::Send(SendError::CloseAlreadySent))), "{late:?}");
+        match within(client.recv()).await {
+            Some(Ok(Event::Closed(info))) => {
+                assert_eq!((info.code(), info.reason(), info.initiator), (CloseCode::NORMAL, "bye", Initiator::Local));
+                assert!(info.was_clean());
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(client.ready_state(), State::Closed);
         assert_eq!(client.close_info().map(|i| i.code()), Some(CloseCode::NORMAL));
         // The server closes TCP first; then the client's connection is over.
@@ -77,31 +58,43 @@ both! {
         assert_eq!((info.initiator, info.code(), info.reason()), (Initiator::Remote, CloseCode::NORMAL, "bye"));
     }
 
-    async fn fragmented_messages_pieces_and_stream_sink() {
+    /// Fragment mode: a message sent in parts (a ping between them) arrives as pieces; a large
+    /// message arriving in several pieces is assembled by `recv_message`; without fragment mode
+    /// a message is one piece.
+    async fn pieces_fragments_and_message_assembly<T: TestRt>() {
         let cfg = config_with(|c| {
             c.deliver_fragments(true);
         });
-        let (mut client, mut server) = pipe_pair(1024, cfg).await;
+        let (mut client, mut server) = pipe_pair::<T>(1024, cfg).await;
         within(client.send_frame_part(MessageKind::Text, "héll", false)).await.unwrap();
         within(client.ping("in between")).await.unwrap();
         within(client.send_frame_part(MessageKind::Text, "o wörld", true)).await.unwrap();
         let pieces = within(server.recv_pieces()).await.unwrap().unwrap();
         assert_eq!(pieces.kind, MessageKind::Text);
+        assert!(!pieces.pieces.is_empty());
         assert_eq!(pieces.concat(), "héllo wörld");
         assert_eq!(pieces.clone().into_message(), Message::text("héllo wörld"));
 
-        // A large message arrives in many pieces; recv_message assembles it.
+        // A large binary message arrives in several pieces; recv_message assembles it.
         let big = payload(1, 200_000);
-        let receiver = spawn(async move {
-            let m = server.recv_message().await;
-            (server, m)
-        });
-        within(client.send(big.clone())).await.unwrap();
-        let (mut server, got) = within(receiver).await;
-        assert_eq!(got.unwrap().unwrap(), Message::Binary(big.into()));
+        let (sent, received) =
+            within(futures::future::join(client.send(big.clone()), server.recv_message())).await;
+        sent.unwrap();
+        assert_eq!(received.unwrap().unwrap(), Message::Binary(big.into()));
 
-        // Stream + Sink: echo through them.
-        let echo = spawn(async move {
+        // Without fragment mode, one piece per message.
+        let (mut client, mut server) = pipe_pair::<T>(1024, config()).await;
+        let (sent, pieces) = within(futures::future::join(client.send(vec![9u8; 5000]), server.recv_pieces())).await;
+        sent.unwrap();
+        let pieces = pieces.unwrap().unwrap();
+        assert_eq!((pieces.kind, pieces.pieces.len(), pieces.len()), (MessageKind::Binary, 1, 5000));
+    }
+
+    /// `Stream` and `Sink`: fed messages flushed at once are echoed in order, `SinkExt::close`
+    /// runs the close handshake and the stream ends with it.
+    async fn stream_and_sink<T: TestRt>() {
+        let (mut client, mut server) = pipe_pair::<T>(512, config()).await;
+        let echo = T::spawn(async move {
             while let Some(msg) = server.next().await {
                 server.send(msg.unwrap()).await.unwrap();
             }
@@ -112,7 +105,33 @@ both! {
         }
         within(SinkExt::flush(&mut client)).await.unwrap();
         for i in 0..50 {
-            // Fragment mode on the client too: recv_message assembles (the pong is skipped).
+            assert_eq!(within(client.next()).await.unwrap().unwrap(), Message::text(format!("m{i}")));
+        }
+        within(SinkExt::close(&mut client)).await.unwrap();
+        assert!(within(client.next()).await.is_none(), "the stream ends with the close handshake");
+        assert_eq!(client.close_info().map(|i| i.code()), Some(CloseCode::NORMAL));
+        assert_eq!(within(echo).await, Some(CloseCode::NORMAL));
+    }
+
+    /// In fragment mode the `Stream` still yields whole messages (an echo through it), and
+    /// `recv_message` assembles them (skipping the pong) on the other side.
+    async fn stream_and_sink_in_fragment_mode<T: TestRt>() {
+        let cfg = config_with(|c| {
+            c.deliver_fragments(true);
+        });
+        let (mut client, mut server) = pipe_pair::<T>(1024, cfg).await;
+        within(client.ping("p")).await.unwrap();
+        let echo = T::spawn(async move {
+            while let Some(msg) = server.next().await {
+                server.send(msg.unwrap()).await.unwrap();
+            }
+            server.close_info().map(|i| i.code())
+        });
+        for i in 0..50 {
+            within(client.feed(Message::text(format!("m{i}")))).await.unwrap();
+        }
+        within(SinkExt::flush(&mut client)).await.unwrap();
+        for i in 0..50 {
             assert_eq!(within(client.recv_message()).await.unwrap().unwrap(), Message::text(format!("m{i}")));
         }
         within(SinkExt::close(&mut client)).await.unwrap();
@@ -121,32 +140,40 @@ both! {
         assert_eq!(within(echo).await, Some(CloseCode::NORMAL));
     }
 
-    async fn ping_pong_and_server_close_without_code() {
-        let (mut client, mut server) = pipe_pair(4096, config()).await;
+    /// A ping is answered from `recv` alone; unsolicited pongs arrive; an oversized ping is a
+    /// send error; a server close without a code is 1005 on both sides.
+    async fn ping_pong_and_server_initiated_close_without_code<T: TestRt>() {
+        let (mut client, mut server) = pipe_pair::<T>(4096, config()).await;
         within(client.ping("abc")).await.unwrap();
         // The server only reads: its pong goes out from recv.
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Ping(p))) if p == "abc"));
         assert!(matches!(within(client.recv()).await, Some(Ok(Event::Pong(p))) if p == "abc"));
         within(client.pong("unsolicited")).await.unwrap();
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Pong(p))) if p == "unsolicited"));
-        assert!(matches!(client.ping([0u8; 126]).await, Err(ws_async_std::Error::Send(_))));
+        assert!(matches!(client.ping([0u8; 126]).await, Err(Error::Send(_))));
 
         within(server.close_with(None)).await.unwrap();
-        let server_task = spawn(async move {
-            let info = expect_closed(&mut server).await;
-            assert_eq!(info.code(), CloseCode::NO_STATUS);
+        let server_task = T::spawn(async move {
+            let closed = within(server.recv()).await;
+            assert!(matches!(closed, Some(Ok(Event::Closed(ref i))) if i.code() == CloseCode::NO_STATUS), "{closed:?}");
             assert!(within(server.recv()).await.is_none());
         });
-        let info = expect_closed(&mut client).await;
-        assert_eq!((info.code(), info.initiator), (CloseCode::NO_STATUS, Initiator::Remote));
+        match within(client.recv()).await {
+            Some(Ok(Event::Closed(info))) => {
+                assert_eq!((info.code(), info.initiator), (CloseCode::NO_STATUS, Initiator::Remote));
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(within(client.recv()).await.is_none());
         within(server_task).await;
     }
 
-    async fn close_from_the_server_with_code_and_reason() {
-        let (mut client, mut server) = tcp_pair(config()).await;
+    /// A server-initiated close with a code and reason reaches the client; both sides end
+    /// cleanly with the right initiator.
+    async fn close_from_the_server_with_code_and_reason<T: TestRt>() {
+        let (mut client, mut server) = tcp_pair::<T>(config()).await;
         within(server.close(4001u16, "server says bye")).await.unwrap();
-        let server_task = spawn(async move { expect_closed(&mut server).await });
+        let server_task = T::spawn(async move { expect_closed(&mut server).await });
         let info = expect_closed(&mut client).await;
         assert_eq!((info.code().as_u16(), info.reason()), (4001, "server says bye"));
         assert_eq!(info.initiator, Initiator::Remote);
@@ -156,22 +183,24 @@ both! {
         assert_eq!((info.initiator, info.sent.map(|f| f.code.as_u16())), (Initiator::Local, Some(4001)));
     }
 
-    async fn protocol_error_is_closed_not_err() {
-        let listener = Listener::bind().await;
-        let addr = listener.addr();
-        let server = spawn(async move {
-            let tcp = listener.accept().await;
-            let mut ws = accept_with(tcp, config(), Arc::default()).await.unwrap();
+    /// A protocol error from the peer (an unmasked client frame) is `Closed` with 1002, never
+    /// `Err`; the server sends the close frame and closes TCP first.
+    async fn protocol_error_is_an_event_not_an_error<T: TestRt>() {
+        let listener = T::listen();
+        let addr = T::listener_addr(&listener);
+        let server = T::spawn(async move {
+            let (tcp, _) = T::accept(&listener).await.unwrap();
+            let mut ws = accept_with::<_, T::R>(tcp, config(), Arc::default()).await.unwrap();
             let first = within(ws.recv()).await;
             let rest = within(ws.recv()).await;
             (first, rest)
         });
-        let mut raw = Tcp::connect(addr).await.unwrap();
-        raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").await.unwrap();
+        let mut raw = raw::<T>(within(T::connect(addr)).await.unwrap());
+        raw.write_all(upgrade_request("/", "x").as_bytes()).await.unwrap();
         let mut head = vec![0u8; 129];
         within(raw.read_exact(&mut head)).await.unwrap();
         assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
-        // An unmasked frame from a client: protocol error, 1002.
+        // An unmasked text frame from a client: a protocol error (1002).
         raw.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
         // The server answers with a close frame and closes TCP first.
         let mut wire = Vec::new();
@@ -192,94 +221,109 @@ both! {
         assert_eq!(frames[0].2[..2], 1002u16.to_be_bytes());
     }
 
-    async fn invalid_utf8_from_the_peer_closes_with_1007() {
+    /// Invalid UTF-8 in a text message closes the connection with 1007.
+    async fn invalid_utf8_from_the_peer_closes_with_1007<T: TestRt>() {
         let (mut peer, io) = duplex(4096);
-        let mut server = WebSocket::from_connection(io, connection(Role::Server, config()));
+        let mut server = websocket::<T, _>(io, Role::Server, config());
         peer.write_all(&client_frame(true, 0x1, &[0xce, 0xba, 0xff])).await.unwrap();
         let info = expect_closed(&mut server).await;
         assert_eq!(info.sent.map(|f| f.code), Some(CloseCode::INVALID_PAYLOAD));
         assert!(matches!(info.error, Some(ProtoError::Protocol(_))));
     }
 
-    async fn subprotocol_negotiated() {
-        let mut options = ws_async_std::ServerOptions::default();
+    /// The server picks its preferred subprotocol among the client's offers.
+    async fn subprotocol_negotiated<T: TestRt>() {
+        let mut options = ServerOptions::default();
         options.subprotocols(["chat", "superchat"]);
         let mut request = ClientRequest::new("localhost", "/room?x=1");
         request.subprotocol("superchat").subprotocol("chat");
-        let (client, server) = tcp_pair_with(config(), config(), Arc::new(options), request).await;
+        let (client, server) = tcp_pair_with::<T>(config(), config(), Arc::new(options), request).await;
         assert_eq!(client.protocol(), Some("superchat"));
         assert_eq!(server.protocol(), Some("superchat"));
     }
 
-    async fn application_rejection_reaches_the_client() {
-        let listener = Listener::bind().await;
-        let addr = listener.addr();
-        let server = spawn(async move {
-            let tcp = listener.accept().await;
-            accept_hdr_with(tcp, config(), Arc::default(), |req| {
+    /// An application's rejection reaches the client with its status, headers and body.
+    async fn application_rejection_reaches_the_client<T: TestRt>() {
+        let listener = T::listen();
+        let addr = T::listener_addr(&listener);
+        let server = T::spawn(async move {
+            let (tcp, _) = T::accept(&listener).await.unwrap();
+            accept_hdr_with::<_, T::R, _>(tcp, config(), Arc::default(), |req| {
                 assert_eq!(req.path(), "/secret");
                 Err(Rejection::new(StatusCode::FORBIDDEN, HeaderMap::new(), Bytes::from_static(b"nope")))
             })
             .await
         });
-        let tcp = Tcp::connect(addr).await.unwrap();
-        match within(connect_with(tcp, ClientRequest::new("localhost", "/secret"), config())).await {
+        let tcp = within(T::connect(addr)).await.unwrap();
+        match within(connect_with::<_, T::R>(tcp, ClientRequest::new("localhost", "/secret"), config())).await {
             Err(ConnectError::Rejected { status, headers, body }) => {
                 assert_eq!((status, &body[..]), (StatusCode::FORBIDDEN, &b"nope"[..]));
                 assert_eq!(headers["connection"], "close");
             }
-            other => panic!("{other:?}"),
+            other => panic!("{:?}", other.map(|_| ())),
         }
         let result = within(server).await;
-        assert!(matches!(result, Err(AcceptError::Rejected { status: StatusCode::FORBIDDEN, error: None })), "{result:?}");
+        assert!(
+            matches!(result, Err(AcceptError::Rejected { status: StatusCode::FORBIDDEN, error: None })),
+            "{:?}",
+            result.map(|_| ())
+        );
     }
 
-    async fn plain_http_request_gets_426() {
+    /// A plain HTTP request (no upgrade) is answered 426.
+    async fn plain_http_request_gets_426<T: TestRt>() {
         let (mut raw, io) = duplex(4096);
-        let server = spawn(accept_with(io, config(), Arc::default()));
+        let server = T::spawn(accept_with::<_, T::R>(io, config(), Arc::default()));
         raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
         let mut response = Vec::new();
         within(raw.read_to_end(&mut response)).await.unwrap();
         assert!(response.starts_with(b"HTTP/1.1 426"), "{}", String::from_utf8_lossy(&response));
-        let err = within(server).await.unwrap_err();
+        let err = within(server).await.map(|_| ()).unwrap_err();
         assert!(matches!(err, AcceptError::Rejected { status, .. } if status == 426), "{err:?}");
     }
 
-    async fn client_handshake_timeout() {
-        let listener = Listener::bind().await;
-        let addr = listener.addr();
-        // Accepts and never answers.
-        let _silent = spawn(async move {
-            let tcp = listener.accept().await;
-            sleep(Duration::from_secs(5)).await;
+    /// A server that accepts TCP and never answers: the client's handshake timeout ends the
+    /// connect promptly.
+    async fn client_handshake_timeout<T: TestRt>() {
+        let listener = T::listen();
+        let addr = T::listener_addr(&listener);
+        // Accepts and never answers, until the test is over.
+        let (done, until_done) = oneshot::channel::<()>();
+        let _silent = T::spawn(async move {
+            let tcp = T::accept(&listener).await;
+            let _ = until_done.await;
             drop(tcp);
         });
         let cfg = config_with(|c| {
             c.handshake_timeout(Some(Duration::from_millis(200)));
         });
         let started = Instant::now();
-        let err = within(connect_config(&format!("ws://{addr}/"), cfg)).await.unwrap_err();
+        let err = within(connect_config::<T::R>(&format!("ws://{addr}/"), cfg)).await.map(|_| ()).unwrap_err();
         assert!(matches!(err, ConnectError::Timeout), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        drop(done);
     }
 
-    async fn server_handshake_timeout_answers_408() {
+    /// An incomplete request: the server's handshake timeout answers 408.
+    async fn server_handshake_timeout_answers_408<T: TestRt>() {
         let (mut raw, io) = duplex(4096);
         let cfg = config_with(|c| {
             c.handshake_timeout(Some(Duration::from_millis(150)));
         });
-        let server = spawn(accept_with(io, cfg, Arc::default()));
+        let server = T::spawn(accept_with::<_, T::R>(io, cfg, Arc::default()));
         raw.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         let mut response = Vec::new();
         within(raw.read_to_end(&mut response)).await.unwrap();
         assert!(response.starts_with(b"HTTP/1.1 408"), "{}", String::from_utf8_lossy(&response));
-        let err = within(server).await.unwrap_err();
+        let err = within(server).await.map(|_| ()).unwrap_err();
         assert!(matches!(err, AcceptError::Rejected { error: Some(HandshakeError::Timeout), .. }), "{err:?}");
     }
 
-    async fn async_verification_accepts_and_times_out() {
+    /// Asynchronous verification accepts after checking a header; one slower than the
+    /// handshake deadline gets 408.
+    async fn async_verification_accepts_and_times_out<T: TestRt>() {
         let (client_io, server_io) = duplex(4096);
-        let server = spawn(accept_async_with(server_io, config(), Arc::default(), |req| {
+        let server = T::spawn(accept_async_with::<_, T::R, _, _>(server_io, config(), Arc::default(), |req| {
             let token = req.request().headers().get("authorization").cloned();
             async move {
                 sleep(Duration::from_millis(10)).await;
@@ -291,42 +335,51 @@ both! {
         }));
         let mut request = ClientRequest::new("localhost", "/");
         request.header("Authorization", "Bearer ok");
-        let (mut client, _) = within(connect_with(client_io, request, config())).await.unwrap();
+        let (mut client, _) = within(connect_with::<_, T::R>(client_io, request, config())).await.unwrap();
         let mut server = within(server).await.unwrap();
         within(client.send("after verify")).await.unwrap();
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(_)))));
 
-        // Verification slower than the handshake deadline: 408.
+        // A verification slower than the handshake deadline gets 408.
         let (client_io, server_io) = duplex(4096);
         let cfg = config_with(|c| {
             c.handshake_timeout(Some(Duration::from_millis(150)));
         });
-        let server = spawn(accept_async_with(server_io, cfg, Arc::default(), |_| async {
+        let server = T::spawn(accept_async_with::<_, T::R, _, _>(server_io, cfg, Arc::default(), |_| async {
             sleep(Duration::from_secs(10)).await;
             Ok(Accept::default())
         }));
-        let err = within(connect_with(client_io, ClientRequest::new("localhost", "/"), config())).await.unwrap_err();
+        let err = within(connect_with::<_, T::R>(client_io, ClientRequest::new("localhost", "/"), config()))
+            .await
+            .map(|_| ())
+            .unwrap_err();
         assert!(matches!(err, ConnectError::Rejected { status, .. } if status == 408), "{err:?}");
         assert!(within(server).await.is_err());
     }
 
-    async fn keepalive_ping_then_pong_deadline() {
+    /// Keepalive: a ping after the idle interval, then, unanswered, a close (1011) once the
+    /// pong deadline passes, on the runtime's clock.
+    async fn keepalive_ping_then_pong_deadline<T: TestRt>() {
         let cfg = config_with(|c| {
             c.keep_alive(Some(Duration::from_millis(300)), Some(Duration::from_millis(200)));
         });
         let (peer, io) = duplex(4096);
-        let mut server = WebSocket::from_connection(io, connection(Role::Server, cfg));
-        // The peer reads but never answers.
-        let peer = spawn(async move {
+        let mut server = websocket::<T, _>(io, Role::Server, cfg);
+        // The peer reads what arrives but never answers.
+        let peer = T::spawn(async move {
             let (mut rd, _wr) = peer.split();
             let mut wire = Vec::new();
             let _ = rd.read_to_end(&mut wire).await;
             wire
         });
         let started = Instant::now();
-        let info = expect_closed(&mut server).await;
-        assert_eq!(info.error, Some(ProtoError::Timeout(TimeoutKind::Pong)));
-        assert_eq!(info.sent.as_ref().map(|f| f.code), Some(CloseCode::INTERNAL_ERROR));
+        match within(server.recv()).await {
+            Some(Ok(Event::Closed(info))) => {
+                assert_eq!(info.error, Some(ProtoError::Timeout(TimeoutKind::Pong)));
+                assert_eq!(info.sent.as_ref().map(|f| f.code), Some(CloseCode::INTERNAL_ERROR));
+            }
+            other => panic!("{other:?}"),
+        }
         let elapsed = started.elapsed();
         assert!(elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(3), "{elapsed:?}");
         drop(server);
@@ -336,12 +389,13 @@ both! {
         assert_eq!(frames[1].1, 0x8, "then the close");
     }
 
-    async fn keepalive_answered_keeps_the_connection_open() {
+    /// Keepalive pings answered by the peer keep the connection open indefinitely.
+    async fn keepalive_answered_keeps_the_connection_open<T: TestRt>() {
         let cfg = config_with(|c| {
             c.keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(300)));
         });
-        let (mut client, mut server) = raw_pair(4096, config(), cfg);
-        let client_task = spawn(async move {
+        let (mut client, mut server) = raw_pair::<T>(4096, config(), cfg);
+        let client_task = T::spawn(async move {
             let mut pings = 0;
             while let Some(Ok(event)) = client.recv().await {
                 match event {
@@ -371,39 +425,47 @@ both! {
         assert!(pings >= pongs, "{pings} pings, {pongs} pongs");
     }
 
-    async fn close_timeout_ends_an_unanswered_close() {
+    /// A close the peer never answers ends at the close timeout (1006, `Timeout(Close)`).
+    async fn close_timeout_ends_an_unanswered_close<T: TestRt>() {
         let cfg = config_with(|c| {
             c.close_timeout(Some(Duration::from_millis(300)));
         });
         let (peer, io) = duplex(4096);
-        let mut server = WebSocket::from_connection(io, connection(Role::Server, cfg));
-        let _peer = spawn(async move {
+        let mut server = websocket::<T, _>(io, Role::Server, cfg);
+        let _peer = T::spawn(async move {
             let (mut rd, _wr) = peer.split();
             let mut sink = Vec::new();
             let _ = rd.read_to_end(&mut sink).await;
         });
         let started = Instant::now();
         within(server.close(4000u16, "going")).await.unwrap();
-        let info = expect_closed(&mut server).await;
-        assert_eq!(info.error, Some(ProtoError::Timeout(TimeoutKind::Close)));
-        assert_eq!(info.code(), CloseCode::ABNORMAL);
+        match within(server.recv()).await {
+            Some(Ok(Event::Closed(info))) => {
+                assert_eq!(info.error, Some(ProtoError::Timeout(TimeoutKind::Close)));
+                assert_eq!(info.code(), CloseCode::ABNORMAL);
+            }
+            other => panic!("{other:?}"),
+        }
         let elapsed = started.elapsed();
         assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3), "{elapsed:?}");
         assert!(within(server.recv()).await.is_none());
     }
 
-    async fn from_parts_consumes_leftover_bytes_first() {
+    /// `from_parts`: bytes read past the handshake are consumed before the stream.
+    async fn from_parts_consumes_leftover_bytes_first<T: TestRt>() {
         let (mut peer, io) = duplex(4096);
         let mut leftover = client_frame(true, 0x1, b"early");
         leftover.extend(client_frame(false, 0x2, b"ab"));
-        let mut server = WebSocket::from_parts(io, Bytes::from(leftover), connection(Role::Server, config()));
+        let mut server =
+            WebSocket::<_, T::R>::from_parts(io, Bytes::from(leftover), connection::<T>(Role::Server, config()));
         peer.write_all(&client_frame(true, 0x0, b"cd")).await.unwrap();
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(Message::Text(t)))) if t == "early"));
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(Message::Binary(b)))) if b == "abcd"));
     }
 
-    async fn pause_and_resume() {
-        let (mut client, mut server) = pipe_pair(4096, config()).await;
+    /// A paused connection delivers nothing until resumed.
+    async fn pause_and_resume<T: TestRt>() {
+        let (mut client, mut server) = pipe_pair::<T>(4096, config()).await;
         within(client.send("one")).await.unwrap();
         server.pause();
         assert!(server.is_paused());
@@ -412,19 +474,28 @@ both! {
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(Message::Text(t)))) if t == "one"));
     }
 
-    async fn terminate_reports_abnormal_closure_on_both_sides() {
-        let (mut client, mut server) = tcp_pair(config()).await;
+    /// `terminate` ends the connection at once: 1006 here, 1006 with an unexpected EOF there.
+    async fn terminate_reports_abnormal_closure_on_both_sides<T: TestRt>() {
+        let (mut client, mut server) = tcp_pair::<T>(config()).await;
         client.terminate();
-        assert!(matches!(client.send("x").await, Err(ws_async_std::Error::Send(_))));
-        assert_eq!(expect_closed(&mut client).await.code(), CloseCode::ABNORMAL);
+        assert!(matches!(client.send("x").await, Err(Error::Send(_))));
+        match within(client.recv()).await {
+            Some(Ok(Event::Closed(info))) => assert_eq!(info.code(), CloseCode::ABNORMAL),
+            other => panic!("{other:?}"),
+        }
         assert!(within(client.recv()).await.is_none());
         drop(client);
-        let info = expect_closed(&mut server).await;
-        assert_eq!((info.code(), info.error), (CloseCode::ABNORMAL, Some(ProtoError::UnexpectedEof)));
+        match within(server.recv()).await {
+            Some(Ok(Event::Closed(info))) => {
+                assert_eq!((info.code(), info.error), (CloseCode::ABNORMAL, Some(ProtoError::UnexpectedEof)));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
-    async fn try_send_queues_without_writing() {
-        let (mut client, mut server) = pipe_pair(4096, config()).await;
+    /// `try_send` queues without writing; `recv` writes what is queued before waiting.
+    async fn try_send_queues_without_writing<T: TestRt>() {
+        let (mut client, mut server) = pipe_pair::<T>(4096, config()).await;
         client.try_send("queued").unwrap();
         assert!(client.buffered_amount() > 0);
         // recv writes what is queued before waiting for input.
@@ -433,12 +504,14 @@ both! {
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(m))) if m == Message::text("queued")));
     }
 
-    async fn connect_ws_and_ws_unix_urls() {
-        let listener = Listener::bind().await;
-        let addr = listener.addr();
-        let server = spawn(async move {
-            let tcp = listener.accept().await;
-            let ws = accept_hdr_with(tcp, config(), Arc::default(), |req| {
+    /// `connect` with `ws://` (path and query reach the server, `url()` is kept) and
+    /// `ws+unix://` URLs; a refused connection is an IO error.
+    async fn connect_ws_and_ws_unix_urls<T: TestRt>() {
+        let listener = T::listen();
+        let addr = T::listener_addr(&listener);
+        let server = T::spawn(async move {
+            let (tcp, _) = T::accept(&listener).await.unwrap();
+            let ws = accept_hdr_with::<_, T::R, _>(tcp, config(), Arc::default(), |req| {
                 assert_eq!(req.request().uri(), "/chat?room=1");
                 req.negotiate()
             })
@@ -447,7 +520,8 @@ both! {
             echo(ws).await
         });
         let url = format!("ws://{addr}/chat?room=1");
-        let (mut ws, _) = within(connect(&url)).await.unwrap();
+        let (mut ws, _) = within(connect::<T::R>(&url)).await.unwrap();
+        assert_eq!(T::kind(ws.get_ref()), StreamKind::Tcp);
         assert_eq!(ws.url(), Some(url.as_str()));
         within(ws.send("over tcp")).await.unwrap();
         assert!(matches!(within(ws.recv()).await, Some(Ok(Event::Message(m))) if m == Message::text("over tcp")));
@@ -458,15 +532,14 @@ both! {
 
         #[cfg(unix)]
         {
-            let rt = format!("{:?}", rt());
-            let dir = std::env::temp_dir().join(format!("ws-async-std-test-{}-{rt}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("ws-async-suite-{}-{}", std::process::id(), T::NAME));
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join("s.sock");
             let _ = std::fs::remove_file(&path);
-            let listener = async_net::unix::UnixListener::bind(&path).unwrap();
-            let server = spawn(async move {
-                let (io, _) = listener.accept().await.unwrap();
-                accept_hdr_with(io, config(), Arc::default(), |req| {
+            let listener = T::bind_unix(&path).unwrap();
+            let server = T::spawn(async move {
+                let io = T::accept_unix(&listener).await.unwrap();
+                accept_hdr_with::<_, T::R, _>(io, config(), Arc::default(), |req| {
                     assert_eq!(req.path(), "/p");
                     req.negotiate()
                 })
@@ -474,37 +547,43 @@ both! {
                 .unwrap()
             });
             let url = format!("ws+unix://{}:/p", path.display());
-            let (mut ws, _) = within(connect(&url)).await.unwrap();
+            let (mut ws, _) = within(connect::<T::R>(&url)).await.unwrap();
+            assert_eq!(T::kind(ws.get_ref()), StreamKind::Unix);
             let mut server = within(server).await;
             within(ws.send("over unix")).await.unwrap();
             assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(m))) if m == Message::text("over unix")));
             within(server.close(1000u16, "")).await.unwrap();
-            let _server = spawn(async move { while server.recv().await.is_some() {} });
+            let _server = T::spawn(async move { while server.recv().await.is_some() {} });
             assert!(expect_closed(&mut ws).await.was_clean());
             let _ = std::fs::remove_dir_all(&dir);
         }
 
-        let refused = within(connect("ws://127.0.0.1:1/")).await.unwrap_err();
+        let refused = within(connect::<T::R>("ws://127.0.0.1:1/")).await.map(|_| ()).unwrap_err();
         assert!(matches!(refused, ConnectError::Io(_)), "{refused:?}");
     }
 
-    async fn io_failure_is_an_error_then_closed() {
-        let (mut client, mut server) = raw_pair(64, config(), config());
+    /// Writing to a stream whose peer is gone is an IO error (not a protocol event); then the
+    /// connection reports `Closed` (1006) and ends.
+    async fn io_failure_is_an_error_then_closed<T: TestRt>() {
+        let (mut client, mut server) = raw_pair::<T>(64, config(), config());
         within(client.send("x")).await.unwrap();
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(_)))));
         // The peer's pipe is gone: writing fails with an IO error, not a protocol event.
         drop(client);
         let err = within(server.send(vec![0u8; 10_000])).await.unwrap_err();
-        assert!(matches!(err, ws_async_std::Error::Io(_)), "{err:?}");
-        assert_eq!(expect_closed(&mut server).await.code(), CloseCode::ABNORMAL);
+        assert!(matches!(err, Error::Io(_)), "{err:?}");
+        match within(server.recv()).await {
+            Some(Ok(Event::Closed(info))) => assert_eq!(info.code(), CloseCode::ABNORMAL),
+            other => panic!("{other:?}"),
+        }
         assert!(within(server.recv()).await.is_none());
     }
 
-    async fn garbage_from_the_peer_never_panics() {
-        // Random-ish bytes, then EOF: the connection ends in Closed, never a panic or an Err.
+    /// Random bytes then EOF from the peer end in `Closed`, never a panic or an `Err`.
+    async fn garbage_from_the_peer_never_panics<T: TestRt>() {
         for seed in 0u32..40 {
             let (mut peer, io) = duplex(1 << 16);
-            let mut server = WebSocket::from_connection(io, connection(Role::Server, config()));
+            let mut server = websocket::<T, _>(io, Role::Server, config());
             let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
             let bytes: Vec<u8> = (0..2000)
                 .map(|_| {
@@ -515,25 +594,27 @@ both! {
                 })
                 .collect();
             let _ = peer.write_all(&bytes).await;
-            let _ = peer.close().await;
+            let _ = peer.shutdown().await;
             let info = expect_closed(&mut server).await;
             assert!(!info.was_clean() || info.close_received, "{info:?}");
         }
     }
-}
 
-#[test]
-fn types_can_cross_tasks() {
-    fn send<T: Send>() {}
-    fn send_sync<T: Send + Sync>() {}
-    send::<WebSocket<async_net::TcpStream>>();
-    send::<WebSocket<ws_async_std::ClientStream>>();
-    send::<ws_async_std::WsReader<async_std::net::TcpStream>>();
-    send::<ws_async_std::WsWriter<async_std::net::TcpStream>>();
-    send::<ws_async_std::WsByteStream<async_net::TcpStream>>();
-    send::<ws_async_std::Driver<async_net::TcpStream>>();
-    send::<ws_async_std::EventReceiver>();
-    send_sync::<ws_async_std::WsHandle>();
-    send_sync::<ws_async_std::WsReader<async_net::TcpStream>>();
-    send_sync::<ws_async_std::Error>();
+    /// The connection, its halves, the byte stream, the driver and its handles can move
+    /// between tasks (`Send`; handles, readers and errors `Sync` too) over the runtime's
+    /// sockets and client streams.
+    async fn types_can_cross_tasks<T: TestRt>() {
+        fn send<X: Send>() {}
+        fn send_sync<X: Send + Sync>() {}
+        send::<WebSocket<T::Tcp, T::R>>();
+        send::<WebSocket<<T::R as Net>::ClientStream, T::R>>();
+        send::<WsReader<T::Tcp, T::R>>();
+        send::<WsWriter<T::Tcp, T::R>>();
+        send::<WsByteStream<T::Tcp, T::R>>();
+        send::<Driver<T::Tcp, T::R>>();
+        send::<EventReceiver>();
+        send_sync::<WsHandle>();
+        send_sync::<WsReader<T::Tcp, T::R>>();
+        send_sync::<Error>();
+    }
 }
