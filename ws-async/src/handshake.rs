@@ -113,6 +113,22 @@ where
 /// it needs, e.g. a cookie header). The handshake deadline also bounds the future; when it
 /// expires the client is answered 408.
 pub async fn accept_async_with<S, R, F, Fut>(
+    io: S,
+    config: Arc<Config>,
+    options: Arc<ServerOptions>,
+    decide: F,
+) -> Result<WebSocket<S, R>, AcceptError>
+where
+    R: Io<S>,
+    F: FnOnce(&UpgradeRequest) -> Fut,
+    Fut: Future<Output = Result<Accept, Rejection>>,
+{
+    // The handshake's state lives on the heap and is freed when it ends: inline, it would stay
+    // reserved in the caller's task for the connection's whole life (a per-connection cost).
+    Box::pin(accept_inner(io, config, options, decide)).await
+}
+
+async fn accept_inner<S, R, F, Fut>(
     mut io: S,
     config: Arc<Config>,
     options: Arc<ServerOptions>,
@@ -142,7 +158,7 @@ where
     .await;
     let request = match read {
         Read::Request(r) => r,
-        Read::Refused(rejection) => return Err(reject::<S, R>(io, rejection).await),
+        Read::Refused(rejection) => return Err(Box::pin(reject::<S, R>(io, rejection)).await),
         Read::Failed(e) => return Err(AcceptError::Io(e)),
     };
     let verdict = match deadline {
@@ -162,7 +178,7 @@ where
                 None => Err(AcceptError::Io(io::ErrorKind::TimedOut.into())),
             }
         }
-        Err(rejection) => Err(reject::<S, R>(io, rejection).await),
+        Err(rejection) => Err(Box::pin(reject::<S, R>(io, rejection)).await),
     }
 }
 
@@ -174,6 +190,8 @@ enum Read {
 }
 
 /// Writes the rejection, half-closes, and drains what the client still sends for a moment.
+/// Callers box this future: it is rare, and inline it would grow every accepted connection's
+/// task by its size.
 pub(crate) async fn reject<S, R: Io<S>>(mut io: S, rejection: Rejection) -> AcceptError {
     let status = rejection.status();
     let written = runtime::timeout::<R, _>(REJECT_WRITE, async {
@@ -184,7 +202,7 @@ pub(crate) async fn reject<S, R: Io<S>>(mut io: S, rejection: Rejection) -> Acce
     .await;
     if let Some(Ok(())) = written {
         let _ = runtime::timeout::<R, _>(LINGER, async {
-            let mut buf = [0u8; DRAIN_CHUNK];
+            let mut buf = vec![0u8; DRAIN_CHUNK];
             let mut drained = 0;
             while drained < LINGER_BYTES {
                 match poll_fn(|cx| R::poll_read(&mut io, cx, &mut buf)).await {

@@ -441,7 +441,7 @@ impl<R: Net> Server<R> {
         let deadline = self.inner.deadline::<R>();
         match self.inner.decide::<R>(req, head, &info, deadline).await {
             Ok((upgrade, accept)) => write_101::<S, R>(io, upgrade, accept).await,
-            Err(rejection) => Err(reject::<S, R>(io, rejection).await),
+            Err(rejection) => Err(Box::pin(reject::<S, R>(io, rejection)).await),
         }
     }
 
@@ -666,7 +666,7 @@ impl Inner {
         .await;
         let (request, leftover) = match head {
             Ok(head) => head,
-            Err(Ok(rejection)) => return Err(reject::<S, R>(io, rejection).await),
+            Err(Ok(rejection)) => return Err(Box::pin(reject::<S, R>(io, rejection)).await),
             Err(Err(e)) => return Err(AcceptError::Io(e)),
         };
         match self.decide::<R>(&request, leftover, &info, deadline).await {
@@ -674,7 +674,7 @@ impl Inner {
                 let ws = write_101::<S, R>(io, upgrade, accept).await?;
                 Ok(Accepted { ws, info, request })
             }
-            Err(rejection) => Err(reject::<S, R>(io, rejection).await),
+            Err(rejection) => Err(Box::pin(reject::<S, R>(io, rejection)).await),
         }
     }
 
