@@ -10,14 +10,15 @@
 //! the server closes, then asks it to write the reports (`/updateReports?agent=AGENT`).
 //! Pings are answered and closes echoed by the library.
 //!
-//! Limits suit the suite: messages up to 64 MiB (the suite sends up to 16 MiB) in up to
-//! 131 072 fragments (the suite sends up to 65 536).
+//! Connects with [`ClientBuilder`], which offers permessage-deflate (`DeflateConfig::default()`,
+//! as Node does). Limits suit the suite: messages up to 64 MiB (the suite sends up to 16 MiB)
+//! in up to 131 072 fragments (the suite sends up to 65 536).
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use ws_blocking::{connect_config, Config, Error, Event, Message, Stream, WebSocket};
+use ws_blocking::{ClientBuilder, ClientStream, Config, Error, Event, WebSocket};
 
 type Result<T> = std::result::Result<T, Box<dyn StdError>>;
 
@@ -46,21 +47,24 @@ fn main() -> Result<()> {
         }
     }
     let url = format!("{base}/updateReports?agent={}", encode(&agent));
-    let (mut ws, _) = connect_config(&url, config)?;
+    let (mut ws, _) = open(&url, &config)?;
     drain(&mut ws)?;
     eprintln!("autobahn-client: done");
     Ok(())
 }
 
+/// Connects as the suite's client, offering permessage-deflate.
+fn open(url: &str, config: &Arc<Config>) -> Result<(WebSocket<ClientStream>, ws_blocking::http::Response<()>)> {
+    Ok(ClientBuilder::new(url).config(config.clone()).connect()?)
+}
+
 /// `/getCaseCount` answers with the count as a text message, then closes.
 fn case_count(base: &str, config: &Arc<Config>) -> Result<u32> {
-    let (mut ws, _) = connect_config(&format!("{base}/getCaseCount"), config.clone())?;
+    let (mut ws, _) = open(&format!("{base}/getCaseCount"), config)?;
     let mut count = None;
-    loop {
-        match ws.read()? {
-            Event::Message(Message::Text(t)) => count = Some(t.trim().parse::<u32>()?),
-            Event::Closed(_) => break,
-            _ => {}
+    while let Some(msg) = ws.recv_message() {
+        if let ws_blocking::Message::Text(t) = msg? {
+            count = Some(t.trim().parse::<u32>()?);
         }
     }
     wait_end(&mut ws);
@@ -69,17 +73,11 @@ fn case_count(base: &str, config: &Arc<Config>) -> Result<u32> {
 
 /// Echoes every message until the connection closes.
 fn run_case(url: &str, config: &Arc<Config>) -> Result<()> {
-    let (mut ws, _) = connect_config(url, config.clone())?;
-    loop {
-        match ws.read() {
-            Ok(Event::Message(msg)) => match ws.send(msg) {
-                // Not allowed any more (closing) or the peer went away: `read` tells.
-                Ok(()) | Err(Error::Send(_) | Error::ConnectionClosed) => {}
-                Err(e) => return Err(e.into()),
-            },
-            Ok(Event::Closed(_)) => break,
-            Ok(_) => {}
-            Err(Error::ConnectionClosed) => return Ok(()),
+    let (mut ws, _) = open(url, config)?;
+    while let Some(msg) = ws.recv_message() {
+        match ws.send(msg?) {
+            // Not allowed any more (closing) or the peer went away: `recv_message` tells.
+            Ok(()) | Err(Error::Send(_) | Error::ConnectionClosed) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -88,13 +86,10 @@ fn run_case(url: &str, config: &Arc<Config>) -> Result<()> {
 }
 
 /// Reads until the connection closes, ignoring messages.
-fn drain(ws: &mut WebSocket<Stream>) -> Result<()> {
-    loop {
-        match ws.read() {
-            Ok(Event::Closed(_)) => break,
-            Ok(_) => {}
-            Err(Error::ConnectionClosed) => return Ok(()),
-            Err(e) => return Err(e.into()),
+fn drain(ws: &mut WebSocket<ClientStream>) -> Result<()> {
+    while let Some(event) = ws.recv() {
+        if let Event::Closed(_) = event? {
+            break;
         }
     }
     wait_end(ws);
@@ -103,8 +98,8 @@ fn drain(ws: &mut WebSocket<Stream>) -> Result<()> {
 
 /// After `Closed`: waits (bounded by the close timeout) until the server closes TCP, as a
 /// client should (RFC 6455 §7.1.1: the server closes the TCP connection first).
-fn wait_end(ws: &mut WebSocket<Stream>) {
-    while ws.read().is_ok() {}
+fn wait_end(ws: &mut WebSocket<ClientStream>) {
+    while let Some(Ok(_)) = ws.recv() {}
 }
 
 /// Percent-encodes a query value (agent names are usually plain already).

@@ -4,13 +4,13 @@
 use std::io::{self, BufRead};
 use std::thread;
 
-use ws_blocking::{connect, CloseCode, CloseFrame, Event, Message};
+use ws_blocking::{ClientBuilder, CloseCode, Event, Message};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
-    let (ws, response) = connect(&url)?;
+    let (ws, response) = ClientBuilder::new(url).connect()?;
     eprintln!("connected: {}", response.status());
-    let (mut reader, mut writer) = ws.split()?;
+    let (mut reader, mut writer) = ws.split();
     let input = thread::spawn(move || {
         for line in io::stdin().lock().lines() {
             let Ok(line) = line else { break };
@@ -18,10 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return;
             }
         }
-        let _ = writer.close(Some(CloseFrame::new(CloseCode::NORMAL, "")));
+        let _ = writer.close(CloseCode::NORMAL, "");
     });
-    loop {
-        match reader.read()? {
+    while let Some(event) = reader.recv() {
+        match event? {
             Event::Message(Message::Text(t)) => println!("{t}"),
             Event::Message(Message::Binary(b)) => println!("<{} bytes>", b.len()),
             Event::Closed(info) => {

@@ -1,17 +1,18 @@
 //! Echo server: `cargo run -p ws-blocking --example echo-server -- [PORT]` (default 9001;
-//! 0 picks a free port). Listens on 127.0.0.1, one thread per connection, and prints
-//! `listening on 127.0.0.1:PORT` once ready.
+//! 0 picks a free port). Listens on 127.0.0.1 with [`Server`], one thread per connection,
+//! accepts permessage-deflate, and prints `listening on 127.0.0.1:PORT` once ready.
 //!
 //! Echoes text and binary messages; pings are answered and closes echoed by the library. A
 //! text message `close-me:CODE:REASON` makes it close with that code and reason instead of
 //! echoing (used by the interop tests). Limits suit the Autobahn test suite (64 MiB messages).
 
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
 
-use ws_blocking::{accept_with, CloseFrame, Config, Error, Event, Message, ServerOptions};
+use ws_blocking::server::Server;
+use ws_blocking::{CloseFrame, Config, DeflateConfig, Error, Message, ServerStream, WebSocket};
 
 fn main() -> io::Result<()> {
     let port = match std::env::args().nth(1) {
@@ -31,47 +32,34 @@ pub(crate) fn config() -> Arc<Config> {
     Arc::new(config)
 }
 
-/// Accepts connections forever, one thread each.
+/// Accepts connections until the listener fails, one thread each.
 pub(crate) fn run(listener: TcpListener) -> io::Result<()> {
-    let config = config();
-    let options = Arc::new(ServerOptions::default());
-    for stream in listener.incoming() {
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("accept: {e}");
-                continue;
+    let server = Server::builder()
+        .config(config())
+        .per_message_deflate(Some(DeflateConfig::default()))
+        .client_tracking(false)
+        .serve(listener);
+    loop {
+        match server.accept() {
+            Ok(conn) => {
+                thread::spawn(move || serve(conn.ws));
             }
-        };
-        let (config, options) = (config.clone(), options.clone());
-        thread::spawn(move || serve(stream, config, options));
+            Err(e) if e.is_closed() => return Ok(()),
+            Err(e) => eprintln!("accept: {e}"),
+        }
     }
-    Ok(())
 }
 
-fn serve(stream: TcpStream, config: Arc<Config>, options: Arc<ServerOptions>) {
-    let _ = stream.set_nodelay(true);
-    let mut ws = match accept_with(stream, config, options) {
-        Ok(ws) => ws,
-        Err(e) => {
-            eprintln!("handshake: {e}");
-            return;
-        }
-    };
-    loop {
-        let result = match ws.read() {
-            Ok(Event::Message(Message::Text(text))) => match close_request(&text) {
-                Some(frame) => ws.close(Some(frame)),
+fn serve(mut ws: WebSocket<ServerStream>) {
+    // `recv_message` ends after the close handshake; then wait (bounded by the close timeout)
+    // for the client to close TCP.
+    while let Some(msg) = ws.recv_message() {
+        let result = match msg {
+            Ok(Message::Text(text)) => match close_request(&text) {
+                Some(frame) => ws.close_with(Some(frame)),
                 None => ws.send(Message::Text(text)),
             },
-            Ok(Event::Message(msg)) => ws.send(msg),
-            Ok(Event::Closed(_)) => {
-                // Wait (bounded by the close timeout) for the client to close TCP.
-                let _ = ws.read();
-                return;
-            }
-            Ok(_) => Ok(()),
-            Err(Error::ConnectionClosed) => return,
+            Ok(msg) => ws.send(msg),
             Err(e) => Err(e),
         };
         match result {
@@ -82,6 +70,7 @@ fn serve(stream: TcpStream, config: Arc<Config>, options: Arc<ServerOptions>) {
             }
         }
     }
+    while ws.recv().is_some() {}
 }
 
 /// `close-me:CODE:REASON` → the close frame to send.

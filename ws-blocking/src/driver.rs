@@ -11,8 +11,9 @@ use ws_proto::{ClientHandshake, ServerHandshake};
 
 use crate::transport::Transport;
 
-/// Bytes asked of the machine for each read.
-pub(crate) const READ_HINT: usize = 32 * 1024;
+/// Bytes asked of a handshake for each read (a connection sizes its reads itself, through
+/// `Connection::read_hint`).
+const HANDSHAKE_READ: usize = 8 * 1024;
 
 /// Slices gathered per vectored write.
 const IOV: usize = 64;
@@ -22,6 +23,8 @@ pub(crate) trait Machine {
     fn poll_transmit(&mut self) -> Option<Transmit<'_>>;
     fn poll_timeout(&self) -> Option<Instant>;
     fn handle_timeout(&mut self, now: Instant);
+    /// How many bytes to read next.
+    fn read_hint(&self) -> usize;
     fn recv_slot(&mut self, len_hint: usize) -> &mut [u8];
     fn commit_received(&mut self, n: usize);
     fn receive_eof(&mut self);
@@ -31,24 +34,34 @@ pub(crate) trait Machine {
     fn write_timed_out(&mut self, now: Instant) -> bool;
 }
 
+/// The methods every machine has under the same name.
+macro_rules! machine_common {
+    () => {
+        fn poll_timeout(&self) -> Option<Instant> {
+            Self::poll_timeout(self)
+        }
+        fn handle_timeout(&mut self, now: Instant) {
+            Self::handle_timeout(self, now);
+        }
+        fn recv_slot(&mut self, len_hint: usize) -> &mut [u8] {
+            Self::recv_slot(self, len_hint)
+        }
+        fn commit_received(&mut self, n: usize) {
+            Self::commit_received(self, n);
+        }
+        fn receive_eof(&mut self) {
+            Self::receive_eof(self);
+        }
+    };
+}
+
 impl Machine for Connection {
+    machine_common!();
     fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
         Self::poll_transmit(self)
     }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Self::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Self::handle_timeout(self, now);
-    }
-    fn recv_slot(&mut self, len_hint: usize) -> &mut [u8] {
-        Self::recv_slot(self, len_hint)
-    }
-    fn commit_received(&mut self, n: usize) {
-        Self::commit_received(self, n);
-    }
-    fn receive_eof(&mut self) {
-        Self::receive_eof(self);
+    fn read_hint(&self) -> usize {
+        Self::read_hint(self)
     }
     fn write_timed_out(&mut self, now: Instant) -> bool {
         Self::handle_timeout(self, now);
@@ -58,23 +71,12 @@ impl Machine for Connection {
 }
 
 impl Machine for ClientHandshake {
+    machine_common!();
     fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
         Self::poll_transmit(self)
     }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Self::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Self::handle_timeout(self, now);
-    }
-    fn recv_slot(&mut self, len_hint: usize) -> &mut [u8] {
-        Self::recv_slot(self, len_hint)
-    }
-    fn commit_received(&mut self, n: usize) {
-        Self::commit_received(self, n);
-    }
-    fn receive_eof(&mut self) {
-        Self::receive_eof(self);
+    fn read_hint(&self) -> usize {
+        HANDSHAKE_READ
     }
     fn write_timed_out(&mut self, now: Instant) -> bool {
         Self::handle_timeout(self, now);
@@ -84,25 +86,14 @@ impl Machine for ClientHandshake {
 }
 
 impl Machine for ServerHandshake {
+    machine_common!();
     fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
         // The server handshake writes nothing itself: the 101 is queued in the connection and
         // a rejection carries its own bytes.
         None
     }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Self::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Self::handle_timeout(self, now);
-    }
-    fn recv_slot(&mut self, len_hint: usize) -> &mut [u8] {
-        Self::recv_slot(self, len_hint)
-    }
-    fn commit_received(&mut self, n: usize) {
-        Self::commit_received(self, n);
-    }
-    fn receive_eof(&mut self) {
-        Self::receive_eof(self);
+    fn read_hint(&self) -> usize {
+        HANDSHAKE_READ
     }
     fn write_timed_out(&mut self, now: Instant) -> bool {
         Self::handle_timeout(self, now);
@@ -179,7 +170,7 @@ impl Armed {
 pub(crate) struct Io<S> {
     pub(crate) stream: S,
     pub(crate) read_armed: Armed,
-    write_armed: Armed,
+    pub(crate) write_armed: Armed,
     pub(crate) write_shut: bool,
     pub(crate) closed: bool,
 }
@@ -196,7 +187,8 @@ impl<S: Read + Write + Transport> Io<S> {
             m.handle_timeout(Instant::now());
             return Ok(());
         }
-        let slot = m.recv_slot(READ_HINT);
+        let hint = m.read_hint();
+        let slot = m.recv_slot(hint);
         let result = self.stream.read(slot);
         match result {
             Ok(0) => {
@@ -250,7 +242,9 @@ impl<S: Read + Write + Transport> Io<S> {
             let expired = match step {
                 Step::Shutdown => {
                     if wrote {
-                        self.stream.flush()?;
+                        if !self.flush_stream(m)? {
+                            break false;
+                        }
                         wrote = false;
                     }
                     self.shutdown_write();
@@ -270,10 +264,33 @@ impl<S: Read + Write + Transport> Io<S> {
                 break false;
             }
         };
-        if wrote {
-            self.stream.flush()?;
+        if wrote && complete {
+            return self.flush_stream(m);
         }
         Ok(complete)
+    }
+
+    /// Flushes the stream (a TLS stream writes its last records here), firing the machine's
+    /// timers when it blocks past their deadline. `Ok(false)` when the machine gives up.
+    fn flush_stream<M: Machine>(&mut self, m: &mut M) -> io::Result<bool> {
+        loop {
+            if !self.write_armed.arm(&self.stream, Dir::Write, m.poll_timeout(), Instant::now())? {
+                if m.write_timed_out(Instant::now()) {
+                    return Ok(false);
+                }
+                continue;
+            }
+            match self.stream.flush() {
+                Ok(()) => return Ok(true),
+                Err(e) if self.write_armed.fired(&e) => {
+                    if m.write_timed_out(Instant::now()) {
+                        return Ok(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Half-closes the write side once (errors ignored: the peer may be gone already).
@@ -291,10 +308,5 @@ impl<S: Read + Write + Transport> Io<S> {
             self.closed = true;
             let _ = self.stream.shutdown(net::Shutdown::Both);
         }
-    }
-
-    /// The write timeout bookkeeping, handed to the split writer.
-    pub(crate) fn take_write_armed(&mut self) -> Armed {
-        std::mem::take(&mut self.write_armed)
     }
 }

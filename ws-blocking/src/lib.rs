@@ -1,114 +1,113 @@
 //! # ws-blocking: WebSocket over `std::io` / `std::net`
 //!
-//! A thin blocking adapter for the sans-IO core [`ws_proto`]: it moves bytes between a stream
-//! and a [`Connection`], and everything the protocol requires (answering pings, echoing the
-//! peer's close, failing on protocol errors with the right code, limits, keepalive and close
-//! timers) happens in the core.
+//! The blocking adapter for the sans-IO core [`ws_proto`], with the API of the async
+//! bindings (`ws-tokio`, `ws-async-std`) spelled the same, minus `async`: a
+//! [`ClientBuilder`], [`connect`] / [`dial`] / [`connect_with`], a Node-style
+//! [`server::Server`], and [`WebSocket`] with `recv` / `send` / `close` and
+//! [`split`](WebSocket::split) halves. Errors, entropy and TLS options are ws-async's
+//! runtime-free pieces, re-exported; URL parsing, redirects, proxies and the server policy
+//! are ws-proto's.
 //!
 //! ```no_run
-//! use ws_blocking::{connect, Event, Message};
+//! use ws_blocking::{ClientBuilder, Event, Message};
 //!
-//! let (mut ws, _response) = connect("ws://127.0.0.1:9001/")?;
+//! let (mut ws, _response) = ClientBuilder::new("ws://127.0.0.1:9001/").connect()?;
 //! ws.send("hello")?;
-//! loop {
-//!     match ws.read()? {
+//! while let Some(event) = ws.recv() {
+//!     match event? {
 //!         Event::Message(Message::Text(t)) => println!("{t}"),
-//!         Event::Closed(info) => {
-//!             println!("closed: {} {}", info.code(), info.reason());
-//!             break;
-//!         }
+//!         Event::Closed(info) => println!("closed: {} {}", info.code(), info.reason()),
 //!         _ => {}
 //!     }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Server, one thread per connection:
+//! A server, one thread per connection:
 //!
 //! ```no_run
-//! use std::net::TcpListener;
-//! use ws_blocking::{accept, Event};
+//! # #[cfg(feature = "server")] {
+//! use ws_blocking::server::Server;
 //!
-//! let listener = TcpListener::bind("127.0.0.1:9001")?;
-//! for stream in listener.incoming() {
-//!     let stream = stream?;
+//! let server = Server::builder().path("/echo").bind("127.0.0.1", 9001)?;
+//! while let Ok(mut conn) = server.accept() {
 //!     std::thread::spawn(move || {
-//!         let Ok(mut ws) = accept(stream) else { return };
-//!         while let Ok(event) = ws.read() {
-//!             match event {
-//!                 Event::Message(m) => {
-//!                     if ws.send(m).is_err() {
-//!                         break;
-//!                     }
-//!                 }
-//!                 Event::Closed(_) => break,
-//!                 _ => {}
+//!         while let Some(Ok(message)) = conn.ws.recv_message() {
+//!             if conn.ws.send(message).is_err() {
+//!                 break;
 //!             }
 //!         }
 //!     });
 //! }
+//! # }
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
 //! ## The driving loop
 //!
-//! [`WebSocket::read`] follows the shared adapter loop: fire expired timers; return a pending
-//! event (after flushing what producing it queued, so pongs and close echoes go out while the
-//! application only reads); flush; stop once the connection is terminated; otherwise read into
-//! the connection, or hand it EOF. Sends respect backpressure: above
+//! [`WebSocket::recv`] follows the loop every adapter shares: fire expired timers; return a
+//! pending event (after writing what producing it queued, so pongs and close echoes go out
+//! while the application only reads); write queued output; stop once the connection is
+//! terminated; otherwise read into the connection (reads sized by `Connection::read_hint`:
+//! small while idle, growing under load), or hand it EOF. Sends respect backpressure: above
 //! `Config::write_high_water` the queue is flushed (blocking) before more is queued.
 //!
 //! ## Errors
 //!
 //! Protocol errors are never `Err`: the peer breaking the protocol, a timeout or an EOF all
-//! end in `Event::Closed(info)` with the code and the error. [`Error::Io`] is only a real IO
-//! failure, [`Error::Send`] a call not allowed in the connection's state, and
-//! [`Error::ConnectionClosed`] a read after the connection ended.
+//! end in `Event::Closed(info)` with the code and the error. `Err` from receiving is an
+//! `io::Error` from the stream; [`Error`] from sending is an IO failure, a call not allowed in
+//! the connection's state ([`Error::Send`]) or a connection already over.
 //!
 //! ## Timers
 //!
 //! Keepalive, pong deadline, close and handshake timeouts are honoured through socket read and
 //! write timeouts for streams whose [`Transport::TIMEOUTS`] is true (`TcpStream`,
-//! `UnixStream`, [`Stream`]). For other streams ([`Plain`]) they only fire when a call finds
-//! them expired, never while a call blocks. After [`WebSocket::split`], the [`Reader`] runs the
+//! `UnixStream`, [`Stream`], TLS over them). For other streams ([`Plain`]) they only fire
+//! when a call finds them expired. After [`WebSocket::split`], the [`WsReader`] runs the
 //! timers, so it must be read.
 //!
-//! ## TLS
+//! ## Features
 //!
-//! With the `rustls` feature (default), [`connect`] and [`dial`] open `wss://` URLs over
-//! rustls (`rustls::StreamOwned`, `Stream::Tls`) trusting Mozilla's roots, and
-//! `connect_tls` / `dial_tls` take `TlsOptions` (custom CA, client certificate, server name,
-//! skipping verification, an identity hook). A TLS stream cannot be split.
+//! - `rustls` (default): `wss://`, [`tls::TlsOptions`], [`tls::TlsStream`] and TLS listeners.
+//! - `server` (default): the [`server`] module.
+//! - `zlib-rs`: ws-proto's zlib-rs permessage-deflate backend (every window size).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod accept;
+mod builder;
 mod client;
+mod core;
 mod driver;
-mod entropy;
-mod error;
-mod server;
+mod proxy;
+mod recv;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 mod split;
 #[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub mod tls;
 mod transport;
 mod websocket;
 
+pub use accept::{accept, accept_hdr, accept_with};
+pub use builder::ClientBuilder;
 pub use client::{connect, connect_config, connect_with, dial};
+pub use split::{Reader, Writer, WsReader, WsWriter};
 #[cfg(feature = "rustls")]
-pub use client::{connect_tls, dial_tls};
-pub use entropy::OsEntropy;
-pub use error::{AcceptError, ConnectError, Error};
-pub use server::{accept, accept_hdr, accept_with};
-pub use split::{Reader, Writer};
-#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use tls::TlsOptions;
-pub use transport::{Plain, Stream, Transport, TryClone};
-pub use websocket::WebSocket;
+pub use transport::{ClientStream, Plain, ServerStream, Stream, Transport, TryClone};
+pub use websocket::{ConnectionMut, ConnectionRef, WebSocket};
+pub use ws_async::{AcceptError, ConnectError, Error, OsEntropy, TrySendError};
 
 pub use ws_proto;
-pub use ws_proto::ClientRequest;
 pub use ws_proto::{
     http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
-    SendError, Utf8Bytes,
+    MessagePieces, PreparedMessage, SendError, State, Utf8Bytes,
 };
-pub use ws_proto::{Accept, Refusal, Rejection, ServerOptions, UpgradeRequest};
+pub use ws_proto::{Accept, ClientRequest, Refusal, Rejection, ServerOptions, UpgradeRequest};
+pub use ws_proto::{Backend, DeflateConfig, DeflateParams};

@@ -1,31 +1,44 @@
-//! [`WebSocket::split`]: a [`Reader`] and a [`Writer`] usable from different threads.
+//! [`WebSocket::split`]: a [`WsReader`] and a [`WsWriter`] usable from different threads, over
+//! any stream with a second handle ([`TryClone`]: TCP, Unix sockets, TLS).
 //!
-//! Shared state is the `Connection` behind one mutex and the write handle behind another, locked
-//! in the order **writer, then connection**. Bytes leave the connection only while the writer
-//! lock is held, and are written before it is released, so their order on the wire is the
-//! queue's order. The reader locks the connection only to feed it and poll it; then, if the
-//! connection wants to write (a pong, a close echo), it flushes too, without waiting when the
-//! writer lock is busy: whoever holds it re-checks the queue after releasing it.
+//! The `Connection` sits behind one mutex and the write handle behind another, locked in the
+//! order **writer, then connection**; neither is held while blocked reading, and the
+//! connection's lock is never held during socket IO. Bytes leave the connection only while
+//! the writer lock is held and are written before it is released, so their order on the wire
+//! is the queue's order. The reader reads on its own handle without any lock, then feeds the
+//! connection under its lock; if that queued output (a pong, a close echo) it writes it too,
+//! without waiting when the writer lock is busy: whoever holds it re-checks the queue before
+//! returning. Tracked server connections live the same way, with a flusher thread writing
+//! what broadcasts queue ([`Server`](crate::server::Server)).
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
-use ws_proto::{Buf, Bytes, CloseFrame, Connection, Event, Message, MessageKind, PreparedMessage, Transmit};
+use ws_proto::{
+    Buf, Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Message, MessageKind, MessagePieces, Negotiated,
+    PreparedMessage, State, Transmit,
+};
 
-use crate::driver::{Armed, READ_HINT};
-use crate::error::Error;
+use crate::core::{self, sending_methods, Receiver, Sender};
+use crate::driver::Armed;
+use crate::recv::{receiving_methods, RecvState};
 use crate::transport::{Transport, TryClone};
-use crate::websocket::WebSocket;
+use crate::websocket::{Core, Owned, WebSocket};
+use crate::{Error, TrySendError};
 
 /// Bytes moved out of the connection per critical section.
 const CHUNK: usize = 128 * 1024;
+/// How often an idle flusher thread checks whether its connection is still wanted.
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+const FLUSHER_TICK: Duration = Duration::from_millis(250);
 
 /// The write handle and its state, behind the writer lock.
-#[derive(Debug)]
 struct Out<S> {
-    stream: S,
+    /// `None` when the second handle could not be made: the connection failed at `split`.
+    stream: Option<S>,
     /// Bytes taken from the connection, being written.
     buf: Vec<u8>,
     armed: Armed,
@@ -37,24 +50,43 @@ impl<S: Transport> Out<S> {
     fn close(&mut self) {
         if !self.closed {
             self.closed = true;
-            let _ = self.stream.shutdown(net::Shutdown::Both);
+            if let Some(s) = &self.stream {
+                let _ = s.shutdown(net::Shutdown::Both);
+            }
         }
     }
 }
 
-#[derive(Debug)]
-struct Shared<S> {
+/// What the halves (and a server's client registry) share.
+pub(crate) struct Shared<S> {
     conn: Mutex<Connection>,
     out: Mutex<Out<S>>,
+    /// Wakes the flusher thread of a tracked connection; waited on with `conn`'s lock.
+    wake: Condvar,
+}
+
+impl<S> fmt::Debug for Shared<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<S: Write + Transport> Shared<S> {
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.conn)
     }
 
-    /// Writes out everything queued. The caller holds the writer lock (`out`). Returns
-    /// `Ok(false)` if a timer ended the connection while a write was blocked.
+    /// Wakes the flusher thread, if any: output was queued or the connection ended.
+    pub(crate) fn notify(&self) {
+        self.wake.notify_all();
+    }
+
+    /// Writes out everything queued. The caller holds the writer lock (`out`). `Ok(false)` if
+    /// a timer ended the connection while a write was blocked.
     fn drain(&self, out: &mut Out<S>) -> io::Result<bool> {
         let mut wrote = false;
         loop {
@@ -75,14 +107,17 @@ impl<S: Write + Transport> Shared<S> {
                     }
                 }
             };
+            let Some(stream) = out.stream.as_mut() else {
+                return Err(io::Error::new(io::ErrorKind::NotConnected, "the write handle could not be made"));
+            };
             if shutdown {
                 if wrote {
-                    out.stream.flush()?;
+                    stream.flush()?;
                     wrote = false;
                 }
                 if !out.write_shut && !out.closed {
                     out.write_shut = true;
-                    let _ = out.stream.shutdown(net::Shutdown::Write);
+                    let _ = stream.shutdown(net::Shutdown::Write);
                 }
             } else if self.write_buf(out)? {
                 wrote = true;
@@ -90,27 +125,28 @@ impl<S: Write + Transport> Shared<S> {
                 return Ok(false);
             }
         }
-        if wrote {
-            out.stream.flush()?;
+        if let (true, Some(stream)) = (wrote, out.stream.as_mut()) {
+            stream.flush()?;
         }
         Ok(true)
     }
 
     /// Writes `out.buf` completely, with the write timeout set from the connection's next
-    /// deadline so that its timers fire even while this thread is blocked writing. Returns
-    /// `Ok(false)` if they ended the connection (the bytes are dropped).
+    /// deadline so that its timers fire even while this thread is blocked writing. `Ok(false)`
+    /// if they ended the connection (the bytes are dropped).
     fn write_buf(&self, out: &mut Out<S>) -> io::Result<bool> {
+        let Out { stream: Some(stream), buf, armed, .. } = out else { return Ok(false) };
         let mut pos = 0;
-        while pos < out.buf.len() {
+        while pos < buf.len() {
             let deadline = self.conn().poll_timeout();
-            let expired = if out.armed.arm_write(&out.stream, deadline)? {
-                match out.stream.write(&out.buf[pos..]) {
+            let expired = if armed.arm_write(stream, deadline)? {
+                match stream.write(&buf[pos..]) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => {
                         pos += n;
                         false
                     }
-                    Err(e) if out.armed.fired(&e) => true,
+                    Err(e) if armed.fired(&e) => true,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
                     Err(e) => return Err(e),
                 }
@@ -129,296 +165,345 @@ impl<S: Write + Transport> Shared<S> {
     }
 
     /// Flushes the connection's output. With `wait` false, returns at once if another thread
-    /// holds the writer lock (it will pick the output up).
-    fn flush(&self, wait: bool) -> Result<(), Error> {
+    /// holds the writer lock (it will pick the output up). Closes the socket once the
+    /// connection is terminated.
+    pub(crate) fn flush(&self, wait: bool) -> io::Result<bool> {
         loop {
             let mut out = if wait {
-                self.out.lock().unwrap_or_else(PoisonError::into_inner)
+                lock(&self.out)
             } else {
                 match self.out.try_lock() {
                     Ok(out) => out,
-                    Err(TryLockError::WouldBlock) => return Ok(()),
+                    Err(TryLockError::WouldBlock) => return Ok(true),
                     Err(TryLockError::Poisoned(p)) => p.into_inner(),
                 }
             };
             let complete = match self.drain(&mut out) {
                 Ok(complete) => complete,
                 Err(e) => {
-                    // Writer lock held: taking the connection lock keeps the order.
-                    let mut conn = self.conn();
-                    let was_over = conn.is_terminated();
-                    conn.terminate();
-                    drop(conn);
                     out.close();
-                    return Err(if was_over { Error::ConnectionClosed } else { Error::Io(e) });
+                    return Err(e);
                 }
             };
-            let conn = self.conn();
-            if conn.is_terminated() {
-                drop(conn);
-                // Wakes the reader if it is blocked reading.
+            if self.conn().is_terminated() {
+                // Wakes the reader if it is blocked reading, and the flusher.
                 out.close();
-                return if complete { Ok(()) } else { Err(Error::ConnectionClosed) };
+                self.notify();
+                return Ok(complete);
             }
-            drop(conn);
             drop(out);
             // Output queued by a thread that found the writer lock busy is ours to write.
             if !self.conn().wants_write() {
-                return Ok(());
+                return Ok(true);
             }
+        }
+    }
+
+    /// Ends the connection at once: drops its output and closes the socket.
+    pub(crate) fn terminate(&self) {
+        self.conn().terminate();
+        lock(&self.out).close();
+        self.notify();
+    }
+}
+
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+impl<S: Write + Transport + Send + 'static> Shared<S> {
+    /// Starts the thread that writes what other threads queue without writing it (a
+    /// broadcast, a server's close); it ends with the connection, or once only it holds
+    /// the connection.
+    pub(crate) fn spawn_flusher(self: &Arc<Self>) -> io::Result<()> {
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new().name("ws-blocking flusher".into()).spawn(move || loop {
+            let Some(shared) = weak.upgrade() else { return };
+            {
+                let conn = shared.conn();
+                let idle = |c: &mut Connection| !c.wants_write() && !c.is_terminated();
+                let (conn, _) =
+                    shared.wake.wait_timeout_while(conn, FLUSHER_TICK, idle).unwrap_or_else(PoisonError::into_inner);
+                if conn.is_terminated() && !conn.wants_write() {
+                    return;
+                }
+            }
+            if Arc::strong_count(&shared) == 1 || shared.flush(true).is_err() {
+                return;
+            }
+        })?;
+        Ok(())
+    }
+}
+
+/// Ends the connection when dropped, unless disarmed (a tracked server connection's
+/// `WebSocket`: dropping it must not leave the connection to the registry).
+pub(crate) struct EndOnDrop<S: Write + Transport>(Option<Arc<Shared<S>>>);
+
+impl<S: Write + Transport> Drop for EndOnDrop<S> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.terminate();
         }
     }
 }
 
-impl<S: Read + Write + Transport + TryClone> WebSocket<S> {
-    /// Splits into a [`Reader`] and a [`Writer`] that can be used from different threads (the
-    /// write side is a second handle from `S::try_clone`).
-    ///
-    /// **The reader must be read**: it handles the timers (keepalive, pong deadline, close
-    /// timeout) and the peer's pings and close, whose answers it writes itself, and it is where
-    /// `Event::Closed` is reported. A writer blocked because the peer stopped reading fires the
-    /// timers too (through the socket's write timeout), so the close timeout releases it.
-    /// Closing from either half works.
-    ///
-    /// On error (`try_clone` failed) the connection is lost: the stream is dropped.
-    pub fn split(self) -> io::Result<(Reader<S>, Writer<S>)> {
-        let (mut io, conn, closed_reported, pending_error) = self.into_split_parts();
-        let write = io.stream.try_clone()?;
-        let armed = io.take_write_armed();
-        let out = Out { stream: write, buf: Vec::new(), armed, write_shut: io.write_shut, closed: io.closed };
-        let shared = Arc::new(Shared { conn: Mutex::new(conn), out: Mutex::new(out) });
-        let reader = Reader {
-            stream: io.stream,
-            armed: io.read_armed,
-            closed: io.closed,
-            buf: vec![0; READ_HINT],
-            closed_reported,
-            pending_error,
-            shared: shared.clone(),
-        };
-        Ok((reader, Writer { shared }))
-    }
-}
-
-/// The reading half of a split [`WebSocket`]: events, timers and automatic replies.
-#[derive(Debug)]
-pub struct Reader<S> {
+/// The reading side of a shared connection: the read handle and the state to drive it.
+pub(crate) struct ReadHalf<S: Write + Transport> {
     stream: S,
     armed: Armed,
     closed: bool,
     buf: Vec<u8>,
-    closed_reported: bool,
-    pending_error: Option<io::Error>,
-    shared: Arc<Shared<S>>,
+    pub(crate) shared: Arc<Shared<S>>,
+    end_on_drop: EndOnDrop<S>,
 }
 
-/// The writing half of a split [`WebSocket`]: sends, pings and close.
-#[derive(Debug)]
-pub struct Writer<S> {
-    shared: Arc<Shared<S>>,
+impl<S: Read + Write + Transport + TryClone> ReadHalf<S> {
+    /// Shares an owned connection, with a second handle for writing. If that handle cannot
+    /// be made, the connection fails: the error is returned with the half.
+    pub(crate) fn new(owned: Owned<S>) -> (Self, Option<io::Error>) {
+        let Owned { io, conn } = owned;
+        let (write, error) = match io.stream.try_clone() {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e)),
+        };
+        let out =
+            Out { stream: write, buf: Vec::new(), armed: io.write_armed, write_shut: io.write_shut, closed: io.closed };
+        let shared = Arc::new(Shared { conn: Mutex::new(conn), out: Mutex::new(out), wake: Condvar::new() });
+        let mut half = Self {
+            stream: io.stream,
+            armed: io.read_armed,
+            closed: io.closed,
+            buf: Vec::new(),
+            shared,
+            end_on_drop: EndOnDrop(None),
+        };
+        if error.is_some() {
+            half.shared.conn().terminate();
+            half.close_io();
+        }
+        (half, error)
+    }
 }
 
-impl<S: Read + Write + Transport> Reader<S> {
-    /// Blocks until the next event, exactly like [`WebSocket::read`]; pongs and close echoes
-    /// are written from this thread (or by the writer if it is busy writing).
-    pub fn read(&mut self) -> Result<Event, Error> {
-        if let Some(e) = self.pending_error.take() {
-            return Err(Error::Io(e));
-        }
-        loop {
-            let now = Instant::now();
-            let (event, wants_write, terminated, wants_read, deadline) = {
-                let mut conn = self.shared.conn();
-                if conn.poll_timeout().is_some_and(|d| d <= now) {
-                    conn.handle_timeout(now);
-                }
-                let event = conn.poll_event(now);
-                (event, conn.wants_write(), conn.is_terminated(), conn.wants_read(), conn.poll_timeout())
-            };
-            if let Some(event) = event {
-                let closed = matches!(event, Event::Closed(_));
-                if wants_write {
-                    if let Err(Error::Io(e)) = self.shared.flush(false) {
-                        if !closed {
-                            self.pending_error = Some(e);
-                        }
-                    }
-                }
-                if closed {
-                    self.closed_reported = true;
-                }
-                return Ok(event);
-            }
-            if terminated {
-                self.close_socket();
-                self.closed_reported = true;
-                return Err(Error::ConnectionClosed);
-            }
-            if !wants_read {
-                if wants_write {
-                    // Nothing to read until the output is out: wait for the writer lock.
-                    self.flush_or_fail(true)?;
-                    continue;
-                }
-                let e = io::Error::other("ws-proto neither wants input nor is terminated");
-                return Err(self.io_failed(e));
-            }
-            if wants_write {
-                self.flush_or_fail(false)?;
-            }
-            match self.armed.arm_read(&self.stream, deadline) {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.shared.conn().handle_timeout(Instant::now());
-                    continue;
-                }
-                Err(e) => return Err(self.io_failed(e)),
-            }
-            match self.stream.read(&mut self.buf) {
-                Ok(0) => self.shared.conn().receive_eof(),
-                Ok(n) => self.shared.conn().receive(self.buf.get(..n).unwrap_or(&self.buf)),
-                Err(e) if self.armed.fired(&e) => self.shared.conn().handle_timeout(Instant::now()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.io_failed(e)),
-            }
-        }
+impl<S: Write + Transport> ReadHalf<S> {
+    /// Makes dropping this half end the connection (or not).
+    pub(crate) fn end_on_drop(&mut self, on: bool) {
+        self.end_on_drop.0 = on.then(|| self.shared.clone());
     }
 
-    /// Flushes from the reading side. A connection ended meanwhile is not an error here: the
-    /// loop reports it as `Event::Closed`.
-    fn flush_or_fail(&mut self, wait: bool) -> Result<(), Error> {
-        match self.shared.flush(wait) {
-            Ok(()) | Err(Error::ConnectionClosed) => Ok(()),
-            Err(_) if self.closed_reported => Err(Error::ConnectionClosed),
-            Err(e) => Err(e),
-        }
+    pub(crate) fn stream(&self) -> &S {
+        &self.stream
     }
 
-    fn close_socket(&mut self) {
+    pub(crate) fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    pub(crate) fn into_stream(mut self) -> S {
+        self.end_on_drop(false);
+        self.stream
+    }
+}
+
+impl<S: Write + Transport> Sender for ReadHalf<S> {
+    fn with_conn<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        f(&mut self.shared.conn())
+    }
+
+    fn write_out(&mut self, wait: bool) -> io::Result<bool> {
+        self.shared.flush(wait)
+    }
+
+    fn close_io(&mut self) {
         if !self.closed {
             self.closed = true;
             let _ = self.stream.shutdown(net::Shutdown::Both);
+            self.shared.notify();
         }
     }
 
-    /// The stream failed: drop the connection (the next `read` reports `Closed`, 1006).
-    fn io_failed(&mut self, e: io::Error) -> Error {
-        self.shared.conn().terminate();
-        self.close_socket();
-        if self.closed_reported {
-            Error::ConnectionClosed
-        } else {
-            Error::Io(e)
-        }
+    fn queued(&mut self) {
+        self.shared.notify();
     }
+}
+
+impl<S: Read + Write + Transport> Receiver for ReadHalf<S> {
+    fn read_once(&mut self) -> io::Result<()> {
+        let (deadline, hint) = {
+            let conn = self.shared.conn();
+            (conn.poll_timeout(), conn.read_hint())
+        };
+        if !self.armed.arm_read(&self.stream, deadline)? {
+            self.shared.conn().handle_timeout(Instant::now());
+            return Ok(());
+        }
+        if self.buf.len() != hint {
+            self.buf.resize(hint, 0);
+        }
+        match self.stream.read(&mut self.buf) {
+            Ok(0) => self.shared.conn().receive_eof(),
+            Ok(n) => self.shared.conn().receive(self.buf.get(..n).unwrap_or_default()),
+            Err(e) if self.armed.fired(&e) => self.shared.conn().handle_timeout(Instant::now()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+}
+
+impl<S: Read + Write + Transport + TryClone> WebSocket<S> {
+    /// Splits into a [`WsReader`] and a [`WsWriter`] that can be used from different threads
+    /// (the writer gets a second handle on the stream from `S::try_clone`; a TLS stream shares
+    /// its session, see [`TlsStream`](crate::tls::TlsStream)).
+    ///
+    /// **The reader runs the timers** (keepalive, pong deadline, close timeout) and answers
+    /// the peer's pings and close, writing the answers itself (pongs go out while only the
+    /// reader reads), and it is where `Event::Closed` is reported: keep reading it. A writer
+    /// blocked because the peer stopped reading fires the timers too (through the socket's
+    /// write timeout), so the close timeout releases it. Closing from either half works.
+    ///
+    /// Should the second handle fail (out of file descriptors), the connection is dropped:
+    /// the reader's first `recv` returns that error, then `Event::Closed` (1006).
+    pub fn split(self) -> (WsReader<S>, WsWriter<S>) {
+        let (core, mut recv, url, negotiated) = self.into_fields();
+        let mut half = match core {
+            Core::Owned(owned) => {
+                let (half, error) = ReadHalf::new(owned);
+                if let Some(e) = error {
+                    recv.fail_with(e);
+                }
+                half
+            }
+            Core::Shared(half) => half,
+        };
+        half.end_on_drop(false);
+        let writer = WsWriter { shared: half.shared.clone(), url: url.clone() };
+        (WsReader { half, recv, url, negotiated }, writer)
+    }
+}
+
+/// The reading half of a split [`WebSocket`]: events, timers and automatic replies.
+pub struct WsReader<S: Write + Transport> {
+    half: ReadHalf<S>,
+    recv: RecvState,
+    url: Option<String>,
+    negotiated: Negotiated,
+}
+
+/// The writing half of a split [`WebSocket`]: sends, pings and close.
+pub struct WsWriter<S: Write + Transport> {
+    shared: Arc<Shared<S>>,
+    url: Option<String>,
+}
+
+impl<S: Write + Transport> fmt::Debug for WsReader<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsReader").field("url", &self.url).field("paused", &self.recv.paused).finish_non_exhaustive()
+    }
+}
+
+impl<S: Write + Transport> fmt::Debug for WsWriter<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsWriter").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+/// The old name of [`WsReader`].
+pub type Reader<S> = WsReader<S>;
+/// The old name of [`WsWriter`].
+pub type Writer<S> = WsWriter<S>;
+
+impl<S: Read + Write + Transport> WsReader<S> {
+    fn receiver(&mut self) -> (&mut RecvState, &mut ReadHalf<S>) {
+        (&mut self.recv, &mut self.half)
+    }
+
+    fn sender(&mut self) -> &mut ReadHalf<S> {
+        &mut self.half
+    }
+
+    receiving_methods!();
 
     /// Starts the closing handshake from the reading side (see [`WebSocket::close`]); keep
     /// reading for `Event::Closed`.
-    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        self.shared.conn().close(frame, Instant::now())?;
-        self.flush_or_fail(true)
+    pub fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<(), Error> {
+        core::close(self.sender(), Some(CloseFrame::new(code.into(), reason)))
+    }
+
+    /// [`close`](Self::close) with an optional frame (`None`: no status code).
+    pub fn close_with(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        core::close(self.sender(), frame)
     }
 
     /// The subprotocol the handshake settled on, if any.
-    pub fn protocol(&self) -> Option<String> {
-        self.shared.conn().negotiated().subprotocol.clone()
+    pub fn protocol(&self) -> Option<&str> {
+        self.negotiated.subprotocol.as_deref()
+    }
+
+    /// The URL a client connected to; `None` on the server side.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
     }
 
     /// Runs `f` on the connection (under its lock; do not block in it).
-    pub fn with_connection<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
-        f(&mut self.shared.conn())
+    pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        f(&mut self.half.shared.conn())
+    }
+
+    /// Whether `writer` is this reader's other half.
+    pub fn is_pair_of(&self, writer: &WsWriter<S>) -> bool {
+        Arc::ptr_eq(&self.half.shared, &writer.shared)
     }
 
     /// The read handle of the stream.
     pub fn get_ref(&self) -> &S {
-        &self.stream
+        self.half.stream()
     }
 }
 
-impl<S: Write + Transport> Writer<S> {
-    /// Flushes first if the output queue is above `Config::write_high_water`.
-    fn reserve(&mut self) -> Result<(), Error> {
-        let ready = self.shared.conn().is_write_ready();
-        if !ready {
-            self.flush()?;
-        }
-        Ok(())
+impl<S: Write + Transport> WsWriter<S> {
+    fn sender(&mut self) -> &mut Self {
+        self
     }
 
-    /// Sends a message: queues it and writes it out.
-    pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
-        self.feed(msg)?;
-        self.flush()
-    }
-
-    /// Queues a message without writing it unless the queue is above the high-water mark; see
-    /// [`WebSocket::feed`].
-    pub fn feed(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
-        self.reserve()?;
-        let mut conn = self.shared.conn();
-        match msg.into() {
-            Message::Text(t) => conn.send_text(t)?,
-            Message::Binary(b) => conn.send_binary(b)?,
-        }
-        Ok(())
-    }
-
-    /// Sends a text message.
-    pub fn send_text(&mut self, text: impl Into<ws_proto::Utf8Bytes>) -> Result<(), Error> {
-        self.send(Message::Text(text.into()))
-    }
-
-    /// Sends a binary message.
-    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
-        self.send(Message::Binary(data.into()))
-    }
-
-    /// Sends a message framed once for many connections (broadcast).
-    pub fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
-        self.reserve()?;
-        self.shared.conn().send_prepared(msg)?;
-        self.flush()
-    }
-
-    /// Streams one frame of a message; see [`WebSocket::send_frame_part`].
-    pub fn send_frame_part(&mut self, kind: MessageKind, data: impl Into<Bytes>, fin: bool) -> Result<(), Error> {
-        self.reserve()?;
-        self.shared.conn().send_frame_part(kind, data.into(), fin)?;
-        self.flush()
-    }
-
-    /// Sends a ping (payload at most 125 bytes); the pong arrives at the [`Reader`].
-    pub fn ping(&mut self, payload: impl AsRef<[u8]>) -> Result<(), Error> {
-        self.shared.conn().send_ping(payload)?;
-        self.flush()
-    }
-
-    /// Sends an unsolicited pong (payload at most 125 bytes).
-    pub fn pong(&mut self, payload: impl AsRef<[u8]>) -> Result<(), Error> {
-        self.shared.conn().send_pong(payload)?;
-        self.flush()
-    }
-
-    /// Starts the closing handshake (see [`WebSocket::close`]); the [`Reader`] then reports
-    /// `Event::Closed` once the peer answers or the close timeout expires.
-    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        self.shared.conn().close(frame, Instant::now())?;
-        self.flush()
-    }
-
-    /// Writes everything queued (including the reader's pongs) and flushes the stream.
-    pub fn flush(&mut self) -> Result<(), Error> {
-        self.shared.flush(true)
-    }
+    sending_methods!();
 
     /// Bytes queued and not yet written, framing included (Node `bufferedAmount`).
     pub fn buffered_amount(&self) -> usize {
         self.shared.conn().buffered_amount()
     }
 
+    /// Whether the output queue is below `Config::write_high_water`: a send would not wait.
+    pub fn is_write_ready(&self) -> bool {
+        self.shared.conn().is_write_ready()
+    }
+
+    /// Open, closing or closed (Node `readyState`).
+    pub fn ready_state(&self) -> State {
+        self.shared.conn().state()
+    }
+
+    /// The URL a client connected to; `None` on the server side.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
     /// Runs `f` on the connection (under its lock; do not block in it). Call
     /// [`flush`](Self::flush) afterwards for anything that queues output.
-    pub fn with_connection<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
+    pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         f(&mut self.shared.conn())
+    }
+}
+
+impl<S: Write + Transport> Sender for WsWriter<S> {
+    fn with_conn<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        f(&mut self.shared.conn())
+    }
+
+    fn write_out(&mut self, wait: bool) -> io::Result<bool> {
+        self.shared.flush(wait)
+    }
+
+    fn close_io(&mut self) {
+        lock(&self.shared.out).close();
+        self.shared.notify();
     }
 }

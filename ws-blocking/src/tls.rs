@@ -1,11 +1,9 @@
-//! TLS for `wss://` with rustls (feature `rustls`): [`TlsOptions`] (the same shape as
-//! ws-tokio's), and the client handshake over a `TcpStream` into a [`rustls::StreamOwned`]
-//! held by [`Stream::Tls`](crate::Stream::Tls).
+//! TLS with rustls (feature `rustls`): the options and config helpers shared with ws-async
+//! ([`TlsOptions`], [`server_config_from_pem`]…, re-exported from `ws_async::tls`), and
+//! [`TlsStream`], the blocking glue: a rustls session over a blocking stream that can be
+//! [cloned](TryClone) into a second handle, so a TLS connection splits like a TCP one.
 //!
-//! The crypto provider is always rustls' `ring` provider ([`crypto_provider`]), passed to every
-//! config built here explicitly, so nothing depends on a process-wide default provider.
-//!
-//! | Node `tls.connect` option | here |
+//! | Node `tls.connect` / `https.request` option | here |
 //! |---|---|
 //! | default trust store (Mozilla's, bundled) | the `webpki-roots` Mozilla list, unless custom roots are given |
 //! | `ca` | [`TlsOptions::ca_pem`], [`TlsOptions::add_root_certificate`] |
@@ -14,324 +12,267 @@
 //! | `rejectUnauthorized: false` | [`TlsOptions::danger_accept_invalid_certs`] |
 //! | `checkServerIdentity` | [`TlsOptions::check_server_identity`] |
 //!
-//! A TLS stream is one handle: [`WebSocket::split`](crate::WebSocket::split) is not available
-//! for it (`try_clone` fails with `Unsupported`). Timers work as over TCP (the socket's
-//! timeouts are set on the TCP stream underneath).
+//! Serving `wss://`: [`ServerBuilder::bind_tls`](crate::server::ServerBuilder::bind_tls) with a
+//! config from [`server_config_from_pem`] (or [`server_config_with_client_auth_pem`] for mutual
+//! TLS), or [`TlsStream::accept`] on a stream you accepted.
+//!
+//! ## How a TLS stream is shared
+//!
+//! The rustls session sits behind a mutex that no handle holds during socket IO. The reading
+//! handle reads ciphertext from its socket handle without any lock, then feeds it to the
+//! session under the lock and takes out the plaintext. A writing handle encrypts under the
+//! session lock, then writes the records while holding a second lock that orders every
+//! handle's records on the wire (the reader takes it too, rarely: to answer a key update).
+//! Only one handle may read. Timers work as over TCP: the timeouts are set on the socket.
 
-use std::fmt;
-use std::io;
-use std::net::TcpStream;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::io::{self, Read, Write};
+use std::net;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme, StreamOwned};
-use ws_proto::HandshakeError;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 
-use crate::driver::is_timeout;
-use crate::error::ConnectError;
+use crate::transport::{Transport, TryClone};
 
-pub use rustls;
+pub use ws_async::tls::{
+    certs_from_pem, crypto_provider, private_key_from_pem, rustls, server_config_from_pem,
+    server_config_with_client_auth_pem, server_name, ServerIdentityCheck, TlsOptions,
+};
 
-/// The TLS stream of a `wss://` connection: rustls over TCP.
-pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+/// Ciphertext read from the socket at a time: a full TLS record and its header.
+const CIPHER_CHUNK: usize = 17 * 1024;
 
-/// An extra server certificate check (Node `checkServerIdentity`): gets the name being verified,
-/// the end-entity certificate and the intermediates; an `Err` fails the TLS handshake.
-pub type ServerIdentityCheck =
-    dyn Fn(&ServerName<'_>, &CertificateDer<'_>, &[CertificateDer<'_>]) -> Result<(), rustls::Error> + Send + Sync;
-
-/// The crypto provider every config built here uses: rustls' `ring` provider.
-pub fn crypto_provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())).clone()
+/// The session and the ciphertext waiting to be written, shared by the handles.
+#[derive(Debug)]
+struct Session {
+    tls: Mutex<rustls::Connection>,
+    /// Records not yet written. Held while writing, so records reach the wire in the order
+    /// they were produced; always locked before `tls`.
+    out: Mutex<Vec<u8>>,
 }
 
-/// Client TLS settings for `wss://` (used by [`connect_tls`](crate::connect_tls) and
-/// [`dial_tls`](crate::dial_tls)). The default verifies the server against Mozilla's root
-/// list (`webpki-roots`) and the URL's host. PEM is parsed when the config is
-/// [built](Self::build); errors surface as [`ConnectError::Tls`].
-#[derive(Clone, Default)]
-pub struct TlsOptions {
-    ca_pem: Vec<Vec<u8>>,
-    ca_der: Vec<CertificateDer<'static>>,
-    built_in_roots: Option<bool>,
-    client_auth: Option<(Vec<u8>, Vec<u8>)>,
-    server_name: Option<String>,
-    accept_invalid_certs: bool,
-    check: Option<Arc<ServerIdentityCheck>>,
-    config: Option<Arc<ClientConfig>>,
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl fmt::Debug for TlsOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsOptions")
-            .field("ca_pem", &self.ca_pem.len())
-            .field("ca_der", &self.ca_der.len())
-            .field("built_in_roots", &self.built_in_roots)
-            .field("client_auth", &self.client_auth.is_some())
-            .field("server_name", &self.server_name)
-            .field("accept_invalid_certs", &self.accept_invalid_certs)
-            .field("check_server_identity", &self.check.is_some())
-            .field("client_config", &self.config.is_some())
-            .finish()
-    }
+/// A rustls session (client or server) over a blocking stream `S` (TCP, a proxy tunnel…).
+///
+/// [`try_clone`](TryClone::try_clone) gives a second handle on the same session (with a
+/// second handle on `S`), for [`WebSocket::split`](crate::WebSocket::split): see the
+/// [module documentation](self). `shutdown` closes the socket without a TLS `close_notify`.
+#[derive(Debug)]
+pub struct TlsStream<S> {
+    sock: S,
+    session: Arc<Session>,
+    /// Ciphertext read from `sock` and not yet given to the session (the reading handle's).
+    inbuf: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
-impl TlsOptions {
-    /// The defaults: Mozilla's roots, the URL's host verified, no client certificate.
-    pub fn new() -> Self {
-        Self::default()
+impl<S: Read + Write + Transport> TlsStream<S> {
+    /// Runs the client TLS handshake over `stream` for `server_name` (SNI and the name
+    /// verified), bounded by `timeout` when `S::TIMEOUTS` (`TimedOut` when it expires).
+    pub fn connect(
+        stream: S,
+        server_name: ServerName<'static>,
+        config: Arc<ClientConfig>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Self> {
+        let conn = ClientConnection::new(config, server_name).map_err(invalid_data)?;
+        Self::handshake(stream, conn.into(), timeout)
     }
 
-    /// Trusts the certificates in `pem` (Node `ca`). Repeatable. Custom roots replace the
-    /// built-in list unless [`built_in_roots(true)`](Self::built_in_roots).
-    pub fn ca_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
-        self.ca_pem.push(pem.as_ref().to_vec());
-        self
+    /// Runs the server TLS handshake over an accepted `stream`, bounded by `timeout` when
+    /// `S::TIMEOUTS`. A client certificate the config requires is checked here.
+    pub fn accept(stream: S, config: Arc<ServerConfig>, timeout: Option<Duration>) -> io::Result<Self> {
+        let conn = ServerConnection::new(config).map_err(invalid_data)?;
+        Self::handshake(stream, conn.into(), timeout)
     }
 
-    /// Trusts a DER certificate (as [`ca_pem`](Self::ca_pem)).
-    pub fn add_root_certificate(mut self, der: CertificateDer<'static>) -> Self {
-        self.ca_der.push(der);
-        self
-    }
-
-    /// Whether Mozilla's built-in roots are trusted. Default: yes when no custom root is given.
-    pub fn built_in_roots(mut self, on: bool) -> Self {
-        self.built_in_roots = Some(on);
-        self
-    }
-
-    /// Presents a client certificate (mutual TLS; Node `cert` + `key`): chain (end entity
-    /// first) and private key, both PEM.
-    pub fn client_auth_pem(mut self, cert_chain_pem: impl AsRef<[u8]>, key_pem: impl AsRef<[u8]>) -> Self {
-        self.client_auth = Some((cert_chain_pem.as_ref().to_vec(), key_pem.as_ref().to_vec()));
-        self
-    }
-
-    /// The name sent as SNI and verified, instead of the URL's host (Node `servername`).
-    pub fn server_name(mut self, name: impl Into<String>) -> Self {
-        self.server_name = Some(name.into());
-        self
-    }
-
-    /// **Dangerous.** Accepts any server certificate (Node `rejectUnauthorized: false`): the
-    /// connection is encrypted but not authenticated. Handshake signatures are still checked,
-    /// and a [`check_server_identity`](Self::check_server_identity) hook still runs.
-    pub fn danger_accept_invalid_certs(mut self, on: bool) -> Self {
-        self.accept_invalid_certs = on;
-        self
-    }
-
-    /// An extra check of the server's certificate (Node `checkServerIdentity`), after the
-    /// standard verification (or alone with
-    /// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs)).
-    pub fn check_server_identity<F>(mut self, check: F) -> Self
-    where
-        F: Fn(&ServerName<'_>, &CertificateDer<'_>, &[CertificateDer<'_>]) -> Result<(), rustls::Error>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.check = Some(Arc::new(check));
-        self
-    }
-
-    /// Uses this rustls config as is, ignoring every other option except
-    /// [`server_name`](Self::server_name).
-    pub fn client_config(mut self, config: Arc<ClientConfig>) -> Self {
-        self.config = Some(config);
-        self
-    }
-
-    /// The name set with [`server_name`](Self::server_name).
-    pub fn get_server_name(&self) -> Option<&str> {
-        self.server_name.as_deref()
-    }
-
-    /// Builds the rustls client config (with [`crypto_provider`]); `InvalidInput` for unusable
-    /// PEM or keys.
-    pub fn build(&self) -> io::Result<Arc<ClientConfig>> {
-        if let Some(c) = &self.config {
-            return Ok(c.clone());
-        }
-        let default = self.ca_pem.is_empty()
-            && self.ca_der.is_empty()
-            && self.built_in_roots.is_none()
-            && self.client_auth.is_none()
-            && !self.accept_invalid_certs
-            && self.check.is_none();
-        if default {
-            static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-            if let Some(c) = DEFAULT.get() {
-                return Ok(c.clone());
+    fn handshake(mut sock: S, mut tls: rustls::Connection, timeout: Option<Duration>) -> io::Result<Self> {
+        let deadline = timeout.filter(|t| !t.is_zero()).and_then(|t| Instant::now().checked_add(t));
+        while tls.is_handshaking() || tls.wants_write() {
+            if let (Some(deadline), true) = (deadline, S::TIMEOUTS) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                sock.set_read_timeout(Some(left))?;
+                sock.set_write_timeout(Some(left))?;
             }
-            let c = self.build_config()?;
-            return Ok(DEFAULT.get_or_init(|| c).clone());
-        }
-        self.build_config()
-    }
-
-    fn roots(&self) -> io::Result<RootCertStore> {
-        let mut roots = RootCertStore::empty();
-        let custom = !self.ca_pem.is_empty() || !self.ca_der.is_empty();
-        if self.built_in_roots.unwrap_or(!custom) {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        for pem in &self.ca_pem {
-            for cert in certs_from_pem(pem)? {
-                roots.add(cert).map_err(invalid_input)?;
+            match tls.complete_io(&mut sock) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                Err(e) => return Err(e),
             }
         }
-        for cert in &self.ca_der {
-            roots.add(cert.clone()).map_err(invalid_input)?;
+        if S::TIMEOUTS && deadline.is_some() {
+            sock.set_read_timeout(None)?;
+            sock.set_write_timeout(None)?;
         }
-        Ok(roots)
+        let session = Arc::new(Session { tls: Mutex::new(tls), out: Mutex::new(Vec::new()) });
+        Ok(Self { sock, session, inbuf: Vec::new(), start: 0, end: 0 })
+    }
+}
+
+impl<S> TlsStream<S> {
+    /// The stream underneath (this handle's).
+    pub fn get_ref(&self) -> &S {
+        &self.sock
     }
 
-    fn build_config(&self) -> io::Result<Arc<ClientConfig>> {
-        let provider = crypto_provider();
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(invalid_input)?;
-        let builder = if self.accept_invalid_certs || self.check.is_some() {
-            let standard = if self.accept_invalid_certs {
-                None
-            } else {
-                let roots = Arc::new(self.roots()?);
-                Some(
-                    WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-                        .build()
-                        .map_err(invalid_input)?,
-                )
-            };
-            let verifier = Verifier {
-                standard,
-                check: self.check.clone(),
-                algorithms: provider.signature_verification_algorithms,
-            };
-            builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier))
-        } else {
-            builder.with_root_certificates(self.roots()?)
+    /// Runs `f` on the rustls session (negotiated version, ALPN, peer certificates…), under
+    /// its lock.
+    pub fn with_session<T>(&self, f: impl FnOnce(&rustls::Connection) -> T) -> T {
+        f(&lock(&self.session.tls))
+    }
+
+    /// The certificate chain the peer presented (a server's, or a client's with mutual TLS).
+    pub fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
+        self.with_session(|s| s.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()))
+    }
+}
+
+impl<S: Write> TlsStream<S> {
+    /// Writes `out` completely (the caller holds its lock).
+    fn drain(sock: &mut S, out: &mut Vec<u8>) -> io::Result<()> {
+        let mut done = 0;
+        let result = loop {
+            if done == out.len() {
+                break Ok(());
+            }
+            match sock.write(&out[done..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
         };
-        let config = match &self.client_auth {
-            Some((chain, key)) => builder
-                .with_client_auth_cert(certs_from_pem(chain)?, private_key_from_pem(key)?)
-                .map_err(invalid_input)?,
-            None => builder.with_no_client_auth(),
+        out.drain(..done);
+        result
+    }
+
+    /// Moves the session's pending records into `out` (the caller holds its lock).
+    fn collect(tls: &mut rustls::Connection, out: &mut Vec<u8>) -> io::Result<()> {
+        while tls.wants_write() {
+            tls.write_tls(out)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what the session queued by itself (an alert, a key update).
+    fn send_pending(&mut self) -> io::Result<()> {
+        let mut out = lock(&self.session.out);
+        Self::collect(&mut lock(&self.session.tls), &mut out)?;
+        Self::drain(&mut self.sock, &mut out)
+    }
+}
+
+impl<S: Read + Write> Read for TlsStream<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let (state, wants_write) = {
+                let mut tls = lock(&self.session.tls);
+                match tls.reader().read(buf) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // EOF without close_notify: WebSocket has its own close, so this is an EOF.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                    Err(e) => return Err(e),
+                }
+                if self.start == self.end {
+                    drop(tls);
+                    self.fill()?;
+                    continue;
+                }
+                let mut pending = self.inbuf.get(self.start..self.end).unwrap_or_default();
+                self.start += tls.read_tls(&mut pending)?;
+                (tls.process_new_packets().map(drop), tls.wants_write())
+            };
+            if wants_write {
+                // An alert goes out before the error is reported; a failure to send it is moot.
+                let sent = self.send_pending();
+                if state.is_ok() {
+                    sent?;
+                }
+            }
+            state.map_err(invalid_data)?;
+        }
+    }
+}
+
+impl<S: Read> TlsStream<S> {
+    /// Reads ciphertext from the socket (no lock held; timeouts propagate). At EOF the session
+    /// is told, so its reader reports the end.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.inbuf.is_empty() {
+            self.inbuf = vec![0; CIPHER_CHUNK];
+        }
+        let n = self.sock.read(&mut self.inbuf)?;
+        (self.start, self.end) = (0, n);
+        if n == 0 {
+            let mut tls = lock(&self.session.tls);
+            tls.read_tls(&mut io::empty())?;
+            tls.process_new_packets().map_err(invalid_data)?;
+        }
+        Ok(())
+    }
+}
+
+impl<S: Write> Write for TlsStream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut out = lock(&self.session.out);
+        // Earlier records first: their error (a timeout) is reported before taking more.
+        Self::drain(&mut self.sock, &mut out)?;
+        let n = {
+            let mut tls = lock(&self.session.tls);
+            let n = tls.writer().write(buf)?;
+            Self::collect(&mut tls, &mut out)?;
+            n
         };
-        Ok(Arc::new(config))
+        // The plaintext is taken: an error here is reported by the next write or flush.
+        let _ = Self::drain(&mut self.sock, &mut out);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut out = lock(&self.session.out);
+        Self::drain(&mut self.sock, &mut out)?;
+        self.sock.flush()
     }
 }
 
-/// Standard verification (unless skipped), then the hook; signatures always verified.
-struct Verifier {
-    standard: Option<Arc<WebPkiServerVerifier>>,
-    check: Option<Arc<ServerIdentityCheck>>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
+impl<S: Transport> Transport for TlsStream<S> {
+    const TIMEOUTS: bool = S::TIMEOUTS;
 
-impl fmt::Debug for Verifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier")
-            .field("standard", &self.standard.is_some())
-            .field("check", &self.check.is_some())
-            .finish_non_exhaustive()
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_write_timeout(timeout)
+    }
+
+    fn shutdown(&self, how: net::Shutdown) -> io::Result<()> {
+        self.sock.shutdown(how)
     }
 }
 
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Some(standard) = &self.standard {
-            standard.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
-        }
-        if let Some(check) = &self.check {
-            check(server_name, end_entity, intermediates)?;
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+impl<S: TryClone> TryClone for TlsStream<S> {
+    /// A second handle on the session, for writing (only one handle may read).
+    fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self { sock: self.sock.try_clone()?, session: self.session.clone(), inbuf: Vec::new(), start: 0, end: 0 })
     }
 }
 
-/// Parses every `CERTIFICATE` block of `pem`; `InvalidInput` when there is none.
-pub fn certs_from_pem(pem: &[u8]) -> io::Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().map_err(invalid_input)?;
-    if certs.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no CERTIFICATE in PEM"));
-    }
-    Ok(certs)
-}
-
-/// Parses the first private key (PKCS#8, PKCS#1 or SEC1) of `pem`.
-pub fn private_key_from_pem(pem: &[u8]) -> io::Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(invalid_input)
-}
-
-/// Runs the client TLS handshake over `tcp` for `server_name` (each read and write bounded by
-/// `timeout`), then clears the socket timeouts for the connection's driver.
-pub(crate) fn handshake(
-    mut tcp: TcpStream,
-    server_name: &str,
-    options: &TlsOptions,
-    timeout: Option<Duration>,
-) -> Result<TlsStream, ConnectError> {
-    let config = options.build().map_err(ConnectError::Tls)?;
-    let name = ServerName::try_from(server_name.to_owned()).map_err(|_| {
-        ConnectError::Tls(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("invalid TLS server name {server_name:?}"),
-        ))
-    })?;
-    let mut conn = ClientConnection::new(config, name).map_err(|e| ConnectError::Tls(invalid_input(e)))?;
-    let timeout = timeout.filter(|t| !t.is_zero());
-    tcp.set_read_timeout(timeout)?;
-    tcp.set_write_timeout(timeout)?;
-    while conn.is_handshaking() {
-        match conn.complete_io(&mut tcp) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => return Err(HandshakeError::Timeout.into()),
-            Err(e) => return Err(ConnectError::Tls(e)),
-        }
-    }
-    tcp.set_read_timeout(None)?;
-    tcp.set_write_timeout(None)?;
-    Ok(StreamOwned::new(conn, tcp))
-}
-
-fn invalid_input(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, e)
+fn invalid_data(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
 }

@@ -1,20 +1,21 @@
 //! What the adapter needs from a stream beyond `Read + Write`: timeouts (so the connection's
-//! timers fire while a call blocks), half-close, and cloning for [`split`](crate::WebSocket::split).
+//! timers fire while a call blocks), half-close, and a second handle for
+//! [`split`](crate::WebSocket::split); and [`Stream`], the streams this crate opens.
 
 use std::io::{self, Read, Write};
-use std::net::{self, TcpStream};
+use std::net::{self, SocketAddr, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-/// Socket capabilities the driving loop uses: read and write timeouts (the `Deadline` part)
-/// and half-close (the `Shutdown` part).
+/// Socket capabilities the driving loop uses: read and write timeouts and half-close.
 ///
-/// Implemented for [`TcpStream`], [`UnixStream`] and [`Stream`]. For any other stream
-/// (a TLS stream, an in-memory pipe…), either wrap it in [`Plain`] or write
-/// `impl Transport for MyStream {}`: the defaults do nothing and report no timeout support,
-/// which **disables the connection's timers while a call blocks** (keepalive, pong deadline,
-/// close timeout and handshake timeout then fire only when a later call finds them expired).
+/// Implemented for [`TcpStream`], [`UnixStream`], [`Stream`] and
+/// [`TlsStream`](crate::tls::TlsStream). For any other stream (an in-memory pipe…), either
+/// wrap it in [`Plain`] or write `impl Transport for MyStream {}`: the defaults do nothing
+/// and report no timeout support, which **disables the connection's timers while a call
+/// blocks** (keepalive, pong deadline, close timeout and handshake timeout then fire only
+/// when a later call finds them expired).
 pub trait Transport {
     /// Whether [`set_read_timeout`](Self::set_read_timeout) and
     /// [`set_write_timeout`](Self::set_write_timeout) work, i.e. a blocking read or write
@@ -42,62 +43,48 @@ pub trait Transport {
     }
 }
 
-/// Streams that can be duplicated into a second handle on the same connection (needed by
-/// [`WebSocket::split`](crate::WebSocket::split), which reads on one handle and writes on the
-/// other).
+/// Streams that can be duplicated into a second handle on the same connection: the split
+/// halves (and tracked server connections) read on one handle and write on the other.
 pub trait TryClone: Sized {
     /// A second handle on the same underlying connection.
     fn try_clone(&self) -> io::Result<Self>;
 }
 
-impl Transport for TcpStream {
-    const TIMEOUTS: bool = true;
+/// `Transport` and `TryClone` for a std socket type, by its inherent methods.
+macro_rules! socket_transport {
+    ($t:ty) => {
+        impl Transport for $t {
+            const TIMEOUTS: bool = true;
 
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_read_timeout(self, timeout)
-    }
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                <$t>::set_read_timeout(self, timeout)
+            }
 
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_write_timeout(self, timeout)
-    }
+            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                <$t>::set_write_timeout(self, timeout)
+            }
 
-    fn shutdown(&self, how: net::Shutdown) -> io::Result<()> {
-        Self::shutdown(self, how)
-    }
+            fn shutdown(&self, how: net::Shutdown) -> io::Result<()> {
+                <$t>::shutdown(self, how)
+            }
+        }
+
+        impl TryClone for $t {
+            fn try_clone(&self) -> io::Result<Self> {
+                <$t>::try_clone(self)
+            }
+        }
+    };
 }
 
-impl TryClone for TcpStream {
-    fn try_clone(&self) -> io::Result<Self> {
-        Self::try_clone(self)
-    }
-}
-
+socket_transport!(TcpStream);
 #[cfg(unix)]
-impl Transport for UnixStream {
-    const TIMEOUTS: bool = true;
+socket_transport!(UnixStream);
 
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_read_timeout(self, timeout)
-    }
-
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_write_timeout(self, timeout)
-    }
-
-    fn shutdown(&self, how: net::Shutdown) -> io::Result<()> {
-        Self::shutdown(self, how)
-    }
-}
-
-#[cfg(unix)]
-impl TryClone for UnixStream {
-    fn try_clone(&self) -> io::Result<Self> {
-        Self::try_clone(self)
-    }
-}
-
-/// A connected client stream: TCP, a Unix domain socket for `ws+unix:` URLs, or TLS over TCP
-/// for `wss://` (feature `rustls`).
+/// A connected stream: TCP, a Unix domain socket (`ws+unix:` URLs), or TLS over one of them
+/// (`wss://`, and the server's TLS listener; feature `rustls`). Every variant supports
+/// timeouts and [`try_clone`](TryClone::try_clone), so every one can be
+/// [split](crate::WebSocket::split).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Stream {
@@ -106,54 +93,83 @@ pub enum Stream {
     /// A Unix domain socket connection (`ws+unix://`).
     #[cfg(unix)]
     Unix(UnixStream),
-    /// TLS over TCP (`wss://`). Cannot be [`try_clone`](TryClone::try_clone)d, so
-    /// [`WebSocket::split`](crate::WebSocket::split) is not available for it. Half-close
-    /// shuts the TCP stream down without a TLS `close_notify`.
+    /// TLS over another stream (`wss://`, possibly through a proxy tunnel).
     #[cfg(feature = "rustls")]
-    Tls(Box<crate::tls::TlsStream>),
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    Tls(Box<crate::tls::TlsStream<Stream>>),
+}
+
+/// The stream of a client connection ([`ClientBuilder::connect`](crate::ClientBuilder::connect),
+/// [`connect`](crate::connect), [`dial`](crate::dial)).
+pub type ClientStream = Stream;
+
+/// The stream of a connection accepted by a [`Server`](crate::server::Server): TCP, or TLS
+/// over TCP from a TLS listener.
+pub type ServerStream = Stream;
+
+/// Runs `$e` with `$s` bound to the variant's inner stream.
+macro_rules! each {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Stream::Tcp($s) => $e,
+            #[cfg(unix)]
+            Stream::Unix($s) => $e,
+            #[cfg(feature = "rustls")]
+            Stream::Tls($s) => $e,
+        }
+    };
+}
+
+impl Stream {
+    /// Whether the stream is encrypted (TLS).
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "rustls")]
+        if let Self::Tls(_) = self {
+            return true;
+        }
+        false
+    }
+
+    /// The peer's address (`None` for a Unix socket).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Tcp(s) => s.peer_addr().ok(),
+            #[cfg(unix)]
+            Self::Unix(_) => None,
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.get_ref().peer_addr(),
+        }
+    }
+
+    /// The local address (`None` for a Unix socket).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Tcp(s) => s.local_addr().ok(),
+            #[cfg(unix)]
+            Self::Unix(_) => None,
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.get_ref().local_addr(),
+        }
+    }
 }
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Tcp(s) => s.read(buf),
-            #[cfg(unix)]
-            Self::Unix(s) => s.read(buf),
-            #[cfg(feature = "rustls")]
-            Self::Tls(s) => s.read(buf),
-        }
+        each!(self, s => s.read(buf))
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Tcp(s) => s.write(buf),
-            #[cfg(unix)]
-            Self::Unix(s) => s.write(buf),
-            #[cfg(feature = "rustls")]
-            Self::Tls(s) => s.write(buf),
-        }
+        each!(self, s => s.write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Self::Tcp(s) => s.write_vectored(bufs),
-            #[cfg(unix)]
-            Self::Unix(s) => s.write_vectored(bufs),
-            #[cfg(feature = "rustls")]
-            Self::Tls(s) => s.write_vectored(bufs),
-        }
+        each!(self, s => s.write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.flush(),
-            #[cfg(unix)]
-            Self::Unix(s) => s.flush(),
-            #[cfg(feature = "rustls")]
-            Self::Tls(s) => s.flush(),
-        }
+        each!(self, s => s.flush())
     }
 }
 
@@ -161,33 +177,15 @@ impl Transport for Stream {
     const TIMEOUTS: bool = true;
 
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.set_read_timeout(timeout),
-            #[cfg(unix)]
-            Self::Unix(s) => s.set_read_timeout(timeout),
-            #[cfg(feature = "rustls")]
-            Self::Tls(s) => s.sock.set_read_timeout(timeout),
-        }
+        each!(self, s => s.set_read_timeout(timeout))
     }
 
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.set_write_timeout(timeout),
-            #[cfg(unix)]
-            Self::Unix(s) => s.set_write_timeout(timeout),
-            #[cfg(feature = "rustls")]
-            Self::Tls(s) => s.sock.set_write_timeout(timeout),
-        }
+        each!(self, s => s.set_write_timeout(timeout))
     }
 
     fn shutdown(&self, how: net::Shutdown) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.shutdown(how),
-            #[cfg(unix)]
-            Self::Unix(s) => s.shutdown(how),
-            #[cfg(feature = "rustls")]
-            Self::Tls(s) => s.sock.shutdown(how),
-        }
+        each!(self, s => s.shutdown(how))
     }
 }
 
@@ -198,9 +196,7 @@ impl TryClone for Stream {
             #[cfg(unix)]
             Self::Unix(s) => Self::Unix(s.try_clone()?),
             #[cfg(feature = "rustls")]
-            Self::Tls(_) => {
-                return Err(io::Error::new(io::ErrorKind::Unsupported, "a TLS stream cannot be cloned (no split)"))
-            }
+            Self::Tls(s) => Self::Tls(Box::new(s.try_clone()?)),
         })
     }
 }

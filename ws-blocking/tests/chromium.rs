@@ -16,8 +16,10 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+use common::ReadEvent;
 use harness::{page_origin, text_action, Report, TextAction, IO_TIMEOUT};
-use ws_blocking::{accept_hdr, CloseFrame, Config, Error, Event, Message, ServerOptions};
+use ws_blocking::{accept_hdr, Config, Error, Event, Message, ServerOptions};
 
 fn config() -> Arc<Config> {
     let mut config = Config::default();
@@ -51,7 +53,7 @@ fn websocket(stream: TcpStream, target: String, port: u16, reports: &Sender<Repo
         }
     };
     let (origin, offer, protocols) = seen.unwrap_or_default();
-    let negotiated = ws.connection().negotiated();
+    let negotiated = ws.connection().negotiated().clone();
     let _ = reports.send(Report::Upgrade {
         target: target.clone(),
         origin,
@@ -61,9 +63,9 @@ fn websocket(stream: TcpStream, target: String, port: u16, reports: &Sender<Repo
         agreed_protocol: negotiated.subprotocol.clone(),
     });
     loop {
-        let sent = match ws.read() {
+        let sent = match ws.read_event() {
             Ok(Event::Message(Message::Text(text))) => match text_action(&text) {
-                TextAction::Close(code, reason) => ws.close(Some(CloseFrame::new(code, reason))),
+                TextAction::Close(code, reason) => ws.close(code, reason),
                 TextAction::Result => {
                     let _ = reports.send(Report::Result { via: "websocket", text: text.to_string() });
                     Ok(())
@@ -80,7 +82,7 @@ fn websocket(stream: TcpStream, target: String, port: u16, reports: &Sender<Repo
                     error: info.error.as_ref().map(ToString::to_string),
                 });
                 // Wait (bounded by the close timeout) for the browser to close TCP.
-                let _ = ws.read();
+                let _ = ws.read_event();
                 return;
             }
             Ok(_) => Ok(()),

@@ -2,12 +2,12 @@
 //! `close-me:CODE:REASON`.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::thread;
-use std::time::Duration;
 
-use ws_blocking::{connect, CloseCode, CloseFrame, Error, Event, Message};
+mod common;
+use common::{watchdog, ReadEvent};
+use ws_blocking::{connect, CloseCode, Error, Event, Message};
 
 #[allow(dead_code)]
 #[path = "../examples/echo-server.rs"]
@@ -23,25 +23,9 @@ fn server() -> SocketAddr {
     })
 }
 
-fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = handle.join() {
-                std::panic::resume_unwind(p);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out after {secs} s"),
-    }
-}
-
 fn next_event(ws: &mut ws_blocking::WebSocket<ws_blocking::Stream>) -> Event {
     loop {
-        match ws.read().unwrap() {
+        match ws.read_event().unwrap() {
             Event::Ping(_) | Event::Pong(_) => {}
             other => return other,
         }
@@ -64,18 +48,18 @@ fn twenty_concurrent_clients() {
                             other => panic!("{other:?}"),
                         }
                         let data = vec![(c * 7 + i) as u8; 1000 + i * 100];
-                        ws.send_binary(data.clone()).unwrap();
+                        ws.send(Message::binary(data.clone())).unwrap();
                         match next_event(&mut ws) {
                             Event::Message(m) => assert_eq!(m, Message::binary(data)),
                             other => panic!("{other:?}"),
                         }
                     }
                     ws.ping("still there?").unwrap();
-                    match ws.read().unwrap() {
+                    match ws.read_event().unwrap() {
                         Event::Pong(p) => assert_eq!(&p[..], b"still there?"),
                         other => panic!("{other:?}"),
                     }
-                    ws.close(Some(CloseFrame::new(CloseCode::NORMAL, "bye"))).unwrap();
+                    ws.close(CloseCode::NORMAL, "bye").unwrap();
                     match next_event(&mut ws) {
                         Event::Closed(info) => {
                             assert!(info.was_clean(), "{info:?}");
@@ -84,7 +68,7 @@ fn twenty_concurrent_clients() {
                         }
                         other => panic!("{other:?}"),
                     }
-                    assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+                    assert!(matches!(ws.read_event(), Err(Error::ConnectionClosed)));
                 })
             })
             .collect();
@@ -107,7 +91,7 @@ fn close_me_closes_with_code_and_reason() {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+        assert!(matches!(ws.read_event(), Err(Error::ConnectionClosed)));
         // Without a reason.
         let (mut ws, _) = connect(&format!("ws://{}/", server())).unwrap();
         ws.send("close-me:1001").unwrap();
@@ -126,7 +110,7 @@ fn large_message_within_autobahn_limits() {
     watchdog(60, || {
         let (mut ws, _) = connect(&format!("ws://{}/", server())).unwrap();
         let data: Vec<u8> = (0..16 << 20).map(|i: usize| (i % 253) as u8).collect();
-        ws.send_binary(data.clone()).unwrap();
+        ws.send(Message::binary(data.clone())).unwrap();
         match next_event(&mut ws) {
             Event::Message(Message::Binary(b)) => assert!(b == data),
             other => panic!("{other:?}"),

@@ -1,0 +1,460 @@
+//! A WebSocket server modelled on Node `ws`'s `WebSocket.Server` (feature `server`), over std
+//! threads: a thread accepts, each connection's handshake runs on a thread of its own, and
+//! the application drives each connection on a thread of its own.
+//!
+//! All protocol policy lives in ws-proto ([`ServerOptions`], [`UpgradeRequest`]); this module
+//! adds the listener, the order of the checks, client tracking with encode-once broadcast,
+//! and shutdown. The option and report types ([`ClientInfo`], [`SlowPolicy`], [`Shutdown`],
+//! [`BroadcastReport`], [`ServerError`]…) are ws-async's, shared with the async bindings.
+//!
+//! ```no_run
+//! use ws_blocking::server::Server;
+//! use ws_blocking::Message;
+//!
+//! let server = Server::builder().path("/chat").bind("127.0.0.1", 8080)?; // 'listening'
+//! println!("listening on {:?}", server.local_addr());
+//! while let Ok(mut conn) = server.accept() {
+//!     // 'connection': the request is there for cookies, X-Forwarded-For…
+//!     let clients = server.clients().clone();
+//!     std::thread::spawn(move || {
+//!         while let Some(Ok(msg)) = conn.ws.recv_message() {
+//!             clients.broadcast_message(msg); // to every client, framed once
+//!         }
+//!     });
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! | Node | here |
+//! |---|---|
+//! | `new WebSocket.Server({ port, host, backlog })` | [`ServerBuilder::bind`] ([`ServerBuilder::bind_tls`] for `wss://`) |
+//! | `new WebSocket.Server({ server })` | [`ServerBuilder::serve`] on your `TcpListener` ([`ServerBuilder::serve_tls`]) |
+//! | `new WebSocket.Server({ noServer: true })` | [`ServerBuilder::build`] + [`Server::accept_stream`] on streams you accepted |
+//! | `connection (ws, req)` event | [`Server::accept`] returns a [`ServerConnection`] with the request |
+//! | `wss.address()` | [`Server::local_addr`] |
+//! | `wss.clients` | [`Server::clients`] |
+//! | `wss.close(cb)` | [`Server::close`] (returns when every tracked client is gone) |
+//!
+//! With client tracking on (the default) each connection's `WebSocket` shares its
+//! `Connection` with [`Server::clients`], and a flusher thread per connection writes what
+//! broadcasts queue, so a broadcast never waits for a socket. Dropping the `WebSocket` ends
+//! the connection.
+
+mod builder;
+mod clients;
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ws_proto::http::{HeaderMap, Request};
+use ws_proto::{Accept, Bytes, CloseCode, Config, HandshakeError, Rejection, ServerOptions, UpgradeRequest};
+
+pub use builder::ServerBuilder;
+pub use clients::{ClientId, Clients};
+pub use ws_async::server::{
+    forwarded_for, rejection_response, BroadcastReport, ClientInfo, IntoVerdict, ServerError, Shutdown, SlowPolicy,
+};
+
+use crate::accept::{read_head, reject, write_101};
+use crate::driver::Io;
+use crate::split::ReadHalf;
+use crate::transport::{ServerStream, Transport, TryClone};
+use crate::websocket::{Core, WebSocket};
+use crate::AcceptError;
+use builder::{ShouldHandleFn, TlsConfig, VerifyFn};
+use clients::Tracked;
+
+/// Pause after a listener error, so that running out of file descriptors does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Extra time [`Server::close`] gives the connections beyond their close timeout.
+const CLOSE_MARGIN: Duration = Duration::from_secs(1);
+
+/// A connection from [`Server::accept`] or [`Server::track`] (Node's `connection` event):
+/// drive [`ws`](Self::ws) on a thread of its own.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ServerConnection<S: Write + Transport = ServerStream> {
+    /// Its id in [`Server::clients`] (for [`Clients::broadcast_except`]).
+    pub id: ClientId,
+    /// The connection; with client tracking on, shared with [`Server::clients`].
+    pub ws: WebSocket<S>,
+    /// Its addresses and whether it is encrypted.
+    pub info: ClientInfo,
+    /// Its upgrade request (path, query, cookies, `X-Forwarded-For`…).
+    pub request: Request<()>,
+}
+
+/// A plain [`WebSocket`] upgraded by [`Server::accept_stream`], with what the handshake saw.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Accepted<S: Write + Transport> {
+    /// The connection.
+    pub ws: WebSocket<S>,
+    /// Its addresses and whether it is encrypted.
+    pub info: ClientInfo,
+    /// Its upgrade request.
+    pub request: Request<()>,
+}
+
+/// What [`Server::accept`] waits for.
+enum Incoming {
+    Upgraded(Accepted<ServerStream>),
+    Failed(io::Error),
+    /// Wakes a waiting `accept` (the server is closing).
+    Wake,
+}
+
+/// The listener side of a server.
+struct Listener {
+    rx: Mutex<Receiver<Incoming>>,
+    tx: Sender<Incoming>,
+    addr: SocketAddr,
+}
+
+/// A WebSocket server (Node `WebSocket.Server`); see the [module documentation](self).
+///
+/// Build one with [`Server::builder`]. Methods take `&self`: share it in an `Arc`. Dropping
+/// it stops the listener; connections already accepted keep running.
+pub struct Server {
+    inner: Arc<Inner>,
+    listener: Option<Listener>,
+}
+
+/// What the handshake threads share with the server.
+pub(crate) struct Inner {
+    config: Arc<Config>,
+    options: Arc<ServerOptions>,
+    path: Option<String>,
+    should_handle: Option<Arc<ShouldHandleFn>>,
+    verify: Option<Arc<VerifyFn>>,
+    tracking: bool,
+    clients: Clients,
+    shutdown: Shutdown,
+    nodelay: bool,
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    tls: Option<TlsConfig>,
+    closing: AtomicBool,
+    /// The accept thread must stop (the server closed or was dropped).
+    stopped: AtomicBool,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr())
+            .field("path", &self.inner.path)
+            .field("clients", &self.inner.clients)
+            .field("closing", &self.is_closing())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_listener();
+    }
+}
+
+impl Server {
+    /// Starts building a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    fn new(inner: Arc<Inner>, listener: Option<TcpListener>) -> Self {
+        let listener = listener.and_then(|listener| {
+            let addr = listener.local_addr().ok()?;
+            let (tx, rx) = mpsc::channel();
+            let (inner, tx2) = (inner.clone(), tx.clone());
+            thread::Builder::new()
+                .name("ws-blocking accept".into())
+                .spawn(move || accept_loop(&listener, &inner, &tx2))
+                .ok()?;
+            Some(Listener { rx: Mutex::new(rx), tx, addr })
+        });
+        Self { inner, listener }
+    }
+
+    /// The address the listener is bound to (Node `address()`); `None` without a listener.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().map(|l| l.addr)
+    }
+
+    /// The connection settings (after `max_payload`).
+    pub fn config(&self) -> &Arc<Config> {
+        &self.inner.config
+    }
+
+    /// The tracked connections (Node `clients`); empty when client tracking is off.
+    pub fn clients(&self) -> &Clients {
+        &self.inner.clients
+    }
+
+    /// Whether client tracking is on.
+    pub fn is_tracking(&self) -> bool {
+        self.inner.tracking
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.load(Ordering::Acquire)
+    }
+
+    /// Whether this server handles the request (Node `shouldHandle`): the
+    /// [`ServerBuilder::should_handle`] hook, else the [`ServerBuilder::path`] check.
+    pub fn should_handle(&self, req: &Request<()>) -> bool {
+        self.inner.handles(req)
+    }
+
+    /// Blocks until the next upgraded connection (Node's `connection` event); with client
+    /// tracking on it is added to [`clients`](Self::clients). Failed handshakes are answered
+    /// (400, 401, 403, 408…) and dropped on their own threads.
+    ///
+    /// [`ServerError::Listener`] reports a listener error (the server keeps listening);
+    /// [`ServerError::Closed`] comes once the server is closed, [`ServerError::NoListener`]
+    /// without a listener ([`ServerBuilder::build`]).
+    pub fn accept(&self) -> Result<ServerConnection, ServerError> {
+        let listener = self.listener.as_ref().ok_or(ServerError::NoListener)?;
+        let rx = listener.rx.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if self.is_closing() {
+                return Err(ServerError::Closed);
+            }
+            match rx.recv() {
+                Ok(Incoming::Upgraded(a)) if !self.is_closing() => return Ok(self.track(a.ws, a.info, a.request)),
+                Ok(Incoming::Upgraded(a)) => self.inner.dismiss(a.ws),
+                Ok(Incoming::Failed(e)) => return Err(ServerError::Listener(e)),
+                Ok(Incoming::Wake) => {}
+                Err(_) => return Err(ServerError::Closed),
+            }
+        }
+    }
+
+    /// Tracks an upgraded connection (with client tracking on): its `WebSocket` then shares
+    /// its connection with [`clients`](Self::clients) and gets a flusher thread. For
+    /// connections from [`accept_stream`](Self::accept_stream). After [`close`](Self::close),
+    /// the connection is closed at once as `close` closes the others.
+    pub fn track<S>(&self, ws: WebSocket<S>, info: ClientInfo, request: Request<()>) -> ServerConnection<S>
+    where
+        S: Read + Write + Transport + TryClone + Send + 'static,
+    {
+        let id = self.inner.clients.next_id();
+        if !self.inner.tracking {
+            return ServerConnection { id, ws, info, request };
+        }
+        let (core, mut recv, url, negotiated) = ws.into_fields();
+        let mut half = match core {
+            Core::Owned(owned) => {
+                let (half, error) = ReadHalf::new(owned);
+                if let Some(e) = error {
+                    recv.fail_with(e);
+                }
+                half
+            }
+            Core::Shared(half) => half,
+        };
+        half.end_on_drop(true);
+        let shared = half.shared.clone();
+        if shared.spawn_flusher().is_err() {
+            shared.terminate();
+        }
+        let tracked: Arc<dyn Tracked> = shared;
+        if !self.inner.clients.insert(id, tracked.clone()) {
+            self.inner.end(&*tracked);
+        }
+        let ws = WebSocket::from_fields(Core::Shared(half), recv, url, negotiated);
+        ServerConnection { id, ws, info, request }
+    }
+
+    /// Reads the upgrade request from a stream you accepted (plain or TLS; Node's `server` and
+    /// `noServer` modes) and performs the handshake with this server's checks. Refusals are
+    /// answered (and the write side shut down) before [`AcceptError::Rejected`] is returned;
+    /// after [`close`](Self::close) every request is answered 503. The connection is not
+    /// tracked: pass it to [`track`](Self::track) for that.
+    pub fn accept_stream<S: Read + Write + Transport>(
+        &self,
+        stream: S,
+        info: ClientInfo,
+    ) -> Result<Accepted<S>, AcceptError> {
+        self.inner.accept_stream(stream, info)
+    }
+
+    /// Closes the server (Node `close()`): stops the listener, answers upgrades still in
+    /// progress and later ones with 503, closes connections upgraded but not yet accepted,
+    /// and ends the tracked connections per [`ServerBuilder::shutdown`] (1001 Going Away by
+    /// default). Returns once every tracked connection is over, bounded by the close timeout
+    /// (plus a second), after which the rest are terminated. Untracked connections are left
+    /// alone.
+    pub fn close(&self) {
+        self.inner.closing.store(true, Ordering::Release);
+        self.stop_listener();
+        if let Some(listener) = &self.listener {
+            let _ = listener.tx.send(Incoming::Wake);
+            if let Ok(rx) = listener.rx.try_lock() {
+                while let Ok(item) = rx.try_recv() {
+                    if let Incoming::Upgraded(a) = item {
+                        self.inner.dismiss(a.ws);
+                    }
+                }
+            }
+        }
+        let clients = &self.inner.clients;
+        for conn in clients.start_closing() {
+            self.inner.end(&*conn);
+        }
+        let bound = self.inner.config.get_close_timeout().unwrap_or(Duration::ZERO) + CLOSE_MARGIN;
+        if !clients.wait_empty(Instant::now() + bound) {
+            for conn in clients.start_closing() {
+                conn.end();
+            }
+            clients.wait_empty(Instant::now() + CLOSE_MARGIN);
+        }
+    }
+
+    /// Stops the accept thread: it is blocked in `accept`, so connect to wake it.
+    fn stop_listener(&self) {
+        if self.inner.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(listener) = &self.listener {
+            let mut addr = listener.addr;
+            if addr.ip().is_unspecified() {
+                let loopback = match addr.ip() {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                };
+                addr.set_ip(loopback);
+            }
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        }
+    }
+}
+
+/// Accepts TCP connections and runs each handshake on a thread of its own, until stopped.
+fn accept_loop(listener: &TcpListener, inner: &Arc<Inner>, tx: &Sender<Incoming>) {
+    loop {
+        let accepted = listener.accept();
+        if inner.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        match accepted {
+            Ok((tcp, remote)) => {
+                let (inner, tx) = (inner.clone(), tx.clone());
+                // A thread that cannot be started drops the connection.
+                let _ = thread::Builder::new().name("ws-blocking handshake".into()).spawn(move || {
+                    if let Some(accepted) = inner.handshake(tcp, remote) {
+                        if let Err(mpsc::SendError(Incoming::Upgraded(a))) = tx.send(Incoming::Upgraded(accepted)) {
+                            inner.dismiss(a.ws);
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                let _ = tx.send(Incoming::Failed(e));
+                thread::sleep(ACCEPT_BACKOFF);
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// The `path` check, or else `should_handle`.
+    fn handles(&self, req: &Request<()>) -> bool {
+        match (&self.should_handle, &self.path) {
+            (Some(f), _) => f(req),
+            (None, Some(path)) => req.uri().path() == path,
+            (None, None) => true,
+        }
+    }
+
+    /// 503 once the server is closing.
+    fn refuse_if_closing(&self) -> Result<(), Rejection> {
+        if self.closing.load(Ordering::Acquire) {
+            return Err(Rejection::new(
+                ws_proto::http::StatusCode::SERVICE_UNAVAILABLE,
+                HeaderMap::new(),
+                Bytes::new(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every check, in Node's order.
+    fn decide(
+        &self,
+        req: &Request<()>,
+        leftover: Bytes,
+        info: &ClientInfo,
+    ) -> Result<(UpgradeRequest, Accept), Rejection> {
+        self.refuse_if_closing()?;
+        if !self.handles(req) {
+            return Err(Rejection::from_error(HandshakeError::PathNotFound));
+        }
+        let upgrade = UpgradeRequest::from_http(req, leftover, self.config.clone(), self.options.clone())?;
+        if let Some(verify) = &self.verify {
+            verify(&upgrade, info).map_err(|r| Rejection::new(r.status(), r.headers().clone(), r.body().clone()))?;
+        }
+        let accept = upgrade.negotiate()?;
+        self.refuse_if_closing()?;
+        Ok((upgrade, accept))
+    }
+
+    fn accept_stream<S: Read + Write + Transport>(
+        &self,
+        stream: S,
+        info: ClientInfo,
+    ) -> Result<Accepted<S>, AcceptError> {
+        let (io, head) = read_head(Io::new(stream), self.config.clone(), self.options.clone())?;
+        let decided = head.and_then(|(request, leftover)| {
+            let (upgrade, accept) = self.decide(&request, leftover, &info)?;
+            Ok((request, upgrade, accept))
+        });
+        match decided {
+            Ok((request, upgrade, accept)) => Ok(Accepted { ws: write_101(io, upgrade, accept)?, info, request }),
+            Err(rejection) => Err(reject(io, rejection)),
+        }
+    }
+
+    /// A new TCP connection: TLS if configured, then the WebSocket handshake.
+    fn handshake(&self, tcp: TcpStream, remote: SocketAddr) -> Option<Accepted<ServerStream>> {
+        let _ = tcp.set_nodelay(self.nodelay);
+        let info = ClientInfo::new(Some(remote)).with_local(tcp.local_addr().ok());
+        #[cfg(feature = "rustls")]
+        if let Some(config) = &self.tls {
+            let tls = crate::tls::TlsStream::accept(
+                ServerStream::Tcp(tcp),
+                config.clone(),
+                self.config.get_handshake_timeout(),
+            )
+            .ok()?;
+            return self.accept_stream(ServerStream::Tls(Box::new(tls)), info.with_secure(true)).ok();
+        }
+        self.accept_stream(ServerStream::Tcp(tcp), info).ok()
+    }
+
+    /// Ends a tracked connection per the shutdown mode.
+    fn end(&self, conn: &dyn Tracked) {
+        match self.shutdown {
+            Shutdown::Terminate => conn.end(),
+            _ => conn.close_with(CloseCode::GOING_AWAY, "server closing"),
+        }
+    }
+
+    /// Ends a connection upgraded after the server closed, on a thread of its own.
+    fn dismiss<S: Read + Write + Transport + Send + 'static>(&self, mut ws: WebSocket<S>) {
+        if self.shutdown == Shutdown::Terminate {
+            return;
+        }
+        let _ = thread::Builder::new().name("ws-blocking dismiss".into()).spawn(move || {
+            if ws.close(CloseCode::GOING_AWAY, "server closing").is_ok() {
+                while let Some(Ok(_)) = ws.recv() {}
+            }
+        });
+    }
+}
