@@ -18,13 +18,19 @@ use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use ws_async_std::{connect_config, ClientStream, Config, Error, Event, Message, WebSocket};
+use ws_async_std::{connect_config, ClientStream, Config, DeflateConfig, Error, Event, Message, WebSocket};
 
 type Result<T> = std::result::Result<T, Box<dyn StdError>>;
 
 fn config() -> Arc<Config> {
     let mut config = Config::default();
-    config.max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
+    // Offers permessage-deflate with client_no_context_takeover, which lets the server pick any
+    // combination the suite's 13.* cases ask for (and, with zlib-rs, a bare
+    // client_max_window_bits).
+    config
+        .max_message_size(Some(64 * 1024 * 1024))
+        .max_fragments(Some(131_072))
+        .permessage_deflate(Some(DeflateConfig::default().client_no_context_takeover(true)));
     Arc::new(config)
 }
 

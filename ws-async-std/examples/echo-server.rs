@@ -6,7 +6,7 @@
 //! Echoes text and binary messages; pings are answered and closes echoed by the library. A text
 //! message `close-me:CODE:REASON` makes it close with that code and reason instead (used by
 //! the interop tests). Limits suit the Autobahn test suite (messages up to 64 MiB, up to
-//! 131 072 fragments).
+//! 131 072 fragments). permessage-deflate is accepted with the default settings.
 //!
 //! The example is named `async-std-echo-server` (file `examples/echo-server.rs`) so that its
 //! binary does not overwrite the other adapters' `echo-server` examples in `target/`.
@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::io::{AsyncRead, AsyncWrite};
-use ws_async_std::{accept_with, CloseFrame, Config, Error, Event, Message, ServerOptions, ShutdownOnClose};
+use ws_async_std::{accept_with, CloseFrame, Config, DeflateConfig, Error, Event, Message, ServerOptions, ShutdownOnClose};
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -99,7 +99,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(io: S) {
 }
 
 async fn echo<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> Result<(), Box<dyn std::error::Error>> {
-    let mut ws = accept_with(io, config(), Arc::new(ServerOptions::default())).await?;
+    let mut options = ServerOptions::default();
+    options.per_message_deflate(Some(DeflateConfig::default()));
+    let mut ws = accept_with(io, config(), Arc::new(options)).await?;
     // `recv` writes what `feed` queued as soon as no further message is buffered, so echoes
     // of back-to-back messages share writes.
     while let Some(event) = ws.recv().await {
