@@ -31,6 +31,9 @@ use crate::{Error, TrySendError};
 
 /// Bytes moved out of the connection per critical section.
 const CHUNK: usize = 128 * 1024;
+/// Longest a write blocks before the writer checks whether the connection was terminated by
+/// another thread (which cannot interrupt the write otherwise).
+const WRITE_POLL: Duration = Duration::from_millis(200);
 /// How often an idle flusher thread checks whether its connection is still wanted.
 #[cfg_attr(not(feature = "server"), allow(dead_code))]
 const FLUSHER_TICK: Duration = Duration::from_millis(250);
@@ -138,8 +141,9 @@ impl<S: Write + Transport> Shared<S> {
         let Out { stream: Some(stream), buf, armed, .. } = out else { return Ok(false) };
         let mut pos = 0;
         while pos < buf.len() {
-            let deadline = self.conn().poll_timeout();
-            let expired = if armed.arm_write(stream, deadline)? {
+            let poll = Instant::now() + WRITE_POLL;
+            let deadline = self.conn().poll_timeout().map_or(poll, |d| d.min(poll));
+            let expired = if armed.arm_write(stream, Some(deadline))? {
                 match stream.write(&buf[pos..]) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => {
@@ -199,11 +203,22 @@ impl<S: Write + Transport> Shared<S> {
         }
     }
 
-    /// Ends the connection at once: drops its output and closes the socket.
+    /// Ends the connection at once: drops its output and closes the socket (a writer blocked
+    /// meanwhile notices within `WRITE_POLL` and closes it).
     pub(crate) fn terminate(&self) {
         self.conn().terminate();
-        lock(&self.out).close();
+        self.close_out();
         self.notify();
+    }
+
+    /// Closes the write handle, unless a writer holds it (it closes it once it sees the
+    /// connection terminated).
+    fn close_out(&self) {
+        match self.out.try_lock() {
+            Ok(mut out) => out.close(),
+            Err(TryLockError::Poisoned(p)) => p.into_inner().close(),
+            Err(TryLockError::WouldBlock) => {}
+        }
     }
 }
 
@@ -503,7 +518,7 @@ impl<S: Write + Transport> Sender for WsWriter<S> {
     }
 
     fn close_io(&mut self) {
-        lock(&self.shared.out).close();
+        self.shared.close_out();
         self.shared.notify();
     }
 }

@@ -1,0 +1,281 @@
+//! The Node-style `Server`: request checks, tracking and broadcast, slow clients, close.
+//! Loopback only; every test runs under a watchdog.
+#![cfg(feature = "server")]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{watchdog, ReadEvent};
+use ws_blocking::http::StatusCode;
+use ws_blocking::server::{Server, Shutdown, SlowPolicy};
+use ws_blocking::{
+    ClientBuilder, CloseCode, Config, ConnectError, Event, Message, PreparedMessage, Refusal, ServerStream, WebSocket,
+};
+
+fn url(server: &Server, path: &str) -> String {
+    format!("ws://{}{path}", server.local_addr().unwrap())
+}
+
+fn client(url: &str) -> WebSocket<ServerStream> {
+    ClientBuilder::new(url).connect().unwrap().0
+}
+
+/// The status of a refused handshake.
+fn refused(url: &str) -> (StatusCode, String) {
+    match ClientBuilder::new(url).connect() {
+        Err(ConnectError::Rejected { status, body, .. }) => (status, String::from_utf8_lossy(&body).into_owned()),
+        other => panic!("expected a rejection, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// Echoes on a thread per connection.
+fn echo_all(server: Arc<Server>) {
+    thread::spawn(move || {
+        while let Ok(mut conn) = server.accept() {
+            thread::spawn(move || {
+                while let Some(Ok(m)) = conn.ws.recv_message() {
+                    let _ = conn.ws.send(m);
+                }
+                while conn.ws.recv().is_some() {}
+            });
+        }
+    });
+}
+
+fn next_text(ws: &mut WebSocket<ServerStream>) -> String {
+    match ws.recv_message().expect("open").expect("read") {
+        Message::Text(t) => t.to_string(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn path_verify_client_and_subprotocol() {
+    watchdog(20, || {
+        let server = Server::builder()
+            .path("/chat")
+            .subprotocols(["v2", "v1"])
+            .verify_client(|req, info| {
+                assert!(info.remote.is_some_and(|a| a.ip().is_loopback()) && !info.secure);
+                match req.query() {
+                    Some("token=ok") => Ok(()),
+                    Some("token=teapot") => Err(Refusal::new(StatusCode::IM_A_TEAPOT).with_body("short and stout")),
+                    _ => Err(Refusal::default()),
+                }
+            })
+            .bind("127.0.0.1", 0)
+            .unwrap();
+        assert!(server.local_addr().unwrap().ip().is_loopback() && server.local_addr().unwrap().port() != 0);
+        let server = Arc::new(server);
+        echo_all(server.clone());
+        assert_eq!(refused(&url(&server, "/other?token=ok")).0, StatusCode::BAD_REQUEST);
+        assert_eq!(refused(&url(&server, "/chat")).0, StatusCode::UNAUTHORIZED);
+        assert_eq!(refused(&url(&server, "/chat?token=teapot")), (StatusCode::IM_A_TEAPOT, "short and stout".into()));
+        let (mut ws, response) =
+            ClientBuilder::new(url(&server, "/chat?token=ok")).subprotocols(["v1", "v2"]).connect().unwrap();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(ws.protocol(), Some("v1"));
+        ws.send("hi").unwrap();
+        assert_eq!(next_text(&mut ws), "hi");
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        while ws.recv().is_some() {}
+        assert_eq!(ws.close_info().unwrap().code(), CloseCode::NORMAL);
+    });
+}
+
+#[test]
+fn tracking_broadcast_and_broadcast_except() {
+    watchdog(20, || {
+        let server = Server::builder().bind("127.0.0.1", 0).unwrap();
+        let addr = url(&server, "/");
+        let clients: Vec<_> = (0..3).map(|_| client(&addr)).collect();
+        let conns: Vec<_> = (0..3).map(|_| server.accept().unwrap()).collect();
+        assert_eq!(server.clients().len(), 3);
+        let mut ids = server.clients().ids();
+        ids.sort();
+        let mut accepted: Vec<_> = conns.iter().map(|c| c.id).collect();
+        accepted.sort();
+        assert_eq!(ids, accepted);
+        // Every client gets the broadcast, while nobody reads on the server side.
+        let report = server.clients().broadcast(&PreparedMessage::new(Message::text("to all")));
+        assert_eq!((report.sent, report.dropped, report.closed), (3, 0, 0));
+        let mut clients: Vec<_> = clients
+            .into_iter()
+            .map(|mut ws| {
+                assert_eq!(next_text(&mut ws), "to all");
+                ws
+            })
+            .collect();
+        // The first connection's own client is left out.
+        let except = conns[0].id;
+        let report = server.clients().broadcast_except(except, &PreparedMessage::new(Message::text("others")));
+        assert_eq!(report.sent, 2);
+        for ws in &mut clients {
+            ws.ping("sync").unwrap();
+        }
+        // The server side must read for the pings to be answered: each connection on a thread.
+        for mut conn in conns {
+            thread::spawn(move || while conn.ws.recv().is_some() {});
+        }
+        let mut got = Vec::new();
+        for ws in &mut clients {
+            let mut texts = Vec::new();
+            loop {
+                match ws.read_event().unwrap() {
+                    Event::Message(Message::Text(t)) => texts.push(t.to_string()),
+                    Event::Pong(_) => break,
+                    _ => {}
+                }
+            }
+            got.push(texts);
+        }
+        assert_eq!(got.iter().filter(|t| t.is_empty()).count(), 1, "{got:?}");
+        assert_eq!(got.iter().filter(|t| *t == &["others".to_string()]).count(), 2, "{got:?}");
+        // A client that leaves leaves the registry.
+        let mut gone = clients.pop().unwrap();
+        gone.close(CloseCode::NORMAL, "bye").unwrap();
+        while gone.recv().is_some() {}
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.clients().len() != 2 {
+            assert!(Instant::now() < deadline, "still {} clients", server.clients().len());
+            thread::sleep(Duration::from_millis(10));
+        }
+    });
+}
+
+#[test]
+fn slow_clients_dropped_or_closed_with_1013() {
+    for policy in [SlowPolicy::Drop, SlowPolicy::Close] {
+        watchdog(30, move || {
+            let mut config = Config::default();
+            config.write_high_water(64 * 1024).close_timeout(Some(Duration::from_secs(1)));
+            let server =
+                Server::builder().config(Arc::new(config)).slow_client_policy(policy).bind("127.0.0.1", 0).unwrap();
+            // A raw client that completes the handshake and then never reads.
+            let (mut ws, _) = ClientBuilder::new(url(&server, "/")).per_message_deflate(None).connect().unwrap();
+            let conn = server.accept().unwrap();
+            let big = PreparedMessage::new(Message::binary(vec![7u8; 256 * 1024]));
+            let mut dropped = 0;
+            let mut closed = 0;
+            for _ in 0..200 {
+                let report = server.clients().broadcast(&big);
+                dropped += report.dropped;
+                closed += report.closed;
+                if dropped + closed > 0 {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            match policy {
+                SlowPolicy::Drop => {
+                    assert!(dropped > 0 && closed == 0);
+                    assert!(server.clients().contains(conn.id));
+                }
+                _ => {
+                    assert!(closed == 1 && dropped == 0);
+                    // Now read: the data, then the 1013 close.
+                    let code = loop {
+                        match ws.read_event() {
+                            Ok(Event::Closed(info)) => break info.code(),
+                            Ok(_) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    };
+                    assert_eq!(code, CloseCode::TRY_AGAIN_LATER);
+                }
+            }
+            drop(conn);
+        });
+    }
+}
+
+#[test]
+fn close_sends_1001_and_refuses_later_upgrades_with_503() {
+    watchdog(20, || {
+        let server = Arc::new(Server::builder().bind("127.0.0.1", 0).unwrap());
+        let addr = server.local_addr().unwrap();
+        let (mut ws, _) = ClientBuilder::new(url(&server, "/")).connect().unwrap();
+        let mut conn = server.accept().unwrap();
+        let reader = thread::spawn(move || while conn.ws.recv().is_some() {});
+        // A TCP connection already accepted, whose upgrade request comes after close().
+        let mut late = TcpStream::connect(addr).unwrap();
+        thread::sleep(Duration::from_millis(100));
+        let closer = {
+            let server = server.clone();
+            thread::spawn(move || {
+                let start = Instant::now();
+                server.close();
+                start.elapsed()
+            })
+        };
+        let info = loop {
+            if let Event::Closed(info) = ws.read_event().unwrap() {
+                break info;
+            }
+        };
+        assert_eq!(info.code(), CloseCode::GOING_AWAY);
+        // As a client should, wait for the server to close TCP.
+        while ws.recv().is_some() {}
+        assert!(closer.join().unwrap() < Duration::from_secs(5));
+        reader.join().unwrap();
+        assert!(server.is_closing() && server.clients().is_empty());
+        assert!(server.accept().unwrap_err().is_closed());
+        late.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
+        let mut response = String::new();
+        late.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = late.read_to_string(&mut response);
+        assert!(response.starts_with("HTTP/1.1 503"), "{response:?}");
+    });
+}
+
+#[test]
+fn close_with_terminate_and_untracked_connections() {
+    watchdog(20, || {
+        let server = Server::builder().shutdown(Shutdown::Terminate).bind("127.0.0.1", 0).unwrap();
+        let (mut ws, _) = ClientBuilder::new(url(&server, "/")).connect().unwrap();
+        let _conn = server.accept().unwrap();
+        server.close();
+        let info = loop {
+            if let Event::Closed(info) = ws.read_event().unwrap() {
+                break info;
+            }
+        };
+        assert_eq!(info.code(), CloseCode::ABNORMAL);
+        // Without tracking nothing is registered, and the connection is a plain one.
+        let server = Server::builder().client_tracking(false).bind("127.0.0.1", 0).unwrap();
+        let (mut ws, _) = ClientBuilder::new(url(&server, "/")).connect().unwrap();
+        let mut conn = server.accept().unwrap();
+        assert!(server.clients().is_empty() && !server.is_tracking());
+        ws.send("direct").unwrap();
+        assert_eq!(conn.ws.recv_message().unwrap().unwrap(), Message::text("direct"));
+    });
+}
+
+#[test]
+fn no_server_mode_with_accept_stream() {
+    watchdog(20, || {
+        let server = Server::builder().path("/ns").build();
+        assert!(matches!(server.accept(), Err(e) if e.is_closed()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = thread::spawn(move || {
+            let (mut ws, _) = ClientBuilder::new(format!("ws://{addr}/ns")).connect().unwrap();
+            ws.send("via accept_stream").unwrap();
+            while ws.recv().is_some() {}
+        });
+        let (tcp, peer) = listener.accept().unwrap();
+        let info = ws_blocking::server::ClientInfo::new(Some(peer));
+        let accepted = server.accept_stream(tcp, info).unwrap();
+        assert_eq!(accepted.request.uri().path(), "/ns");
+        let mut conn = server.track(accepted.ws, accepted.info, accepted.request);
+        assert_eq!(server.clients().len(), 1);
+        assert_eq!(conn.ws.recv_message().unwrap().unwrap(), Message::text("via accept_stream"));
+        conn.ws.close(CloseCode::NORMAL, "").unwrap();
+        while conn.ws.recv().is_some() {}
+        client.join().unwrap();
+    });
+}
