@@ -161,16 +161,22 @@ where
         Read::Refused(rejection) => return Err(Box::pin(reject::<S, R>(io, rejection)).await),
         Read::Failed(e) => return Err(AcceptError::Io(e)),
     };
+    let mut waited = false;
+    let decided = std::pin::pin!(decide(&request));
+    let decided = Waited { fut: decided, waited: &mut waited };
     let verdict = match deadline {
-        Some(d) => match runtime::timeout_at::<R, _>(d, decide(&request)).await {
+        Some(d) => match runtime::timeout_at::<R, _>(d, decided).await {
             Some(v) => v,
             None => Err(Rejection::from_error(HandshakeError::Timeout)),
         },
-        None => decide(&request).await,
+        None => decided.await,
     };
     match verdict {
         Ok(accept) => {
-            let conn = request.accept(accept, R::now());
+            let mut conn = request.accept(accept, R::now());
+            if waited {
+                peer_gone::<S, R>(&mut io, &mut conn)?;
+            }
             let mut ws = WebSocket::from_connection(io, conn);
             match runtime::timeout::<R, _>(REJECT_WRITE, ws.flush()).await {
                 Some(Ok(())) => Ok(ws),
@@ -179,6 +185,46 @@ where
             }
         }
         Err(rejection) => Err(Box::pin(reject::<S, R>(io, rejection)).await),
+    }
+}
+
+/// A future that records whether it ever returned `Pending` (the verification was truly
+/// asynchronous, so the client had time to go away).
+struct Waited<'a, F> {
+    fut: F,
+    waited: &'a mut bool,
+}
+
+impl<F: Future + Unpin> Future for Waited<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.fut).poll(cx);
+        if polled.is_pending() {
+            *this.waited = true;
+        }
+        polled
+    }
+}
+
+/// Checks, without waiting, that the client did not go away while the application verified
+/// it: an EOF or a failed read means no `101` is written and no dead connection is handed
+/// out. Bytes that did arrive (frames pipelined after the request) stay in `conn`.
+pub(crate) fn peer_gone<S, R: Io<S>>(io: &mut S, conn: &mut ws_proto::Connection) -> Result<(), AcceptError> {
+    struct NoWake;
+    impl std::task::Wake for NoWake {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(Arc::new(NoWake));
+    let mut cx = std::task::Context::from_waker(&waker);
+    match wio::poll_read_into::<R, S, _>(io, conn, &mut cx) {
+        Poll::Ready(Ok(0)) => Err(AcceptError::Io(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the client went away while it was being verified",
+        ))),
+        Poll::Ready(Err(e)) => Err(AcceptError::Io(e)),
+        Poll::Ready(Ok(_)) | Poll::Pending => Ok(()),
     }
 }
 

@@ -68,6 +68,8 @@ mod bind;
 mod byte_stream;
 mod client;
 mod connector;
+#[cfg(test)]
+mod delivery_tests;
 mod driver;
 mod entropy;
 mod error;

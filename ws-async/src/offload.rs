@@ -160,12 +160,14 @@ enum Stage {
 /// half, the driver) finishes it.
 pub(crate) struct Offload<R> {
     stage: Option<Stage>,
+    /// Payload bytes of the message in the slot (counted by `buffered_amount`).
+    pending_len: usize,
     _runtime: PhantomData<fn() -> R>,
 }
 
 impl<R> Default for Offload<R> {
     fn default() -> Self {
-        Self { stage: None, _runtime: PhantomData }
+        Self { stage: None, pending_len: 0, _runtime: PhantomData }
     }
 }
 
@@ -184,6 +186,16 @@ impl<R: Runtime> Offload<R> {
     /// A message is in the slot: data sends must wait.
     pub(crate) fn is_pending(&self) -> bool {
         self.stage.is_some()
+    }
+
+    /// Payload bytes of the message waiting in the slot (0 when empty): part of the
+    /// connection's `buffered_amount`, since the application handed them over.
+    pub(crate) fn pending_len(&self) -> usize {
+        if self.stage.is_some() {
+            self.pending_len
+        } else {
+            0
+        }
     }
 
     /// Queues `msg` on `conn`: into the offload slot when it is large enough and would be
@@ -210,7 +222,9 @@ impl<R: Runtime> Offload<R> {
                 Message::Binary(b) => conn.send_binary(b),
             };
         };
+        let len = msg.len();
         let task = conn.prepare_compressed(msg, opts)?;
+        self.pending_len = len;
         let limiter = Limiter::get(limit);
         // Start at once when a permit is free (`feed` then compresses while the caller prepares
         // the next message); else the next poll waits for a permit.

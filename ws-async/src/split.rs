@@ -400,7 +400,8 @@ impl<S, R: Io<S>> WsWriter<S, R> {
 impl<S, R: Runtime> WsWriter<S, R> {
     /// Bytes queued and not yet written (Node `bufferedAmount`).
     pub fn buffered_amount(&self) -> usize {
-        self.shared.lock().conn.buffered_amount()
+        let inner = self.shared.lock();
+        inner.conn.buffered_amount() + inner.state.offload.pending_len()
     }
 
     /// Whether a send would not wait.

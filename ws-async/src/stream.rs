@@ -112,9 +112,11 @@ impl<S, R: Runtime> WebSocket<S, R> {
         self.conn.state()
     }
 
-    /// Bytes queued and not yet written, framing included (Node `bufferedAmount`).
+    /// Bytes queued and not yet written, framing included (Node `bufferedAmount`), plus the
+    /// payload of a message still being compressed off the runtime (see
+    /// [`offload`](crate::offload)).
     pub fn buffered_amount(&self) -> usize {
-        self.conn.buffered_amount()
+        self.conn.buffered_amount() + self.write.offload.pending_len()
     }
 
     /// Whether the output queue is below `Config::write_high_water`: a send would not wait.
@@ -604,6 +606,17 @@ impl<R: Runtime> RecvState<R> {
                     Poll::Ready(Ok(())) => {}
                 }
                 return Poll::Ready(Some(Ok(event)));
+            }
+            // While a message the application handed over is being compressed, input is not
+            // parsed: a close from the peer parsed now would queue its echo before that
+            // message, which could then no longer be sent.
+            let compressing = d.state().offload.is_pending() && !conn.is_terminated();
+            if compressing {
+                match d.poll_write(conn, cx) {
+                    Poll::Ready(Err(e)) => return self.io_failed(conn, d, e),
+                    Poll::Pending if d.state().offload.is_pending() => return Poll::Pending,
+                    _ => continue,
+                }
             }
             if !self.paused || conn.is_terminated() {
                 if let Some(event) = conn.poll_event(R::now()) {

@@ -37,7 +37,8 @@ impl Runtime for TestRuntime {
         tokio::spawn(future);
     }
     fn spawn_blocking(job: BlockingJob) -> Result<(), BlockingJob> {
-        Err(job)
+        tokio::task::spawn_blocking(job);
+        Ok(())
     }
 }
 

@@ -82,7 +82,7 @@ use ws_proto::{
 
 use crate::driver::{EventReceiver, Outbound, WsHandle};
 use crate::error::{AcceptError, TrySendError};
-use crate::handshake::{reject, REJECT_WRITE};
+use crate::handshake::{peer_gone, reject, REJECT_WRITE};
 use crate::io::{self as wio, Timer};
 use crate::runtime::{self, Io, Net, Runtime};
 use crate::stream::WebSocket;
@@ -440,7 +440,7 @@ impl<R: Net> Server<R> {
     {
         let deadline = self.inner.deadline::<R>();
         match self.inner.decide::<R>(req, head, &info, deadline).await {
-            Ok((upgrade, accept)) => write_101::<S, R>(io, upgrade, accept).await,
+            Ok((upgrade, accept)) => write_101::<S, R>(io, upgrade, accept, self.inner.verifies_async()).await,
             Err(rejection) => Err(Box::pin(reject::<S, R>(io, rejection)).await),
         }
     }
@@ -555,13 +555,19 @@ async fn accept_loop<R: Net>(
     }
 }
 
-/// Writes the `101` queued in the accepted connection.
+/// Writes the `101` queued in the accepted connection; with `check_peer`, first makes sure the
+/// client is still there.
 async fn write_101<S, R: Io<S>>(
-    io: S,
+    mut io: S,
     upgrade: UpgradeRequest,
     accept: Accept,
+    check_peer: bool,
 ) -> Result<WebSocket<S, R>, AcceptError> {
-    let conn = upgrade.accept(accept, R::now());
+    let mut conn = upgrade.accept(accept, R::now());
+    if check_peer {
+        // An asynchronous `verify_client` gave the client time to go away.
+        peer_gone::<S, R>(&mut io, &mut conn)?;
+    }
     let mut ws = WebSocket::from_connection(io, conn);
     match runtime::timeout::<R, _>(REJECT_WRITE, ws.flush()).await {
         Some(Ok(())) => Ok(ws),
@@ -589,6 +595,11 @@ impl Inner {
             Some(f) => f(req),
             None => self.path_matches(req.uri()),
         }
+    }
+
+    /// Whether `verify_client` is asynchronous (the client may leave while it runs).
+    fn verifies_async(&self) -> bool {
+        matches!(self.verify, Some(Verify::Async(_)))
     }
 
     fn check_open(&self) -> Result<(), Rejection> {
@@ -671,7 +682,7 @@ impl Inner {
         };
         match self.decide::<R>(&request, leftover, &info, deadline).await {
             Ok((upgrade, accept)) => {
-                let ws = write_101::<S, R>(io, upgrade, accept).await?;
+                let ws = write_101::<S, R>(io, upgrade, accept, self.verifies_async()).await?;
                 Ok(Accepted { ws, info, request })
             }
             Err(rejection) => Err(Box::pin(reject::<S, R>(io, rejection)).await),
