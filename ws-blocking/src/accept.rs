@@ -66,13 +66,16 @@ where
     }
 }
 
+/// A request head and the bytes read past it, or the refusal of a malformed one.
+pub(crate) type Head = Result<(Request<()>, Bytes), Rejection>;
+
 /// Reads the request head (bounded by the handshake timeout); a malformed one is a
 /// rejection to answer.
 pub(crate) fn read_head<S: Read + Write + Transport>(
     mut io: Io<S>,
     config: Arc<Config>,
     options: Arc<ServerOptions>,
-) -> Result<(Io<S>, Result<(Request<()>, Bytes), Rejection>), AcceptError> {
+) -> Result<(Io<S>, Head), AcceptError> {
     let mut handshake = ServerHandshake::new(config, options, Instant::now());
     loop {
         match handshake.poll_head() {

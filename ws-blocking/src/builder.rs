@@ -48,7 +48,7 @@ use crate::ConnectError;
 /// | an HTTP proxy agent | [`proxy`](Self::proxy) (HTTP `CONNECT`) | none; environment variables are **not** read |
 /// | `perMessageDeflate` | [`per_message_deflate`](Self::per_message_deflate) | **on**: `DeflateConfig::default()` |
 /// | `maxPayload` and other limits | [`config`](Self::config) | `Config::default()` |
-/// | `ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, `checkServerIdentity` | [`tls`](Self::tls) ([`TlsOptions`](crate::tls::TlsOptions)) | Mozilla roots, host verified |
+/// | `ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, `checkServerIdentity` | `tls` (`TlsOptions`) | Mozilla roots, host verified |
 /// | `'upgrade'` event | the `Response<()>` returned with the connection | |
 /// | `'unexpected-response'` event | [`ConnectError::Rejected`] (status, headers, body) | |
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 //! The blocking adapter for the sans-IO core [`ws_proto`], with the API of the async
 //! bindings (`ws-tokio`, `ws-async-std`) spelled the same, minus `async`: a
 //! [`ClientBuilder`], [`connect`] / [`dial`] / [`connect_with`], a Node-style
-//! [`server::Server`], and [`WebSocket`] with `recv` / `send` / `close` and
+//! `server::Server`, and [`WebSocket`] with `recv` / `send` / `close` and
 //! [`split`](WebSocket::split) halves. Errors, entropy and TLS options are ws-async's
 //! runtime-free pieces, re-exported; URL parsing, redirects, proxies and the server policy
 //! are ws-proto's.
@@ -69,8 +69,8 @@
 //!
 //! ## Features
 //!
-//! - `rustls` (default): `wss://`, [`tls::TlsOptions`], [`tls::TlsStream`] and TLS listeners.
-//! - `server` (default): the [`server`] module.
+//! - `rustls` (default): `wss://`, `tls::TlsOptions`, `tls::TlsStream` and TLS listeners.
+//! - `server` (default): the `server` module.
 //! - `zlib-rs`: ws-proto's zlib-rs permessage-deflate backend (every window size).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -367,7 +367,7 @@ impl<S: Read + Write + Transport> Receiver for ReadHalf<S> {
 impl<S: Read + Write + Transport + TryClone> WebSocket<S> {
     /// Splits into a [`WsReader`] and a [`WsWriter`] that can be used from different threads
     /// (the writer gets a second handle on the stream from `S::try_clone`; a TLS stream shares
-    /// its session, see [`TlsStream`](crate::tls::TlsStream)).
+    /// its session, see `tls::TlsStream`).
     ///
     /// **The reader runs the timers** (keepalive, pong deadline, close timeout) and answers
     /// the peer's pings and close, writing the answers itself (pongs go out while only the

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Socket capabilities the driving loop uses: read and write timeouts and half-close.
 ///
 /// Implemented for [`TcpStream`], [`UnixStream`], [`Stream`] and
-/// [`TlsStream`](crate::tls::TlsStream). For any other stream (an in-memory pipe…), either
+/// `tls::TlsStream`. For any other stream (an in-memory pipe…), either
 /// wrap it in [`Plain`] or write `impl Transport for MyStream {}`: the defaults do nothing
 /// and report no timeout support, which **disables the connection's timers while a call
 /// blocks** (keepalive, pong deadline, close timeout and handshake timeout then fire only
@@ -96,14 +96,14 @@ pub enum Stream {
     /// TLS over another stream (`wss://`, possibly through a proxy tunnel).
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
-    Tls(Box<crate::tls::TlsStream<Stream>>),
+    Tls(Box<crate::tls::TlsStream<Self>>),
 }
 
 /// The stream of a client connection ([`ClientBuilder::connect`](crate::ClientBuilder::connect),
 /// [`connect`](crate::connect), [`dial`](crate::dial)).
 pub type ClientStream = Stream;
 
-/// The stream of a connection accepted by a [`Server`](crate::server::Server): TCP, or TLS
+/// The stream of a connection accepted by a `server::Server`: TCP, or TLS
 /// over TCP from a TLS listener.
 pub type ServerStream = Stream;
 

@@ -48,7 +48,9 @@ impl<S: Read + Write + Transport> Receiver for Owned<S> {
 }
 
 /// Where a [`WebSocket`]'s connection lives: owned, or shared with a server's client
-/// registry (a tracked connection).
+/// registry (a tracked connection). The owned case, by far the common one, stays inline: boxing
+/// it would add an indirection to every call.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Core<S: Write + Transport> {
     Owned(Owned<S>),
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
@@ -97,7 +99,7 @@ impl<S: Read + Write + Transport> Receiver for Core<S> {
 ///
 /// Get one from [`ClientBuilder::connect`](crate::ClientBuilder::connect),
 /// [`connect`](crate::connect) or [`connect_with`](crate::connect_with) (client),
-/// [`Server::accept`](crate::server::Server::accept) or [`accept_with`](crate::accept_with)
+/// `server::Server::accept` or [`accept_with`](crate::accept_with)
 /// (server), or wrap an already-upgraded stream with [`from_connection`](Self::from_connection).
 ///
 /// All protocol work happens in [`ws_proto::Connection`]: answering pings, echoing the peer's
@@ -116,7 +118,7 @@ impl<S: Read + Write + Transport> Receiver for Core<S> {
 /// read on one thread and write on another.
 ///
 /// Dropping it closes the socket at once (also for a server's tracked connection, which then
-/// leaves [`Server::clients`](crate::server::Server::clients)).
+/// leaves `server::Server::clients`).
 pub struct WebSocket<S: Write + Transport> {
     core: Core<S>,
     recv: RecvState,

@@ -1,5 +1,6 @@
 //! The `echo-server` example (compiled in here) serves 20 concurrent clients, and honours
 //! `close-me:CODE:REASON`.
+#![cfg(feature = "server")]
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::OnceLock;

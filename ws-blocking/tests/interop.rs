@@ -9,6 +9,7 @@
 //!
 //! The peers are installed by `scripts/setup-interop.sh`; when they are
 //! missing these tests fail (they never skip).
+#![cfg(feature = "server")]
 
 use std::ffi::OsString;
 use std::fmt::Write as _;

@@ -104,7 +104,7 @@ pub struct Accepted<S: Write + Transport> {
 
 /// What [`Server::accept`] waits for.
 enum Incoming {
-    Upgraded(Accepted<ServerStream>),
+    Upgraded(Box<Accepted<ServerStream>>),
     Failed(io::Error),
     /// Wakes a waiting `accept` (the server is closing).
     Wake,
@@ -227,7 +227,10 @@ impl Server {
                 return Err(ServerError::Closed);
             }
             match rx.recv() {
-                Ok(Incoming::Upgraded(a)) if !self.is_closing() => return Ok(self.track(a.ws, a.info, a.request)),
+                Ok(Incoming::Upgraded(a)) if !self.is_closing() => {
+                    let Accepted { ws, info, request } = *a;
+                    return Ok(self.track(ws, info, request));
+                }
                 Ok(Incoming::Upgraded(a)) => self.inner.dismiss(a.ws),
                 Ok(Incoming::Failed(e)) => return Err(ServerError::Listener(e)),
                 Ok(Incoming::Wake) => {}
@@ -349,7 +352,9 @@ fn accept_loop(listener: &TcpListener, inner: &Arc<Inner>, tx: &Sender<Incoming>
                 // A thread that cannot be started drops the connection.
                 let _ = thread::Builder::new().name("ws-blocking handshake".into()).spawn(move || {
                     if let Some(accepted) = inner.handshake(tcp, remote) {
-                        if let Err(mpsc::SendError(Incoming::Upgraded(a))) = tx.send(Incoming::Upgraded(accepted)) {
+                        if let Err(mpsc::SendError(Incoming::Upgraded(a))) =
+                            tx.send(Incoming::Upgraded(Box::new(accepted)))
+                        {
                             inner.dismiss(a.ws);
                         }
                     }
