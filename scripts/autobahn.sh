@@ -7,10 +7,14 @@
 # Suites:
 #   blocking-quick   ws-blocking `echo-server` example (release build); all cases
 #                    but 9.* (performance), 12.* and 13.* (compression); --strict
-#   blocking-server  ws-blocking `echo-server` example; all cases but 12.* and
-#                    13.* (compression, which ws-blocking does not offer); --strict
-#   blocking-client  ws-blocking `autobahn-client` example against the suite's
-#                    fuzzing server; all cases but 12.* and 13.*; --strict
+#   blocking-server  ws-blocking `echo-server` example (accepts permessage-deflate),
+#                    built with the zlib-rs deflate backend; every case outside
+#                    12.*/13.* plus a compression sample covering each negotiation
+#                    shape (BLOCKING_CASES: 12.1.*, 12.2.1-3, 13.1.*, 13.2.1 ...
+#                    13.7.1); --strict
+#   blocking-client  ws-blocking `autobahn-client` example (offers permessage-deflate)
+#                    against the suite's fuzzing server, zlib-rs; the same cases;
+#                    --strict
 #   async-std-server ws-async-std `async-std-echo-server` example on async-std
 #                    (`--runtime async-std`); all cases but 12.* and 13.*; --strict
 #   async-std-server-smol
@@ -58,6 +62,13 @@ set -euo pipefail
 # and SERVER_ARGS (more arguments for a server example, after the port).
 SUITES="blocking-quick blocking-server blocking-client tokio-server tokio-client tokio-server-default tokio-client-default async-std-server async-std-server-smol async-std-client"
 
+# The blocking suites: every group outside 12.* and 13.* (there is no 8.* or 11.*),
+# and one or a few compression cases per negotiation shape (12.1: default offer,
+# 12.2: a larger message; 13.1: default, 13.2: no context takeover, 13.3-13.4: window
+# bits 8 and 15 both ways, 13.5-13.7: the client's window bits and no context
+# takeover combined).
+BLOCKING_CASES='1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*,12.1.*,12.2.1,12.2.2,12.2.3,13.1.*,13.2.1,13.3.1,13.4.1,13.5.1,13.6.1,13.7.1'
+
 suite_spec() {
   FEATURES="" SERVER_ARGS=()
   case "$1" in
@@ -65,11 +76,11 @@ suite_spec() {
       ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900
       ARGS=(--quick --strict) ;;
     blocking-server)
-      ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900
-      ARGS=(--exclude '12.*,13.*' --strict) ;;
+      ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900 FEATURES=zlib-rs
+      ARGS=(--cases "$BLOCKING_CASES" --strict) ;;
     blocking-client)
-      ROLE=client PKG=ws-blocking EXAMPLE=autobahn-client AGENT=ws-blocking LIMIT=900
-      ARGS=(--exclude '12.*,13.*' --strict) ;;
+      ROLE=client PKG=ws-blocking EXAMPLE=autobahn-client AGENT=ws-blocking LIMIT=900 FEATURES=zlib-rs
+      ARGS=(--cases "$BLOCKING_CASES" --strict) ;;
     async-std-server)
       ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std LIMIT=900
       SERVER_ARGS=(--runtime async-std)
