@@ -9,4 +9,9 @@
 #[macro_use]
 mod harness;
 
+mod backpressure;
+mod byte_stream;
+mod cancel;
 mod connection;
+mod driver;
+mod split;

@@ -1,30 +1,33 @@
-//! Cancel safety on async-std and smol: `recv` inside `futures::select!` against a competing
-//! timer and a yield, while frames trickle in a few bytes at a time; a stream that returns
-//! `Pending` at every other call; sends cancelled mid-way. Nothing may be lost, duplicated or
-//! corrupted.
+//! Cancel safety: receiving and sending inside `select!` with branches that win at every
+//! other poll, over pipes that deliver a few bytes at a time and streams that return
+//! `Pending` at every other call. Nothing may be lost, duplicated or corrupted.
 
-#[macro_use]
-mod common;
-
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use common::*;
 use futures::future::FutureExt;
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::{select_biased, StreamExt};
-use ws_async_std::ws_proto::Role;
-use ws_async_std::{CloseCode, Event, Message, WebSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use ws_async::runtime::Io;
+use ws_async::ws_proto::Role;
+use ws_async::{CloseCode, Event, Message, WebSocket};
+
+use crate::harness::*;
 
 const N: usize = 150;
+
+/// Message `i` of a test is `len_of(i) % MODULO` bytes long.
+const MODULO: usize = 20_000;
 
 /// What a client would send: N messages (every third fragmented around a ping), then a close.
 fn client_wire() -> Vec<u8> {
     let mut wire = Vec::new();
     for i in 0..N {
-        let p = payload(i, len_of(i) % 20_000);
+        let p = payload(i, len_of(i) % MODULO);
         if i % 3 == 0 {
             let (a, b) = p.split_at(p.len() / 2);
             wire.extend(client_frame(false, 0x2, a));
@@ -39,8 +42,8 @@ fn client_wire() -> Vec<u8> {
 }
 
 /// Receives every message with `recv` losing a `select!` again and again to a 1 ms timer and
-/// to a plain yield.
-async fn receive_all<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocket<S>) -> (Vec<Vec<u8>>, usize) {
+/// to a plain yield; returns the messages and how many times `recv` was cancelled.
+async fn receive_all<S, R: Io<S>>(ws: &mut WebSocket<S, R>) -> (Vec<Vec<u8>>, usize) {
     let mut got = Vec::new();
     let mut cancelled = 0;
     let mut tick = async_io::Timer::interval(Duration::from_millis(1));
@@ -61,47 +64,46 @@ async fn receive_all<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocket<S>) -
     }
 }
 
+/// Every message once, in order, intact.
 fn check(got: &[Vec<u8>]) {
-    check_sizes(got, 20_000);
-}
-
-/// Every message once, in order, intact (message `i` is `len_of(i) % modulo` bytes long).
-fn check_sizes(got: &[Vec<u8>], modulo: usize) {
     assert_eq!(got.len(), N);
     for (i, m) in got.iter().enumerate() {
-        assert_eq!(m, &payload(i, len_of(i) % modulo), "message {i}");
+        assert_eq!(m, &payload(i, len_of(i) % MODULO), "message {i}");
     }
 }
 
-/// Message sizes of the sending test: smaller, since both of its sides spin in `select!`
-/// loops on flaky streams.
-const SEND_MODULO: usize = 6_000;
-
 /// A stream that returns `Pending` (after waking itself) at every other call and moves at most
-/// `max` bytes per call.
+/// `max` bytes per call; `reads` counts its reads.
 struct Flaky<S> {
     inner: S,
     max: usize,
-    reads: usize,
+    reads: Arc<AtomicUsize>,
     writes: usize,
+    vectored: bool,
 }
 
 impl<S> Flaky<S> {
-    fn new(inner: S, max: usize) -> Self {
-        Self { inner, max, reads: 0, writes: 0 }
+    fn new(inner: S, max: usize, vectored: bool) -> Self {
+        Self { inner, max, reads: Arc::default(), writes: 0, vectored }
     }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Flaky<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        this.reads += 1;
-        if this.reads % 2 == 0 {
+        if this.reads.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let n = this.max.min(buf.len());
-        Pin::new(&mut this.inner).poll_read(cx, &mut buf[..n])
+        let mut tmp = vec![0u8; this.max.min(buf.remaining())];
+        let mut small = ReadBuf::new(&mut tmp);
+        match Pin::new(&mut this.inner).poll_read(cx, &mut small) {
+            Poll::Ready(Ok(())) => {
+                buf.put_slice(small.filled());
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
     }
 }
 
@@ -117,22 +119,45 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Flaky<S> {
         Pin::new(&mut this.inner).poll_write(cx, &buf[..n])
     }
 
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        // At most `max` bytes, gathered across the slices.
+        let mut flat = Vec::new();
+        for b in bufs {
+            flat.extend_from_slice(b);
+            if flat.len() >= self.max {
+                break;
+            }
+        }
+        self.poll_write(cx, &flat)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.vectored
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
 
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
-both! {
-    async fn recv_in_select_while_bytes_trickle_in() {
-        // A 7-byte pipe: every frame takes many reads.
+on_every_runtime! {
+    /// `recv` cancelled again and again by competing `select!` branches while frames trickle in
+    /// a few bytes at a time through a 7-byte pipe: every message once, in order; one pong per
+    /// ping and the close echo go out.
+    async fn recv_cancelled_repeatedly_while_bytes_trickle_in<T: TestRt>() {
+        // A tiny pipe: every frame arrives in many reads.
         let (peer, io) = duplex(7);
-        let mut server = WebSocket::from_connection(io, connection(Role::Server, config()));
+        let mut server = websocket::<T, _>(io, Role::Server, config());
         let (mut peer_rd, mut peer_wr) = peer.split();
-        let writer = spawn(async move {
+        let writer = T::spawn(async move {
             let wire = client_wire();
             let (mut at, mut step) = (0, 1);
             while at < wire.len() {
@@ -142,11 +167,11 @@ both! {
                 step = step % 13 + 1;
                 yield_now().await;
             }
-            peer_wr.close().await.unwrap();
+            peer_wr.shutdown().await.unwrap();
             peer_wr
         });
         // The pongs and the close echo must be read for the pipe not to fill.
-        let reader = spawn(async move {
+        let reader = T::spawn(async move {
             let mut back = Vec::new();
             peer_rd.read_to_end(&mut back).await.unwrap();
             back
@@ -164,46 +189,50 @@ both! {
         assert_eq!(frames.last().map(|f| f.1), Some(0x8));
     }
 
-    async fn recv_over_a_stream_pending_every_other_call() {
-        let (peer, io) = duplex(64 * 1024);
-        let mut server = WebSocket::from_connection(Flaky::new(io, 5), connection(Role::Server, config()));
-        let (mut peer_rd, mut peer_wr) = peer.split();
-        let writer = spawn(async move {
-            peer_wr.write_all(&client_wire()).await.unwrap();
-            peer_wr.close().await.unwrap();
-            peer_wr
-        });
-        let reader = spawn(async move {
-            let mut back = Vec::new();
-            peer_rd.read_to_end(&mut back).await.unwrap();
-            back
-        });
-        let (got, _) = within(receive_all(&mut server)).await;
-        check(&got);
-        assert!(within(server.recv()).await.is_none());
-        assert!(server.get_ref().reads > 100);
-        drop(server);
-        drop(within(writer).await);
-        let (frames, _) = server_frames(&within(reader).await);
-        assert_eq!(frames.iter().filter(|f| f.1 == 0xA).count(), N.div_ceil(3));
+    /// `recv` in `select!` over a stream that returns `Pending` at every other call and moves
+    /// 5 bytes at most, with vectored writes off and on: nothing lost, one pong per ping.
+    async fn recv_over_a_stream_pending_every_other_call<T: TestRt>() {
+        for vectored in [false, true] {
+            let (peer, io) = duplex(64 * 1024);
+            let flaky = Flaky::new(io, 5, vectored);
+            let reads = flaky.reads.clone();
+            let mut server = websocket::<T, _>(AnyStream::new(flaky), Role::Server, config());
+            let (mut peer_rd, mut peer_wr) = peer.split();
+            let writer = T::spawn(async move {
+                peer_wr.write_all(&client_wire()).await.unwrap();
+                peer_wr.shutdown().await.unwrap();
+                peer_wr
+            });
+            let reader = T::spawn(async move {
+                let mut back = Vec::new();
+                peer_rd.read_to_end(&mut back).await.unwrap();
+                back
+            });
+            let (got, _) = within(receive_all(&mut server)).await;
+            check(&got);
+            assert!(within(server.recv()).await.is_none());
+            assert!(reads.load(Ordering::Relaxed) > 100);
+            drop(server);
+            drop(within(writer).await);
+            let (frames, _) = server_frames(&within(reader).await);
+            assert_eq!(frames.iter().filter(|f| f.1 == 0xA).count(), N.div_ceil(3));
+        }
     }
 
     /// `feed` waits only before queuing, so a cancelled `feed` queued nothing and is retried;
     /// with a high-water mark that never makes it wait, `send` waits only after queuing, so a
     /// cancelled `send` queued the whole message and is not retried. Either way every message
-    /// arrives once, in order, through flaky streams on both sides.
-    async fn sends_cancelled_are_all_or_nothing() {
+    /// arrives exactly once, in order, through flaky streams on both sides.
+    async fn sends_cancelled_are_all_or_nothing<T: TestRt>() {
         for use_send in [false, true] {
-            // Small enough that sends wait often, large enough to finish quickly with the
-            // receiver on another thread.
-            let (a, b) = duplex(601);
+            let (a, b) = duplex(61);
             let high_water = if use_send { 1 << 30 } else { 1024 };
             let cfg = config_with(|c| {
                 c.write_high_water(high_water);
             });
-            let mut client = WebSocket::from_connection(Flaky::new(a, 67), connection(Role::Client, cfg));
-            let mut server = WebSocket::from_connection(Flaky::new(b, 73), connection(Role::Server, config()));
-            let receiver = spawn(async move {
+            let mut client = websocket::<T, _>(AnyStream::new(Flaky::new(a, 7, true)), Role::Client, cfg);
+            let mut server = websocket::<T, _>(AnyStream::new(Flaky::new(b, 9, false)), Role::Server, config());
+            let receiver = T::spawn(async move {
                 let (got, _) = receive_all(&mut server).await;
                 while server.recv().await.is_some() {}
                 got
@@ -211,7 +240,7 @@ both! {
             let mut cancelled = 0;
             let mut i = 0;
             while i < N {
-                let msg = payload(i, len_of(i) % SEND_MODULO);
+                let msg = payload(i, len_of(i) % MODULO);
                 let done = select_biased! {
                     r = async {
                         if use_send { client.send(msg).await } else { client.feed(msg).await }
@@ -241,25 +270,26 @@ both! {
             })
             .await;
             assert!(closed.was_clean());
+            // The client's stream is shut down once the connection is over: the server sees EOF.
             assert!(within(client.recv()).await.is_none());
             let got = within(receiver).await;
             assert!(cancelled > 10, "only {cancelled} cancellations");
-            check_sizes(&got, SEND_MODULO);
+            check(&got);
         }
     }
 
-    async fn split_reader_in_select_loses_nothing() {
+    /// A split reader's `recv` in `select!` loses nothing while frames arrive 5 bytes at a time.
+    async fn split_reader_in_select_loses_nothing<T: TestRt>() {
         let (peer, io) = duplex(11);
-        let ws = WebSocket::from_connection(io, connection(Role::Server, config()));
-        let (mut reader, _writer) = ws.split();
+        let (mut reader, _writer) = websocket::<T, _>(io, Role::Server, config()).split();
         let (mut peer_rd, mut peer_wr) = peer.split();
-        let writer = spawn(async move {
+        let writer = T::spawn(async move {
             for chunk in client_wire().chunks(5) {
                 peer_wr.write_all(chunk).await.unwrap();
             }
             peer_wr
         });
-        let _drain = spawn(async move {
+        let _drain = T::spawn(async move {
             let mut back = Vec::new();
             let _ = peer_rd.read_to_end(&mut back).await;
         });

@@ -1,21 +1,21 @@
-//! `WebSocket::split` on async-std and smol: halves in different tasks, automatic replies from
-//! the reader alone, closing from either half, both directions at once, reunite.
-
-#[macro_use]
-mod common;
+//! `WebSocket::split`: halves in different tasks, automatic replies from the reader alone,
+//! keepalive from the reader, closing and terminating from the writer, both directions at
+//! once, reunite.
 
 use std::time::Duration;
 
-use common::*;
-use ws_async_std::ws_proto::Initiator;
-use ws_async_std::{CloseCode, Event, Message, WebSocket};
+use ws_async::ws_proto::Initiator;
+use ws_async::{CloseCode, Error, Event, Message, ReuniteError};
 
-both! {
-    async fn reader_alone_answers_pings() {
-        let (mut client, server) = tcp_pair(config()).await;
+use crate::harness::*;
+
+on_every_runtime! {
+    /// The reader alone (the writer idle) answers pings and completes the peer's close.
+    async fn reader_alone_answers_pings<T: TestRt>() {
+        let (mut client, server) = tcp_pair::<T>(config()).await;
         let (mut reader, writer) = server.split();
         // Only the reader is polled; the writer stays idle.
-        let reader_task = spawn(async move {
+        let reader_task = T::spawn(async move {
             let mut pings = 0;
             while let Some(Ok(event)) = reader.recv().await {
                 match event {
@@ -40,13 +40,14 @@ both! {
         drop(writer);
     }
 
-    async fn reader_runs_keepalive_and_closes() {
+    /// The reader alone runs keepalive (answered pings keep the connection open) and closes.
+    async fn reader_runs_keepalive_and_closes<T: TestRt>() {
         let cfg = config_with(|c| {
             c.keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(300)));
         });
-        let (mut client, server) = raw_pair(4096, config(), cfg);
+        let (mut client, server) = raw_pair::<T>(4096, config(), cfg);
         let (mut reader, _writer) = server.split();
-        let client_task = spawn(async move {
+        let client_task = T::spawn(async move {
             let mut pings = 0;
             while let Some(Ok(event)) = client.recv().await {
                 match event {
@@ -80,10 +81,11 @@ both! {
         assert!(within(client_task).await >= pongs);
     }
 
-    async fn writer_alone_sends_everything_in_order() {
-        let (mut client, server) = pipe_pair(1024, config()).await;
+    /// The writer alone sends 100 messages of mixed sizes in order, then closes.
+    async fn writer_alone_sends_everything_in_order<T: TestRt>() {
+        let (mut client, server) = pipe_pair::<T>(1024, config()).await;
         let (reader, mut writer) = server.split();
-        let sender = spawn(async move {
+        let sender = T::spawn(async move {
             for i in 0..100 {
                 writer.send(payload(i, len_of(i))).await.unwrap();
             }
@@ -104,10 +106,12 @@ both! {
         assert!(reader.is_pair_of(&writer));
     }
 
-    async fn close_from_the_writer_while_the_reader_waits() {
-        let (mut client, server) = tcp_pair(config()).await;
+    /// A close from the writer while the reader waits: the reader gets the echoes, then
+    /// `Closed` (clean, local), then the end.
+    async fn close_from_the_writer_while_the_reader_waits<T: TestRt>() {
+        let (mut client, server) = tcp_pair::<T>(config()).await;
         let (mut reader, mut writer) = server.split();
-        let reader_task = spawn(async move {
+        let reader_task = T::spawn(async move {
             let mut messages = Vec::new();
             loop {
                 match reader.recv().await {
@@ -117,7 +121,8 @@ both! {
                 }
             }
         });
-        let client_task = spawn(async move {
+        let client_task = T::spawn(async move {
+            // Echo until the close handshake is done.
             while let Some(Ok(event)) = client.recv().await {
                 if let Event::Message(m) = event {
                     let _ = client.send(m).await;
@@ -140,26 +145,27 @@ both! {
     }
 
     /// Both sides split; large messages both ways at once while pings cross them, through a
-    /// small pipe: the halves contend for each side's stream.
-    async fn both_directions_at_once_then_reunite() {
+    /// small pipe (the halves contend for each side's stream); reunited, the halves are one
+    /// working connection again.
+    async fn both_directions_at_once_then_reunite<T: TestRt>() {
         const N: usize = 60;
-        let (client, server) = pipe_pair(2048, config()).await;
+        let (client, server) = pipe_pair::<T>(2048, config()).await;
         let (mut c_reader, mut c_writer) = client.split();
         let (mut s_reader, mut s_writer) = server.split();
-        let c_send = spawn(async move {
+        let c_send = T::spawn(async move {
             for i in 0..N {
                 c_writer.send(payload(i, len_of(i))).await.unwrap();
                 c_writer.ping(b"c").await.unwrap();
             }
             c_writer
         });
-        let s_send = spawn(async move {
+        let s_send = T::spawn(async move {
             for i in 0..N {
                 s_writer.send(Message::text(String::from_utf8(payload(i, len_of(i))).unwrap())).await.unwrap();
             }
             s_writer
         });
-        let s_recv = spawn(async move {
+        let s_recv = T::spawn(async move {
             let (mut i, mut pings) = (0, 0);
             while i < N || pings < N {
                 match s_reader.recv().await {
@@ -188,12 +194,13 @@ both! {
         let c_writer = within(c_send).await;
         let s_writer = within(s_send).await;
         let s_reader = within(s_recv).await;
+        // Reunited, the halves are one working connection again.
         let mut client = c_reader.reunite(c_writer).unwrap();
-        let mut server: WebSocket<_> = s_reader.reunite(s_writer).unwrap();
+        let mut server = s_reader.reunite(s_writer).unwrap();
         within(client.send("whole again")).await.unwrap();
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(m))) if m == Message::text("whole again")));
         within(server.close(CloseCode::NORMAL, "")).await.unwrap();
-        let _server = spawn(async move { while server.recv().await.is_some() {} });
+        let _server = T::spawn(async move { while server.recv().await.is_some() {} });
         loop {
             match within(client.recv()).await {
                 Some(Ok(Event::Pong(_))) => pongs += 1,
@@ -201,28 +208,31 @@ both! {
                 other => panic!("{other:?}"),
             }
         }
-        // Under a ping flood only the latest unsent pongs are kept, so not every ping is answered.
+        // Every ping is answered, except that under a flood only the latest unsent pongs are kept.
         assert!(pongs >= 16, "{pongs}");
     }
 
-    async fn terminate_from_the_writer_wakes_the_reader() {
-        let (_client, server) = pipe_pair(4096, config()).await;
+    /// `terminate` from the writer wakes a reader parked in `recv`: it gets `Closed` (1006);
+    /// the writer's later sends fail.
+    async fn terminate_from_the_writer_wakes_the_reader<T: TestRt>() {
+        let (_client, server) = pipe_pair::<T>(4096, config()).await;
         let (mut reader, mut writer) = server.split();
-        let reader_task = spawn(async move { reader.recv().await });
+        let reader_task = T::spawn(async move { reader.recv().await });
         sleep(Duration::from_millis(30)).await;
         writer.terminate();
         match within(reader_task).await {
             Some(Ok(Event::Closed(info))) => assert_eq!(info.code(), CloseCode::ABNORMAL),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(writer.send("late").await, Err(ws_async_std::Error::Send(_))));
+        assert!(matches!(writer.send("late").await, Err(Error::Send(_))));
     }
 
-    async fn reunite_refuses_halves_of_different_connections() {
-        let (a, b) = raw_pair(1024, config(), config());
+    /// `reunite` refuses halves of different connections and hands them back.
+    async fn reunite_refuses_halves_of_different_connections<T: TestRt>() {
+        let (a, b) = raw_pair::<T>(1024, config(), config());
         let (a_reader, a_writer) = a.split();
         let (b_reader, b_writer) = b.split();
-        let ws_async_std::ReuniteError(a_reader, b_writer) = a_reader.reunite(b_writer).unwrap_err();
+        let ReuniteError(a_reader, b_writer) = a_reader.reunite(b_writer).unwrap_err();
         assert!(a_reader.reunite(a_writer).is_ok());
         assert!(b_reader.reunite(b_writer).is_ok());
     }

@@ -1,28 +1,64 @@
-//! Output backpressure on async-std and smol: a peer that does not read bounds the writer's
-//! memory to about the write high-water mark plus one message; `feed` and `send` wait instead
-//! of queuing more.
+//! Output backpressure: a peer that does not read bounds the writer's memory to about the
+//! write high-water mark plus one message; `feed` and `send` wait instead of queuing more.
 
-#[macro_use]
-mod common;
-
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
-use futures::io::AsyncReadExt;
-use ws_async_std::ws_proto::{Error as ProtoError, Role, TimeoutKind};
-use ws_async_std::{Event, Message, TrySendError, WebSocket};
+use socket2::{Domain, Socket, Type};
+use tokio::io::AsyncReadExt;
+use ws_async::ws_proto::{Error as ProtoError, Role, TimeoutKind};
+use ws_async::{accept_with, connect_with, ClientRequest, Config, Error, Event, Message, TrySendError};
+
+use crate::harness::*;
 
 const HIGH_WATER: usize = 16 * 1024;
 const MSG: usize = 4096;
 /// A client frame of MSG bytes: header (4 bytes at this size) and mask key.
 const FRAME: usize = MSG + 8;
 
-both! {
-    async fn feed_waits_while_the_peer_does_not_read() {
+/// The socket buffer size asked for on both ends of [`small_buffer_pair`] (Linux doubles it).
+const SOCKET_BUFFER: usize = 16 * 1024;
+
+/// A TCP socket with small send and receive buffers, set before connecting: fixed sizes turn
+/// the kernel's buffer autotuning off, so a peer that does not read frees no room later.
+fn small_buffer_socket() -> Socket {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(SOCKET_BUFFER).unwrap();
+    socket.set_send_buffer_size(SOCKET_BUFFER).unwrap();
+    socket
+}
+
+/// A client and a server over loopback TCP (the runtime's sockets) whose socket buffers are
+/// small and fixed on both ends, through the handshakes.
+async fn small_buffer_pair<T: TestRt>(config: Arc<Config>) -> (Ws<T::Tcp, T>, Ws<T::Tcp, T>) {
+    let listener = small_buffer_socket();
+    listener.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    listener.listen(8).unwrap();
+    let client = small_buffer_socket();
+    // Loopback: the connection completes in the listener's backlog, so neither call blocks.
+    client.connect(&listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_recv_buffer_size(SOCKET_BUFFER).unwrap();
+    server.set_send_buffer_size(SOCKET_BUFFER).unwrap();
+    let server = T::from_std(server.into()).unwrap();
+    let client = T::from_std(client.into()).unwrap();
+    let server_config = config.clone();
+    let server = T::spawn(async move { accept_with::<_, T::R>(server, server_config, Arc::default()).await.unwrap() });
+    let (client, _) =
+        within(connect_with::<_, T::R>(client, ClientRequest::new("localhost", "/"), config)).await.unwrap();
+    (client, within(server).await)
+}
+
+on_every_runtime! {
+    /// `feed` waits while the peer does not read: the pipe and the queue (the high-water mark
+    /// plus one message) hold everything queued; once the peer reads, every message arrives
+    /// and the cancelled `feed` goes through.
+    async fn feed_waits_while_the_peer_does_not_read<T: TestRt>() {
         let cfg = config_with(|c| {
             c.write_high_water(HIGH_WATER);
         });
-        let (mut client, mut server) = raw_pair(8 * 1024, cfg, config());
+        let (mut client, mut server) = raw_pair::<T>(8 * 1024, cfg, config());
         let mut queued = 0;
         let mut max_buffered = 0;
         while timeout(Duration::from_millis(100), client.feed(payload(queued, MSG))).await.is_some() {
@@ -38,7 +74,7 @@ both! {
         assert!(matches!(client.try_send(vec![0u8; 10]), Err(TrySendError::Full(_))));
 
         // Once the peer reads, everything arrives, and the cancelled feed goes through.
-        let reader = spawn(async move {
+        let reader = T::spawn(async move {
             let mut got = Vec::new();
             while got.len() < queued + 1 {
                 match server.recv().await {
@@ -56,11 +92,14 @@ both! {
         }
     }
 
-    async fn a_non_reading_peer_bounds_memory_over_tcp() {
+    /// Over TCP with a server that never reads: `send` writes everything until the kernel's
+    /// (small, fixed) buffers fill, then waits with its message queued whole; `feed` then
+    /// queues only below the high-water mark, so memory stays bounded.
+    async fn send_waits_and_memory_stays_bounded_over_tcp<T: TestRt>() {
         let cfg = config_with(|c| {
             c.write_high_water(HIGH_WATER);
         });
-        let (mut client, server) = tcp_pair(cfg).await;
+        let (mut client, server) = small_buffer_pair::<T>(cfg).await;
         // The server never reads: the kernel's buffers fill, then the client's queue.
         let mut blocked = false;
         for i in 0..20_000 {
@@ -78,21 +117,25 @@ both! {
         }
         assert!(blocked, "send never waited");
         assert!(client.buffered_amount() <= HIGH_WATER + 64 * 1024 + 14);
-        // `feed` queues only up to the high-water mark, then waits.
+        // `feed` queues only below the high-water mark (so each one that completes leaves at
+        // most the mark plus its own frame queued), then waits.
         let mut fed = 0;
         while timeout(Duration::from_millis(100), client.feed(vec![1u8; 1000])).await.is_some() {
             fed += 1;
+            assert!(client.buffered_amount() <= HIGH_WATER + 1008, "{}", client.buffered_amount());
             assert!(fed <= HIGH_WATER / 1000 + 1, "feed never waited");
         }
         assert!(client.buffered_amount() <= HIGH_WATER + 64 * 1024 + 14);
         drop(server);
     }
 
-    async fn try_send_reports_full_then_drains() {
+    /// `try_send` queues up to the high-water mark, then reports `Full` with the message
+    /// handed back; after a flush there is room again.
+    async fn try_send_reports_full_then_drains<T: TestRt>() {
         let cfg = config_with(|c| {
             c.write_high_water(HIGH_WATER);
         });
-        let (mut client, mut server) = raw_pair(1024, cfg, config());
+        let (mut client, mut server) = raw_pair::<T>(1024, cfg, config());
         let mut n = 0;
         loop {
             match client.try_send(payload(n, MSG)) {
@@ -105,7 +148,7 @@ both! {
             }
         }
         assert_eq!(n, HIGH_WATER.div_ceil(FRAME));
-        let reader = spawn(async move {
+        let reader = T::spawn(async move {
             for i in 0..n {
                 let got = server.recv().await;
                 assert!(matches!(got, Some(Ok(Event::Message(Message::Binary(b)))) if b == payload(i, MSG)));
@@ -117,17 +160,17 @@ both! {
     }
 
     /// A writer stuck on a peer that stopped reading is released by the close timeout.
-    async fn close_timeout_releases_a_stuck_writer() {
+    async fn close_timeout_releases_a_stuck_writer<T: TestRt>() {
         let cfg = config_with(|c| {
             c.close_timeout(Some(Duration::from_millis(300)));
         });
         let (peer, io) = duplex(1024);
-        let mut server = WebSocket::from_connection(io, connection(Role::Server, cfg));
+        let mut server = websocket::<T, _>(io, Role::Server, cfg);
         within(server.feed(vec![7u8; 100_000])).await.unwrap();
         let started = Instant::now();
         // The close frame queues behind the message, which never drains.
         let err = within(server.close(1000u16, "")).await.unwrap_err();
-        assert!(matches!(err, ws_async_std::Error::ConnectionClosed), "{err:?}");
+        assert!(matches!(err, Error::ConnectionClosed), "{err:?}");
         let elapsed = started.elapsed();
         assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3), "{elapsed:?}");
         match within(server.recv()).await {
@@ -138,12 +181,14 @@ both! {
         drop(peer);
     }
 
-    async fn a_slow_reader_gets_everything() {
+    /// A peer reading slowly, 1000 bytes at a time, gets everything, and the writer's queue
+    /// never holds more than the high-water mark plus one message.
+    async fn peer_that_reads_slowly_gets_everything<T: TestRt>() {
         let cfg = config_with(|c| {
             c.write_high_water(HIGH_WATER);
         });
-        let (client, server) = tcp_pair(cfg).await;
-        let sender = spawn(async move {
+        let (client, server) = tcp_pair::<T>(cfg).await;
+        let sender = T::spawn(async move {
             let mut client = client;
             let mut max = 0;
             for i in 0..300 {
@@ -153,7 +198,7 @@ both! {
             client.flush().await.unwrap();
             max
         });
-        let mut raw = server.into_inner();
+        let mut raw = raw::<T>(server.into_inner());
         let mut total = 0;
         let mut buf = vec![0u8; 1000];
         let expected: usize = (0..300).map(|i| payload(i, 3000).len() + 8).sum();
