@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Autobahn|Testsuite suites against this project's echo servers and
-# clients, with the runners in ../shared/autobahn (see its README).
+# clients, with the project's runners in scripts/autobahn/ (see its README.md).
 #
 # Usage: scripts/autobahn.sh SUITE...
 #
@@ -47,9 +47,9 @@
 # Exit status: 0 when every suite passed; 1 when a suite failed (failed cases,
 # the server crashed, time limit); 2 on bad usage or a setup error.
 #
-# Environment: WS_SHARED_DIR (the shared/ folder; default ../shared beside the
-# repository); AUTOBAHN_* variables are passed on to server-suite.sh and
-# client-suite.sh.
+# Environment: AUTOBAHN_* variables are passed on to scripts/autobahn/server-suite.sh
+# and client-suite.sh (AUTOBAHN_VENV: where scripts/autobahn/install.sh keeps the
+# suite's Python 2.7 environment).
 set -euo pipefail
 
 # ----------------------------------------------------------------- the suites
@@ -115,9 +115,9 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/.." && pwd))"
-shared="${WS_SHARED_DIR:-$root/../shared}"
-runner="$shared/autobahn/server-suite.sh"
-client_runner="$shared/autobahn/client-suite.sh"
+kit="$here/autobahn"
+runner="$kit/server-suite.sh"
+client_runner="$kit/client-suite.sh"
 report_root="$root/target/autobahn"
 
 free_port() {
@@ -272,11 +272,11 @@ for s in "$@"; do
   suite_spec "$s" || die "unknown suite '$s' (suites: $SUITES)"
   case " ${suites[*]-} " in *" $s "*) ;; *) suites+=("$s") ;; esac
 done
-{ [ -x "$runner" ] && [ -x "$client_runner" ]; } || die "$runner or $client_runner not found: the Autobahn runners are expected in shared/ beside the repository ($shared); set WS_SHARED_DIR"
+{ [ -x "$runner" ] && [ -x "$client_runner" ]; } || die "$runner or $client_runner is missing or not executable (scripts/autobahn/ is part of the repository)"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed"
 
 # Install once up front (install.sh is idempotent), not from parallel runs.
-if ! "$shared/autobahn/install.sh" >/dev/null; then
+if ! "$kit/install.sh" >/dev/null; then
   die "installing Autobahn|Testsuite failed (try scripts/setup-interop.sh)"
 fi
 
@@ -320,7 +320,7 @@ done
 # The check.py summary line of a suite's report, or why there is none.
 summary_line() {
   local line
-  line="$(python3 "$shared/autobahn/check.py" "$report_root/$1" --quiet 2>/dev/null | tail -n 1)" || true
+  line="$(python3 "$kit/check.py" "$report_root/$1" --quiet 2>/dev/null | tail -n 1)" || true
   printf '%s\n' "${line:-no report}"
 }
 

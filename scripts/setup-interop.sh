@@ -4,8 +4,10 @@
 #     installed with `npm ci` into interop/node/node_modules;
 #   - Python `websockets`, pinned in interop/python/requirements.txt,
 #     installed into the venv interop/python/.venv;
-#   - Autobahn|Testsuite (Python 2.7), by ../shared/autobahn/install.sh,
-#     cached in ~/.cache/autobahn-venv;
+#   - Autobahn|Testsuite (Python 2.7), by scripts/autobahn/install.sh, cached
+#     in ~/.cache/ws-rs-autobahn-venv (AUTOBAHN_VENV); Python 2.7 from pyenv
+#     when it has one, else Debian 11's python2.7 packages fetched by apt-get
+#     and unpacked into that folder;
 #   - Debian's Chromium (/usr/bin/chromium), by scripts/setup-chromium.sh,
 #     for ws-blocking/tests/chromium.rs.
 #
@@ -18,8 +20,8 @@
 # and when everything is in place nothing is printed. Otherwise one line per
 # component being installed; on failure, the installer's output and an error.
 #
-# Environment: PYTHON (default python3, 3.11 or newer), WS_SHARED_DIR (the
-# shared/ folder; default: ../shared beside the repository).
+# Environment: PYTHON (default python3, 3.11 or newer); AUTOBAHN_VENV and the
+# other settings of scripts/autobahn/install.sh (see its --help).
 set -euo pipefail
 
 log() { printf 'setup-interop: %s\n' "$*" >&2; }
@@ -27,7 +29,6 @@ die() { log "error: $*"; exit 1; }
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/.." && pwd))"
-shared="${WS_SHARED_DIR:-$root/../shared}"
 PYTHON="${PYTHON:-python3}"
 
 autobahn=1
@@ -104,10 +105,10 @@ fi
 
 # ------------------------------------------------------ Autobahn|Testsuite
 if [ "$autobahn" = 1 ]; then
-  installer="$shared/autobahn/install.sh"
-  [ -x "$installer" ] || die "$installer not found: the Autobahn runners are expected in shared/ beside the repository ($shared); set WS_SHARED_DIR"
-  cache="${AUTOBAHN_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/autobahn-venv}"
-  if [ ! -x "$cache/wstest" ]; then
+  installer="$here/autobahn/install.sh"
+  [ -x "$installer" ] || die "$installer is missing or not executable"
+  cache="${AUTOBAHN_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/ws-rs-autobahn-venv}"
+  if [ ! -x "$cache/bin/wstest" ]; then
     log "installing Autobahn|Testsuite (Python 2.7 environment in $cache; takes a minute or two)"
   fi
   # install.sh has its own time limit (AUTOBAHN_INSTALL_TIMEOUT, default 900 s).

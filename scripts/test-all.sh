@@ -18,8 +18,8 @@
 # output; the exit status is non-zero when any step failed.
 #
 # Environment: AUTOBAHN_SUITES (space separated: one phase instead of the two above; see
-# scripts/autobahn.sh --help), CARGO_TEST_TIMEOUT (seconds, default 2400),
-# WS_SHARED_DIR.
+# scripts/autobahn.sh --help), CARGO_TEST_TIMEOUT (seconds, default 2400). Everything
+# the steps need is in the repository (the Autobahn runners: scripts/autobahn/).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
