@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Response};
 use ws_proto::{
-    ClientRequest, ClientTarget, Config, DeflateConfig, Endpoint, HandshakeError, HttpProxy, RedirectError,
-    RedirectPolicy, DEFAULT_MAX_REDIRECTS,
+    ClientRequest, ClientTarget, Config, DeflateConfig, Endpoint, HandshakeError, HttpProxy, RedirectPolicy,
+    DEFAULT_MAX_REDIRECTS,
 };
 
 use crate::connector::Connector;
@@ -328,8 +328,7 @@ impl<R: Net> ClientBuilder<R> {
                             redirects += 1;
                         }
                         Ok(None) => return Err(ConnectError::Rejected { status, headers: response, body }),
-                        Err(RedirectError::TooMany { max }) => return Err(ConnectError::TooManyRedirects(max)),
-                        Err(e) => return Err(ConnectError::InvalidUrl(e.to_string())),
+                        Err(e) => return Err(e.into()),
                     }
                 }
                 Err(e) => return Err(e),

@@ -185,6 +185,31 @@ impl From<ws_proto::UrlError> for ConnectError {
     }
 }
 
+impl From<ws_proto::ProxyError> for ConnectError {
+    /// A refusal keeps its status and headers; an EOF before the head ended is
+    /// `UnexpectedEof`; anything else (malformed or oversized head) is `InvalidData`.
+    fn from(e: ws_proto::ProxyError) -> Self {
+        match e {
+            ws_proto::ProxyError::Rejected { status, headers } => Self::ProxyRejected { status, headers },
+            ws_proto::ProxyError::UnexpectedEof => {
+                Self::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "proxy closed before answering CONNECT"))
+            }
+            other => Self::Io(io::Error::new(io::ErrorKind::InvalidData, other.to_string())),
+        }
+    }
+}
+
+impl From<ws_proto::RedirectError> for ConnectError {
+    /// Too many redirects is [`ConnectError::TooManyRedirects`]; a `Location` that is not a
+    /// usable URL is [`ConnectError::InvalidUrl`].
+    fn from(e: ws_proto::RedirectError) -> Self {
+        match e {
+            ws_proto::RedirectError::TooMany { max } => Self::TooManyRedirects(max),
+            other => Self::InvalidUrl(other.to_string()),
+        }
+    }
+}
+
 impl From<HandshakeError> for ConnectError {
     fn from(e: HandshakeError) -> Self {
         match e {

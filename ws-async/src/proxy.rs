@@ -5,7 +5,7 @@
 use std::future::poll_fn;
 use std::io;
 
-use ws_proto::{HttpProxy, ProxyError, ProxyStatus, ProxyTunnel};
+use ws_proto::{HttpProxy, ProxyStatus, ProxyTunnel};
 
 use crate::error::ConnectError;
 use crate::handshake::write_all;
@@ -22,14 +22,14 @@ pub(crate) async fn tunnel<S, R: Io<S>>(
     port: u16,
     max_head: usize,
 ) -> Result<S, ConnectError> {
-    let mut tunnel = ProxyTunnel::new(proxy, host, port, max_head).map_err(proxy_error)?;
+    let mut tunnel = ProxyTunnel::new(proxy, host, port, max_head)?;
     write_all::<S, R>(&mut stream, tunnel.request()).await?;
     poll_fn(|cx| R::poll_flush(&mut stream, cx)).await?;
     let mut chunk = [0u8; 1024];
     loop {
         let n = poll_fn(|cx| R::poll_read(&mut stream, cx, &mut chunk)).await?;
         let status = if n == 0 { tunnel.receive_eof() } else { tunnel.receive(&chunk[..n]) };
-        match status.map_err(proxy_error)? {
+        match status? {
             ProxyStatus::NeedMore => {}
             // The target has not been sent anything yet, so nothing may follow the head.
             ProxyStatus::Established { leftover } if !leftover.is_empty() => {
@@ -37,16 +37,6 @@ pub(crate) async fn tunnel<S, R: Io<S>>(
             }
             ProxyStatus::Established { .. } => return Ok(stream),
         }
-    }
-}
-
-fn proxy_error(e: ProxyError) -> ConnectError {
-    match e {
-        ProxyError::Rejected { status, headers } => ConnectError::ProxyRejected { status, headers },
-        ProxyError::UnexpectedEof => {
-            ConnectError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "proxy closed before answering CONNECT"))
-        }
-        other => invalid_data(other.to_string()),
     }
 }
 

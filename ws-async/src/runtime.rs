@@ -196,6 +196,7 @@ pub(crate) async fn timeout<R: Runtime, F: Future>(after: std::time::Duration, f
 }
 
 /// Waits `after` on `R`'s clock.
+#[cfg(feature = "server")]
 pub(crate) async fn sleep<R: Runtime>(after: std::time::Duration) {
     let mut s = R::sleep_until(R::now() + after);
     std::future::poll_fn(|cx| s.poll_elapsed(cx)).await;

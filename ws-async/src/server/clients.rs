@@ -24,6 +24,12 @@ const PRUNE_TICK: Duration = Duration::from_millis(20);
 pub struct ClientId(u64);
 
 impl ClientId {
+    /// The id numbered `n` (for adapters that keep their own registries; a server hands out
+    /// 1, 2, 3…).
+    pub fn new(n: u64) -> Self {
+        Self(n)
+    }
+
     /// The number behind the id (1 for a server's first connection).
     pub fn get(self) -> u64 {
         self.0
