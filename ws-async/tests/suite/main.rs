@@ -12,6 +12,8 @@ mod harness;
 mod backpressure;
 mod byte_stream;
 mod cancel;
+mod client;
 mod connection;
 mod driver;
+mod server;
 mod split;

@@ -403,6 +403,11 @@ impl<S, R> Raw<S, R> {
     pub fn get_ref(&self) -> &S {
         &self.io
     }
+
+    /// The stream back.
+    pub fn into_inner(self) -> S {
+        self.io
+    }
 }
 
 /// The runtime's native TCP stream `tcp` as a [`Raw`] stream.

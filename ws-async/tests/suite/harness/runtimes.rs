@@ -121,6 +121,22 @@ impl<T> Task<T> {
     pub fn abort(&self) {
         self.abort.abort();
     }
+
+    /// A guard that cancels the task when dropped: for servers and proxies that would
+    /// otherwise wait for connections after the test is over.
+    pub fn abort_on_drop(self) -> AbortOnDrop {
+        AbortOnDrop(self.abort)
+    }
+}
+
+/// Cancels a task when dropped (see [`Task::abort_on_drop`]).
+#[derive(Debug)]
+pub struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl<T> Future for Task<T> {
