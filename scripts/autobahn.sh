@@ -10,18 +10,20 @@
 #   blocking-server  ws-blocking `echo-server` example (accepts permessage-deflate),
 #                    built with the zlib-rs deflate backend; every case outside
 #                    12.*/13.* plus a compression sample covering each negotiation
-#                    shape (BLOCKING_CASES: 12.1.*, 12.2.1-3, 13.1.*, 13.2.1 ...
-#                    13.7.1); --strict
+#                    shape (COMPRESSION_SAMPLE below); --strict
 #   blocking-client  ws-blocking `autobahn-client` example (offers permessage-deflate)
 #                    against the suite's fuzzing server, zlib-rs; the same cases;
 #                    --strict
 #   async-std-server ws-async-std `async-std-echo-server` example on async-std
-#                    (`--runtime async-std`); all cases but 12.* and 13.*; --strict
+#                    (`--runtime async-std`), zlib-rs; all cases but 12.* and 13.*,
+#                    plus a 12.*/13.* sample covering each negotiation shape; --strict
 #   async-std-server-smol
-#                    the same echo server on smol (`--runtime smol`); all cases but
-#                    12.* and 13.*; --strict
+#                    the same echo server on smol (`--runtime smol`); the same cases
 #   async-std-client ws-async-std `async-std-autobahn-client` example (smol)
-#                    against the fuzzing server; all cases but 12.* and 13.*; --strict
+#                    against the fuzzing server; the same cases; --strict
+#   async-std-server-full, async-std-client-full
+#                    the same on smol with all 517 cases (run by hand: the
+#                    compression groups take 12 to 15 minutes a role)
 #   tokio-server     ws-tokio `tokio-autobahn-server` example built with the zlib-rs
 #                    deflate backend (--features zlib-rs); all 517 cases; --strict
 #   tokio-client     ws-tokio `tokio-autobahn-client` example, zlib-rs; all 517 cases;
@@ -60,14 +62,15 @@ set -euo pipefail
 # ARGS (server-suite.sh / client-suite.sh options) and LIMIT (seconds for the
 # run); optionally FEATURES (cargo features of PKG to build the example with)
 # and SERVER_ARGS (more arguments for a server example, after the port).
-SUITES="blocking-quick blocking-server blocking-client tokio-server tokio-client tokio-server-default tokio-client-default async-std-server async-std-server-smol async-std-client"
+SUITES="blocking-quick blocking-server blocking-client tokio-server tokio-client tokio-server-default tokio-client-default async-std-server async-std-server-smol async-std-client async-std-server-full async-std-client-full"
 
-# The blocking suites: every group outside 12.* and 13.* (there is no 8.* or 11.*),
-# and one or a few compression cases per negotiation shape (12.1: default offer,
-# 12.2: a larger message; 13.1: default, 13.2: no context takeover, 13.3-13.4: window
-# bits 8 and 15 both ways, 13.5-13.7: the client's window bits and no context
-# takeover combined).
-BLOCKING_CASES='1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*,12.1.*,12.2.1,12.2.2,12.2.3,13.1.*,13.2.1,13.3.1,13.4.1,13.5.1,13.6.1,13.7.1'
+# The blocking and async-std suites: every case group but the compression ones (12.*, 13.*;
+# there is no 8.* or 11.*), and a sample of those covering each negotiation shape: 12.1-12.5
+# (default parameters, message sizes and fragmentation) and one case of each 13.x offer
+# (default, no context takeover, max window bits 8 and 15, their combinations, and several
+# offers in one request).
+NO_COMPRESSION='1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
+COMPRESSION_SAMPLE='12.1.1,12.1.11,12.2.5,12.3.10,12.4.14,12.5.17,13.1.1,13.2.1,13.3.1,13.4.1,13.5.1,13.6.1,13.7.1,13.7.18'
 
 suite_spec() {
   FEATURES="" SERVER_ARGS=()
@@ -77,21 +80,28 @@ suite_spec() {
       ARGS=(--quick --strict) ;;
     blocking-server)
       ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900 FEATURES=zlib-rs
-      ARGS=(--cases "$BLOCKING_CASES" --strict) ;;
+      ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
     blocking-client)
       ROLE=client PKG=ws-blocking EXAMPLE=autobahn-client AGENT=ws-blocking LIMIT=900 FEATURES=zlib-rs
-      ARGS=(--cases "$BLOCKING_CASES" --strict) ;;
+      ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
     async-std-server)
-      ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std LIMIT=900
+      ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std LIMIT=900 FEATURES=zlib-rs
       SERVER_ARGS=(--runtime async-std)
-      ARGS=(--exclude '12.*,13.*' --strict) ;;
+      ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
     async-std-server-smol)
-      ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std-smol LIMIT=900
+      ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std-smol LIMIT=900 FEATURES=zlib-rs
       SERVER_ARGS=(--runtime smol)
-      ARGS=(--exclude '12.*,13.*' --strict) ;;
+      ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
     async-std-client)
-      ROLE=client PKG=ws-async-std EXAMPLE=async-std-autobahn-client AGENT=ws-async-std LIMIT=900
-      ARGS=(--exclude '12.*,13.*' --strict) ;;
+      ROLE=client PKG=ws-async-std EXAMPLE=async-std-autobahn-client AGENT=ws-async-std LIMIT=900 FEATURES=zlib-rs
+      ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
+    async-std-server-full)
+      ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std-smol LIMIT=2700 FEATURES=zlib-rs
+      SERVER_ARGS=(--runtime smol)
+      ARGS=(--strict) ;;
+    async-std-client-full)
+      ROLE=client PKG=ws-async-std EXAMPLE=async-std-autobahn-client AGENT=ws-async-std LIMIT=2700 FEATURES=zlib-rs
+      ARGS=(--strict) ;;
     tokio-server)
       ROLE=server PKG=ws-tokio EXAMPLE=tokio-autobahn-server AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
       ARGS=(--strict) ;;
