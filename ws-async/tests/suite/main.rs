@@ -17,3 +17,4 @@ mod connection;
 mod driver;
 mod server;
 mod split;
+mod tls;

@@ -1,0 +1,454 @@
+//! `wss://` with rustls on every runtime (tokio-rustls under tokio, futures-rustls under
+//! async-std and smol), with certificates generated at test time (rcgen): custom CA, untrusted
+//! certificates, skipping verification, server-name override, the identity hook, mutual TLS,
+//! connectors and timeouts.
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
+use tokio::sync::mpsc;
+use ws_async::runtime::{Custom, Io};
+use ws_async::tls::rustls::pki_types::{CertificateDer, ServerName};
+use ws_async::tls::rustls::{self, ServerConfig};
+use ws_async::tls::{server_config_from_pem, server_config_with_client_auth_pem, TlsOptions};
+use ws_async::{
+    accept_with, connect, ClientBuilder, CloseCode, Config, ConnectError, ConnectFuture, Connector, Event, Message,
+    ServerOptions, Target, WebSocket,
+};
+
+use crate::harness::*;
+
+/// A certificate authority generated for the test.
+struct Ca {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Self {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).unwrap();
+        Self { pem: cert.pem(), issuer: Issuer::new(params, key) }
+    }
+
+    /// A leaf certificate for `names` (DNS names or IP addresses): (chain PEM, key PEM, DER).
+    fn leaf(&self, names: &[&str], purpose: ExtendedKeyUsagePurpose) -> (String, String, CertificateDer<'static>) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        params.extended_key_usages = vec![purpose];
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem(), cert.der().clone())
+    }
+
+    fn server_leaf(&self, names: &[&str]) -> (String, String, CertificateDer<'static>) {
+        self.leaf(names, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+}
+
+/// What the server saw of one TLS connection: the TLS handshake's result, with the SNI and
+/// whether a client certificate was presented.
+#[derive(Debug)]
+struct TlsSeen {
+    handshake: Result<(Option<String>, bool), String>,
+}
+
+/// A `wss://` echo server on 127.0.0.1 with `config`, built from the runtime's TLS acceptor and
+/// `accept_with`; it stops when the guard is dropped.
+async fn wss_server<T: TestRt>(
+    config: Arc<ServerConfig>,
+) -> (SocketAddr, mpsc::UnboundedReceiver<TlsSeen>, AbortOnDrop) {
+    let listener = T::listen();
+    let addr = T::listener_addr(&listener);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = T::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = T::accept(&listener).await else { return };
+            let (config, tx) = (config.clone(), tx.clone());
+            T::spawn_detached(async move {
+                let tls = match T::accept_tls(tcp, config).await {
+                    Ok(accepted) => {
+                        let seen = (accepted.sni, accepted.client_certificate);
+                        let _ = tx.send(TlsSeen { handshake: Ok(seen) });
+                        accepted.stream
+                    }
+                    Err(e) => {
+                        let _ = tx.send(TlsSeen { handshake: Err(e.to_string()) });
+                        return;
+                    }
+                };
+                let Ok(mut ws) =
+                    accept_with::<_, T::R>(tls, Arc::new(Config::default()), Arc::new(ServerOptions::default())).await
+                else {
+                    return;
+                };
+                while let Some(Ok(event)) = ws.recv().await {
+                    if let Event::Message(m) = event {
+                        if ws.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx, task.abort_on_drop())
+}
+
+async fn round_trip<S, R: Io<S>>(ws: &mut WebSocket<S, R>, text: &str) {
+    ws.send(text).await.unwrap();
+    match within(ws.recv()).await {
+        Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, text),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The rustls error inside a `ConnectError::Tls`.
+fn rustls_error(e: &ConnectError) -> &rustls::Error {
+    match e {
+        ConnectError::Tls(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .unwrap_or_else(|| panic!("no rustls error in {io:?}")),
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+}
+
+/// A connector that does TLS itself (e.g. with another TLS stack): here the runtime's rustls
+/// adapter over the runtime's TCP, handed over as a custom stream.
+struct OwnTls<T> {
+    config: Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+    calls: Arc<AtomicUsize>,
+    _runtime: PhantomData<fn() -> T>,
+}
+
+impl<T: TestRt> Connector<T::R> for OwnTls<T> {
+    fn connect<'a>(&'a self, target: &'a Target) -> ConnectFuture<'a, T::R> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            assert!(target.secure);
+            let tcp = T::connect(self.addr).await?;
+            let name = ServerName::try_from(target.host.clone()).unwrap();
+            let tls = T::connect_tls(tcp, name, self.config.clone()).await?;
+            Ok(<T::R as Custom<AnyStream>>::custom(tls))
+        })
+    }
+
+    fn handles_tls(&self) -> bool {
+        true
+    }
+}
+
+on_every_runtime! {
+    /// `wss://` (and `https://`, which means it) with a custom CA, by IP address (no SNI) and by
+    /// name: text, a large message and a clean close over TLS.
+    async fn wss_round_trip_with_a_custom_ca<T: TestRt>() {
+        let ca = Ca::new("test CA");
+        let (cert, key, _) = ca.server_leaf(&["localhost", "127.0.0.1"]);
+        let (addr, mut seen, _server) =
+            wss_server::<T>(server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap()).await;
+        for host in ["127.0.0.1", "localhost"] {
+            let url = format!("wss://{host}:{}/secure", addr.port());
+            let (mut ws, response) =
+                within(ClientBuilder::<T::R>::new(&url).tls(TlsOptions::new().ca_pem(&ca.pem)).connect()).await.unwrap();
+            assert_eq!(response.status(), 101);
+            assert_eq!(ws.url(), Some(url.as_str()));
+            assert_eq!(T::kind(ws.get_ref()), StreamKind::Tls { peer_certificates: true });
+            round_trip(&mut ws, &format!("hello over TLS via {host}")).await;
+            let (sni, client_cert) = within(seen.recv()).await.unwrap().handshake.unwrap();
+            // No SNI for an IP address.
+            assert_eq!(sni.as_deref(), (host == "localhost").then_some("localhost"));
+            assert!(!client_cert);
+            let big = payload(3, 200_000);
+            within(ws.send(big.clone())).await.unwrap();
+            assert!(matches!(within(ws.recv()).await, Some(Ok(Event::Message(Message::Binary(b)))) if b == big));
+            within(ws.close(CloseCode::NORMAL, "tls bye")).await.unwrap();
+            match within(ws.recv()).await {
+                Some(Ok(Event::Closed(info))) => assert!(info.was_clean(), "{info:?}"),
+                other => panic!("{other:?}"),
+            }
+            assert!(within(ws.recv()).await.is_none());
+        }
+        // https:// means wss://.
+        let (mut ws, _) = within(
+            ClientBuilder::<T::R>::new(format!("https://127.0.0.1:{}/", addr.port()))
+                .tls(TlsOptions::new().ca_pem(&ca.pem))
+                .per_message_deflate(None)
+                .connect(),
+        )
+        .await
+        .unwrap();
+        round_trip(&mut ws, "https scheme").await;
+    }
+
+    /// Certificates the client does not trust are refused (default roots, another CA, a
+    /// certificate for another name); unusable TLS options are reported before connecting.
+    async fn untrusted_certificates_are_rejected<T: TestRt>() {
+        let ca = Ca::new("test CA");
+        let (cert, key, _) = ca.server_leaf(&["127.0.0.1"]);
+        let (addr, mut seen, _server) =
+            wss_server::<T>(server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap()).await;
+        let url = format!("wss://127.0.0.1:{}/", addr.port());
+
+        // The default roots (Mozilla's) do not know the test CA: `connect` and the builder alike.
+        let e = within(connect::<T::R>(&url)).await.map(|_| ()).unwrap_err();
+        assert!(
+            matches!(rustls_error(&e), rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)),
+            "{e:?}"
+        );
+        let e = within(ClientBuilder::<T::R>::new(&url).connect()).await.map(|_| ()).unwrap_err();
+        assert!(matches!(rustls_error(&e), rustls::Error::InvalidCertificate(_)), "{e:?}");
+
+        // Another CA's root does not help; nor do the built-in roots added to it.
+        let other = Ca::new("other CA");
+        for options in [TlsOptions::new().ca_pem(&other.pem), TlsOptions::new().ca_pem(&other.pem).built_in_roots(true)] {
+            let e = within(ClientBuilder::<T::R>::new(&url).tls(options).connect()).await.map(|_| ()).unwrap_err();
+            assert!(matches!(rustls_error(&e), rustls::Error::InvalidCertificate(_)), "{e:?}");
+        }
+        // The server saw the handshakes fail.
+        for _ in 0..4 {
+            assert!(within(seen.recv()).await.unwrap().handshake.is_err());
+        }
+
+        // Unusable TLS options are reported before connecting.
+        assert!(TlsOptions::new().ca_pem("not PEM").build().is_err());
+        let e = within(ClientBuilder::<T::R>::new(&url).tls(TlsOptions::new().ca_pem("not PEM")).connect())
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(matches!(&e, ConnectError::Tls(io) if io.kind() == std::io::ErrorKind::InvalidInput), "{e:?}");
+        let e = within(
+            ClientBuilder::<T::R>::new(&url)
+                .tls(TlsOptions::new().ca_pem(&ca.pem).client_auth_pem(&ca.pem, "no key"))
+                .connect(),
+        )
+        .await
+        .map(|_| ())
+        .unwrap_err();
+        assert!(matches!(&e, ConnectError::Tls(io) if io.kind() == std::io::ErrorKind::InvalidInput), "{e:?}");
+        // A certificate for another name.
+        let (cert, key, _) = ca.server_leaf(&["elsewhere.test"]);
+        let (addr, _seen, _server) =
+            wss_server::<T>(server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap()).await;
+        let e = within(
+            ClientBuilder::<T::R>::new(format!("wss://127.0.0.1:{}/", addr.port()))
+                .tls(TlsOptions::new().ca_pem(&ca.pem))
+                .connect(),
+        )
+        .await
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            matches!(
+                rustls_error(&e),
+                rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext { .. })
+            ),
+            "{e:?}"
+        );
+    }
+
+    /// Skipping verification is an explicit opt-in: without it a self-signed certificate for
+    /// another name is refused, with it the connection works (encrypted).
+    async fn skipping_verification_is_an_explicit_opt_in<T: TestRt>() {
+        // A self-signed certificate for another name: nothing about it verifies.
+        let ca = Ca::new("nobody");
+        let (cert, key, _) = ca.server_leaf(&["unrelated.test"]);
+        let (addr, _seen, _server) =
+            wss_server::<T>(server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap()).await;
+        let url = format!("wss://127.0.0.1:{}/", addr.port());
+        assert!(within(ClientBuilder::<T::R>::new(&url).connect()).await.is_err());
+        let (mut ws, _) =
+            within(ClientBuilder::<T::R>::new(&url).tls(TlsOptions::new().danger_accept_invalid_certs(true)).connect())
+                .await
+                .unwrap();
+        round_trip(&mut ws, "unverified but encrypted").await;
+    }
+
+    /// `server_name` overrides the name verified and sent as SNI.
+    async fn server_name_override<T: TestRt>() {
+        let ca = Ca::new("test CA");
+        let (cert, key, _) = ca.server_leaf(&["ws.test"]);
+        let (addr, mut seen, _server) =
+            wss_server::<T>(server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap()).await;
+        let url = format!("wss://127.0.0.1:{}/", addr.port());
+        let e = within(ClientBuilder::<T::R>::new(&url).tls(TlsOptions::new().ca_pem(&ca.pem)).connect())
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(matches!(rustls_error(&e), rustls::Error::InvalidCertificate(_)), "{e:?}");
+        assert!(within(seen.recv()).await.unwrap().handshake.is_err());
+        let (mut ws, _) = within(
+            ClientBuilder::<T::R>::new(&url).tls(TlsOptions::new().ca_pem(&ca.pem).server_name("ws.test")).connect(),
+        )
+        .await
+        .unwrap();
+        // Sent as SNI too; the Host header still names the URL's host.
+        assert_eq!(within(seen.recv()).await.unwrap().handshake.unwrap().0.as_deref(), Some("ws.test"));
+        round_trip(&mut ws, "verified as ws.test").await;
+    }
+
+    /// The `check_server_identity` hook sees the name and the certificate after standard
+    /// verification and can refuse; alone, with verification skipped, it pins a certificate.
+    async fn check_server_identity_hook<T: TestRt>() {
+        let ca = Ca::new("test CA");
+        let (cert, key, der) = ca.server_leaf(&["127.0.0.1"]);
+        let (addr, _seen, _server) =
+            wss_server::<T>(server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap()).await;
+        let url = format!("wss://127.0.0.1:{}/", addr.port());
+
+        // After standard verification: sees the name and the certificate, can refuse.
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let record = calls.clone();
+        let options = TlsOptions::new().ca_pem(&ca.pem).check_server_identity(move |name, end_entity, _| {
+            record.lock().unwrap().push((name.to_str().into_owned(), end_entity.as_ref().to_vec()));
+            Ok(())
+        });
+        let (mut ws, _) = within(ClientBuilder::<T::R>::new(&url).tls(options).connect()).await.unwrap();
+        round_trip(&mut ws, "checked").await;
+        assert_eq!(*calls.lock().unwrap(), [("127.0.0.1".to_owned(), der.as_ref().to_vec())]);
+        let refuse = TlsOptions::new()
+            .ca_pem(&ca.pem)
+            .check_server_identity(|_, _, _| Err(rustls::Error::General("pin mismatch".into())));
+        let e = within(ClientBuilder::<T::R>::new(&url).tls(refuse).connect()).await.map(|_| ()).unwrap_err();
+        assert!(matches!(rustls_error(&e), rustls::Error::General(m) if m == "pin mismatch"), "{e:?}");
+
+        // Alone, with verification skipped: certificate pinning of an untrusted certificate.
+        let pinned = der.clone();
+        let pin = move |_: &ServerName<'_>, end_entity: &CertificateDer<'_>, _: &[CertificateDer<'_>]| {
+            if end_entity.as_ref() == pinned.as_ref() {
+                Ok(())
+            } else {
+                Err(rustls::Error::General("not the pinned certificate".into()))
+            }
+        };
+        let options = TlsOptions::new().danger_accept_invalid_certs(true).check_server_identity(pin.clone());
+        let (mut ws, _) = within(ClientBuilder::<T::R>::new(&url).tls(options).connect()).await.unwrap();
+        round_trip(&mut ws, "pinned").await;
+        let (cert, key, _) = Ca::new("impostor").server_leaf(&["127.0.0.1"]);
+        let (impostor, _seen, _impostor) =
+            wss_server::<T>(server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap()).await;
+        let options = TlsOptions::new().danger_accept_invalid_certs(true).check_server_identity(pin);
+        let e = within(
+            ClientBuilder::<T::R>::new(format!("wss://127.0.0.1:{}/", impostor.port())).tls(options).connect(),
+        )
+        .await
+        .map(|_| ())
+        .unwrap_err();
+        assert!(matches!(rustls_error(&e), rustls::Error::General(_)), "{e:?}");
+    }
+
+    /// Mutual TLS: required (refused without a certificate or with one from an untrusted CA,
+    /// accepted with a good one) and optional (both let through, the server knows which).
+    async fn mutual_tls<T: TestRt>() {
+        let server_ca = Ca::new("server CA");
+        let client_ca = Ca::new("client CA");
+        let (cert, key, _) = server_ca.server_leaf(&["127.0.0.1"]);
+        let (client_cert, client_key, _) = client_ca.leaf(&["client.test"], ExtendedKeyUsagePurpose::ClientAuth);
+        let trust = || TlsOptions::new().ca_pem(&server_ca.pem);
+
+        // Required: refused without a certificate, accepted with one from the client CA.
+        let required =
+            server_config_with_client_auth_pem(cert.as_bytes(), key.as_bytes(), client_ca.pem.as_bytes(), true).unwrap();
+        let (addr, mut seen, _required) = wss_server::<T>(required).await;
+        let url = format!("wss://127.0.0.1:{}/", addr.port());
+        // With TLS 1.3 the client learns of the refusal on its first read: any error will do.
+        assert!(within(ClientBuilder::<T::R>::new(&url).tls(trust()).connect()).await.is_err());
+        assert!(within(seen.recv()).await.unwrap().handshake.is_err());
+        let (mut ws, _) =
+            within(ClientBuilder::<T::R>::new(&url).tls(trust().client_auth_pem(&client_cert, &client_key)).connect())
+                .await
+                .unwrap();
+        assert!(within(seen.recv()).await.unwrap().handshake.unwrap().1, "the server saw the client certificate");
+        round_trip(&mut ws, "mutually authenticated").await;
+        // A certificate from a CA the server does not trust.
+        let (stranger_cert, stranger_key, _) = server_ca.leaf(&["stranger.test"], ExtendedKeyUsagePurpose::ClientAuth);
+        assert!(within(
+            ClientBuilder::<T::R>::new(&url).tls(trust().client_auth_pem(&stranger_cert, &stranger_key)).connect()
+        )
+        .await
+        .is_err());
+        assert!(within(seen.recv()).await.unwrap().handshake.is_err());
+
+        // Optional: both are let through, and the server knows which is which.
+        let optional =
+            server_config_with_client_auth_pem(cert.as_bytes(), key.as_bytes(), client_ca.pem.as_bytes(), false).unwrap();
+        let (addr, mut seen, _optional) = wss_server::<T>(optional).await;
+        let url = format!("wss://127.0.0.1:{}/", addr.port());
+        let (mut ws, _) = within(ClientBuilder::<T::R>::new(&url).tls(trust()).connect()).await.unwrap();
+        assert!(!within(seen.recv()).await.unwrap().handshake.unwrap().1);
+        round_trip(&mut ws, "anonymous").await;
+        let (mut ws, _) =
+            within(ClientBuilder::<T::R>::new(&url).tls(trust().client_auth_pem(&client_cert, &client_key)).connect())
+                .await
+                .unwrap();
+        assert!(within(seen.recv()).await.unwrap().handshake.unwrap().1);
+        round_trip(&mut ws, "identified").await;
+    }
+
+    /// A plain connector's stream gets TLS from the client (verifying the URL's host); a
+    /// connector that handles TLS itself gets no second layer.
+    async fn connectors_and_tls<T: TestRt>() {
+        let ca = Ca::new("test CA");
+        let (cert, key, _) = ca.server_leaf(&["service.test"]);
+        let (addr, _seen, _server) =
+            wss_server::<T>(server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap()).await;
+        // A plain connector: the client runs TLS over its stream, verifying the URL's host.
+        let (mut ws, _) = within(
+            ClientBuilder::<T::R>::new("wss://service.test/")
+                .connector(move |target: Target| {
+                    assert_eq!((target.host.as_str(), target.port, target.secure), ("service.test", 443, true));
+                    T::connect(addr)
+                })
+                .tls(TlsOptions::new().ca_pem(&ca.pem))
+                .connect(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(T::kind(ws.get_ref()), StreamKind::Tls { .. }));
+        round_trip(&mut ws, "TLS over a custom transport").await;
+
+        // A connector that handles TLS: no second TLS layer.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let config = TlsOptions::new().ca_pem(&ca.pem).build().unwrap();
+        let own = OwnTls::<T> { config, addr, calls: calls.clone(), _runtime: PhantomData };
+        let (mut ws, _) = within(ClientBuilder::<T::R>::new("wss://service.test/").connector(own).connect()).await.unwrap();
+        assert_eq!(T::kind(ws.get_ref()), StreamKind::Custom);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        round_trip(&mut ws, "the connector's own TLS").await;
+    }
+
+    /// The handshake timeout covers the TLS handshake (a server that never speaks TLS).
+    async fn handshake_timeout_covers_tls<T: TestRt>() {
+        let listener = T::listen();
+        let addr = T::listener_addr(&listener);
+        // Accepts TCP, never speaks TLS.
+        let holder = T::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = T::accept(&listener).await {
+                held.push(tcp);
+            }
+        });
+        let e = within(
+            ClientBuilder::<T::R>::new(format!("wss://127.0.0.1:{}/", addr.port()))
+                .tls(TlsOptions::new().danger_accept_invalid_certs(true))
+                .handshake_timeout(Duration::from_millis(300))
+                .connect(),
+        )
+        .await
+        .map(|_| ())
+        .unwrap_err();
+        assert!(matches!(e, ConnectError::Timeout), "{e:?}");
+        holder.abort();
+    }
+}
