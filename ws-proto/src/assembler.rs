@@ -15,6 +15,9 @@ use crate::event::{Fragment, Message, MessageKind};
 use crate::frame::{FrameHeader, OpCode};
 use crate::utf8::{Utf8Bytes, Utf8Validator};
 
+/// The longest data frame payload accepted whatever the limits: 2^53 - 1 bytes (Node `ws`).
+pub(crate) const MAX_PAYLOAD: u64 = (1 << 53) - 1;
+
 /// Tracks the incoming message in progress.
 #[derive(Debug)]
 pub(crate) struct MessageAssembler {
@@ -94,6 +97,11 @@ impl MessageAssembler {
                 self.out = Vec::new();
             }
             _ => {}
+        }
+        // Even without a limit: lengths of 2^53 and more are refused, as Node `ws` refuses
+        // what a JavaScript number cannot count exactly; no peer sends such a frame honestly.
+        if h.len > MAX_PAYLOAD {
+            return Err(ProtocolError::FrameTooLarge { len: h.len, max: MAX_PAYLOAD as usize });
         }
         if let Some(max) = self.max_frame {
             if len > max {
@@ -313,6 +321,26 @@ mod tests {
             opcode: OpCode::Binary,
             mask: None,
             len: len as u64,
+        }
+    }
+
+    /// Frame lengths of 2^53 and more fail with 1009 even when no limit is set; 2^53 - 1 passes
+    /// the header check (and waits for its payload).
+    #[test]
+    fn lengths_of_2_pow_53_and_more_are_too_big_without_limits() {
+        let mut cfg = Config::default();
+        cfg.max_message_size(None).max_frame_size(None);
+        for (len, refused) in [((1u64 << 53) - 1, false), (1 << 53, true), (u64::from(u32::MAX) << 31, true)] {
+            let mut asm = MessageAssembler::new(&cfg);
+            let h = FrameHeader { rsv1: false, len, ..first_frame(0) };
+            let got = asm.on_header(&h, usize::try_from(len).unwrap_or(usize::MAX));
+            if refused {
+                let err = got.unwrap_err();
+                assert_eq!(err, ProtocolError::FrameTooLarge { len, max: MAX_PAYLOAD as usize });
+                assert_eq!(err.close_code(), crate::CloseCode::MESSAGE_TOO_BIG);
+            } else {
+                assert!(got.is_ok(), "{len}: {got:?}");
+            }
         }
     }
 
