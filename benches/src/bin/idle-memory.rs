@@ -26,7 +26,7 @@ use ws_proto::{
 };
 
 /// Adapters this benchmark can serve with.
-const ADAPTERS: &[&str] = &["tokio", "tokio-current-thread", "smol"];
+const ADAPTERS: &[&str] = &["tokio", "tokio-current-thread", "smol", "blocking"];
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -272,6 +272,28 @@ fn serve(adapter: &str) {
                 .detach();
             }
         }),
+        "blocking" => {
+            listener.set_nonblocking(false).expect("blocking");
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { continue };
+                let (config, options) = (config.clone(), options.clone());
+                // A thread per connection, with a small stack: what an idle one costs is the
+                // stack pages it touched plus the connection.
+                let spawned = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
+                    let Ok(mut ws) = ws_blocking::accept_with(tcp, config, options) else { return };
+                    while let Some(Ok(event)) = ws.recv() {
+                        if let Event::Message(m) = event {
+                            if ws.send(m).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                });
+                if spawned.is_err() {
+                    eprintln!("idle-memory: cannot start a thread");
+                }
+            }
+        }
         other => panic!("unknown adapter {other:?}"),
     }
 }
