@@ -1,9 +1,11 @@
-//! permessage-deflate compression off the runtime (`ws_tokio::offload`): large messages are
-//! compressed in `spawn_blocking` so that the runtime keeps running other tasks, in order,
-//! with at most `concurrency_limit` compressions at once, and a cancelled send loses nothing.
+//! permessage-deflate compression off a current-thread tokio runtime: a large message is
+//! compressed in `spawn_blocking` so that the runtime's thread keeps running its other tasks (a
+//! ticker task keeps ticking), which it does not while compressing inline.
 //!
-//! Each test uses its own `concurrency_limit` value, so that the process-wide statistics of one
-//! test ([`ws_tokio::offload::stats`]) are not disturbed by the others running in parallel.
+//! Binding-specific: tokio's `spawn_blocking` under a current-thread runtime, with the ticker as
+//! a task of its own. The other offload behaviours (order, cancelled sends, the concurrency
+//! limit, what stays inline) and a ticker joined with the send are tested on every runtime in
+//! ws-async's shared suite (`ws-async/tests/suite/offload.rs`).
 
 use std::sync::Arc;
 use std::thread;
@@ -176,6 +178,8 @@ fn ticker_gap_while_sending(d: DeflateConfig, text: &str) -> (Duration, Duration
     (gap, took, ticks)
 }
 
+/// Inline compression stalls a current-thread runtime (its ticker task) for the whole
+/// compression; offloaded to `spawn_blocking`, a 16 MiB message leaves it free.
 #[test]
 fn large_message_compresses_off_a_current_thread_runtime() {
     // Inline (offloading off), 1 MiB: the ticker stalls for the whole compression.
@@ -201,191 +205,4 @@ fn large_message_compresses_off_a_current_thread_runtime() {
         "the runtime stalled for {gap:?} during a {took:?} offloaded send"
     );
     assert!(ticks * 10 >= took.as_millis() as usize, "the ticker ticked only {ticks} times in {took:?}");
-}
-
-/// Sizes mixing inline (small) and offloaded (≥ 64 KiB) messages.
-const SIZES: [usize; 12] = [10, 200_000, 3_000, 600_000, 0, 70_000, 65_536, 65_535, 1_000_000, 5, 100_000, 1_500];
-
-fn check_sequence(rx: &std::sync::mpsc::Receiver<Result<Message, String>>, n: usize, what: &str) {
-    for i in 0..n {
-        let len = SIZES[i % SIZES.len()];
-        let want = format!("{i:05}{}", payload(len, i as u64));
-        match next(rx, what) {
-            Ok(Message::Text(t)) => {
-                assert!(
-                    t.as_str() == want,
-                    "{what}: message {i} ({} bytes) arrived as {} bytes starting {:?}",
-                    want.len(),
-                    t.len(),
-                    &t.as_str()[..t.len().min(5)]
-                );
-            }
-            other => panic!("{what}: message {i}: {:?}", other.map(|m| m.len())),
-        }
-    }
-}
-
-#[test]
-fn order_is_kept_across_large_and_small_messages() {
-    let d = deflate(8);
-    let n = 24;
-    let before = stats(8);
-
-    // WebSocket::send and feed, alternately.
-    let (port, rx) = spawn_server(Some(d.clone()));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let mut ws = connect(port, Some(d.clone())).await;
-        for i in 0..n {
-            let m = format!("{i:05}{}", payload(SIZES[i % SIZES.len()], i as u64));
-            if i % 2 == 0 {
-                within("send", ws.send(m)).await.unwrap();
-            } else {
-                within("feed", ws.feed(m)).await.unwrap();
-            }
-        }
-        within("close", ws.close(CloseCode::NORMAL, "done")).await.unwrap();
-        while within("recv", ws.recv()).await.is_some() {}
-    });
-    check_sequence(&rx, n, "send/feed");
-    assert!(matches!(next(&rx, "close"), Err(s) if s == "closed 1000 done"));
-
-    // The Sink (start_send + flush only at the end), the split writer, and driver mode.
-    let (port, rx) = spawn_server(Some(d.clone()));
-    rt.block_on(async {
-        use futures_util::SinkExt;
-        let ws = connect(port, Some(d.clone())).await;
-        let (mut reader, mut writer) = ws.split();
-        let reading = tokio::spawn(async move { while reader.recv().await.is_some() {} });
-        for i in 0..n {
-            let m = format!("{i:05}{}", payload(SIZES[i % SIZES.len()], i as u64));
-            within("split feed", SinkExt::feed(&mut writer, Message::from(m))).await.unwrap();
-        }
-        within("split close", SinkExt::close(&mut writer)).await.unwrap();
-        within("reader", reading).await.unwrap();
-    });
-    check_sequence(&rx, n, "split sink");
-
-    let (port, rx) = spawn_server(Some(d.clone()));
-    rt.block_on(async {
-        let ws = connect(port, Some(d.clone())).await;
-        let (handle, mut events) = ws.spawn(4);
-        let sender = {
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                for i in 0..n {
-                    let m = format!("{i:05}{}", payload(SIZES[i % SIZES.len()], i as u64));
-                    handle.send(m).await.unwrap();
-                }
-                handle.close(CloseCode::NORMAL, "driver").await.unwrap();
-            })
-        };
-        within("driver sender", sender).await.unwrap();
-        while within("driver events", events.recv()).await.is_some() {}
-    });
-    check_sequence(&rx, n, "driver");
-    assert!(matches!(next(&rx, "close"), Err(s) if s == "closed 1000 driver"));
-
-    // Messages of at least 64 KiB are offloaded, in each of the three runs.
-    let offloaded = (0..n).filter(|i| SIZES[i % SIZES.len()] + 5 >= 64 * 1024).count() * 3;
-    assert_eq!(stats(8).total - before.total, offloaded, "offloaded compressions");
-}
-
-#[test]
-fn a_cancelled_send_is_finished_by_the_next_call_in_order() {
-    let d = deflate(9);
-    let (port, rx) = spawn_server(Some(d.clone()));
-    let big = repetitive(8 << 20);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let mut ws = connect(port, Some(d)).await;
-        // Cancelled while compressing: the message is queued nonetheless.
-        let cancelled = tokio::time::timeout(Duration::from_millis(1), ws.send(big.as_str())).await;
-        assert!(cancelled.is_err(), "compressing 8 MiB took under 1 ms?");
-        assert!(!ws.is_write_ready() || ws.try_send("x").is_err(), "a send must wait while compressing");
-        // The next send waits for it, then goes after it.
-        within("send after the cancelled one", ws.send("after")).await.unwrap();
-        // A cancelled send followed by close: the message goes before the close frame.
-        let _ = tokio::time::timeout(Duration::from_millis(1), ws.send(big.as_str())).await;
-        within("close", ws.close(4000, "end")).await.unwrap();
-        while within("recv", ws.recv()).await.is_some() {}
-    });
-    match next(&rx, "first") {
-        Ok(Message::Text(t)) => assert!(t.as_str() == big, "the cancelled message arrived changed"),
-        other => panic!("expected the cancelled 8 MiB message first, got {:?}", other.map(|m| m.len())),
-    }
-    assert!(matches!(next(&rx, "second"), Ok(Message::Text(t)) if t == "after"));
-    assert!(matches!(next(&rx, "third"), Ok(Message::Text(t)) if t.len() == big.len()));
-    assert!(matches!(next(&rx, "close"), Err(s) if s == "closed 4000 end"));
-}
-
-#[test]
-fn concurrency_limit_bounds_offloaded_compressions() {
-    const LIMIT_N: usize = 3;
-    const CONNECTIONS: usize = 8;
-    const EACH: usize = 2;
-    let d = deflate(LIMIT_N);
-    let before = stats(LIMIT_N);
-    let servers: Vec<_> = (0..CONNECTIONS).map(|_| spawn_server(Some(d.clone()))).collect();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let ports: Vec<u16> = servers.iter().map(|(p, _)| *p).collect();
-    rt.block_on(async {
-        let mut tasks = Vec::new();
-        for (c, port) in ports.into_iter().enumerate() {
-            let d = d.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut ws = connect(port, Some(d)).await;
-                for m in 0..EACH {
-                    ws.send(payload(512 << 10, (c * 100 + m) as u64)).await.unwrap();
-                }
-                ws.close(CloseCode::NORMAL, "").await.unwrap();
-                while ws.recv().await.is_some() {}
-            }));
-        }
-        for t in tasks {
-            within("a sender", t).await.unwrap();
-        }
-    });
-    for (c, (_, rx)) in servers.iter().enumerate() {
-        for m in 0..EACH {
-            match next(rx, "a 512 KiB message") {
-                Ok(Message::Text(t)) => assert!(t.as_str() == payload(512 << 10, (c * 100 + m) as u64)),
-                other => panic!("connection {c}, message {m}: {:?}", other.map(|m| m.len())),
-            }
-        }
-    }
-    let after = stats(LIMIT_N);
-    eprintln!("concurrency limit {LIMIT_N}: {after:?}");
-    assert_eq!(after.total - before.total, CONNECTIONS * EACH, "every 512 KiB message is offloaded");
-    assert!(after.peak <= LIMIT_N, "{} compressions ran at once, limit {LIMIT_N}", after.peak);
-    assert!(after.peak >= 2, "compressions never overlapped ({after:?}): the test did not exercise the limit");
-    assert_eq!(after.running, 0);
-}
-
-#[test]
-fn small_messages_and_uncompressed_connections_stay_inline() {
-    let before = stats(11);
-    // Below the offload threshold: inline.
-    let d = deflate(11).offload_threshold(Some(1 << 20));
-    let (port, rx) = spawn_server(Some(d.clone()));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let mut ws = connect(port, Some(d)).await;
-        ws.send(payload(500_000, 3)).await.unwrap();
-        // compress: false is never offloaded either (the Connection decides; nothing to do).
-        ws.close(CloseCode::NORMAL, "").await.unwrap();
-        while ws.recv().await.is_some() {}
-    });
-    assert!(matches!(next(&rx, "inline"), Ok(m) if m.len() == 500_000));
-    // Not negotiated: nothing to compress.
-    let (port, rx) = spawn_server(None);
-    rt.block_on(async {
-        let mut ws = connect(port, Some(deflate(11))).await;
-        assert_eq!(ws.extensions(), None);
-        ws.send(payload(2 << 20, 4)).await.unwrap();
-        ws.close(CloseCode::NORMAL, "").await.unwrap();
-        while ws.recv().await.is_some() {}
-    });
-    assert!(matches!(next(&rx, "uncompressed"), Ok(m) if m.len() == 2 << 20));
-    assert_eq!(stats(11).total, before.total, "nothing should have been offloaded");
 }

@@ -15,6 +15,7 @@ mod cancel;
 mod client;
 mod connection;
 mod driver;
+mod offload;
 mod server;
 mod split;
 mod tls;
