@@ -67,8 +67,7 @@ async fn close_and_wait_for_eof(addr: std::net::SocketAddr) -> (Duration, Vec<u8
     (started.elapsed(), rest)
 }
 
-/// With `ShutdownOnClose`, the server half-closes right after echoing the close: the client's
-/// EOF comes well before the close timeout, and the server's close is clean.
+/// With `ShutdownOnClose` the server closes TCP first after the close handshake: the client's EOF is prompt.
 #[test]
 fn the_server_closes_tcp_first_with_the_wrapper() {
     async_std::task::block_on(async {
@@ -88,8 +87,7 @@ fn the_server_closes_tcp_first_with_the_wrapper() {
     });
 }
 
-/// Without it, async-std's `poll_close` only flushes: the client sees EOF only once the server
-/// gives up waiting at its close timeout (what the wrapper is for).
+/// Without it, async-std's sockets do not half-close: the client's EOF waits for the close timeout.
 #[test]
 fn without_the_wrapper_eof_waits_for_the_close_timeout() {
     async_std::task::block_on(async {

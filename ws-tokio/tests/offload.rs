@@ -178,8 +178,7 @@ fn ticker_gap_while_sending(d: DeflateConfig, text: &str) -> (Duration, Duration
     (gap, took, ticks)
 }
 
-/// Inline compression stalls a current-thread runtime (its ticker task) for the whole
-/// compression; offloaded to `spawn_blocking`, a 16 MiB message leaves it free.
+/// `spawn_blocking` offload keeps a current-thread runtime's ticker task running; inline stalls it.
 #[test]
 fn large_message_compresses_off_a_current_thread_runtime() {
     // Inline (offloading off), 1 MiB: the ticker stalls for the whole compression.

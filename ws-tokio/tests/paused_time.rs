@@ -12,8 +12,7 @@ use tokio::io::AsyncReadExt;
 use ws_tokio::ws_proto::{Error as ProtoError, Role, TimeoutKind};
 use ws_tokio::{CloseCode, Event, State, WebSocket};
 
-/// Keepalive on tokio's paused clock: the ping exactly after the idle interval, the close
-/// (1011) exactly at the pong deadline.
+/// Paused clock: the keepalive ping exactly after the idle interval, the 1011 close exactly at the deadline.
 #[tokio::test(start_paused = true)]
 async fn keepalive_ping_then_pong_deadline() {
     let cfg = config_with(|c| {
@@ -44,8 +43,7 @@ async fn keepalive_ping_then_pong_deadline() {
     assert_eq!(frames[1].1, 0x8, "then the close");
 }
 
-/// Keepalive pings answered by the peer keep the connection open for a minute of paused
-/// time: one ping (and pong) per interval.
+/// Answered keepalive pings keep the connection open for a minute of paused time, one per interval.
 #[tokio::test(start_paused = true)]
 async fn keepalive_answered_keeps_the_connection_open() {
     let cfg = config_with(|c| {
@@ -114,8 +112,7 @@ async fn close_timeout_ends_an_unanswered_close() {
     assert!(within(server.recv()).await.is_none());
 }
 
-/// A split reader alone runs keepalive: exactly one ping per interval over 31 s of paused
-/// time, then its close.
+/// A split reader alone runs keepalive: one ping per interval over 31 s of paused time, then closes.
 #[tokio::test(start_paused = true)]
 async fn reader_runs_keepalive() {
     let cfg = config_with(|c| {
@@ -157,7 +154,7 @@ async fn reader_runs_keepalive() {
     assert_eq!(within(client_task).await.unwrap(), 6);
 }
 
-/// A writer stuck on a peer that stopped reading is released by the close timeout.
+/// A writer stuck on a peer that stopped reading is released exactly at the close timeout.
 #[tokio::test(start_paused = true)]
 async fn close_timeout_releases_a_stuck_writer() {
     let cfg = config_with(|c| {

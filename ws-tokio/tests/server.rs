@@ -78,8 +78,7 @@ async fn next_text(ws: &mut Client) -> String {
     }
 }
 
-/// The `server-multiple` example: two noServer `Server`s behind hyper, routed by path; hyper
-/// answers other paths, and a refusal from `respond` reaches the client.
+/// The `server-multiple` example: two noServer servers behind hyper, routed by path.
 #[tokio::test]
 async fn example_multiple_servers_route_by_path() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -51,9 +51,7 @@ async fn small_buffer_pair<T: TestRt>(config: Arc<Config>) -> (Ws<T::Tcp, T>, Ws
 }
 
 on_every_runtime! {
-    /// `feed` waits while the peer does not read: the pipe and the queue (the high-water mark
-    /// plus one message) hold everything queued; once the peer reads, every message arrives
-    /// and the cancelled `feed` goes through.
+    /// `feed` waits while the peer does not read: memory stays at the high-water mark plus a message.
     async fn feed_waits_while_the_peer_does_not_read<T: TestRt>() {
         let cfg = config_with(|c| {
             c.write_high_water(HIGH_WATER);
@@ -92,9 +90,7 @@ on_every_runtime! {
         }
     }
 
-    /// Over TCP with a server that never reads: `send` writes everything until the kernel's
-    /// (small, fixed) buffers fill, then waits with its message queued whole; `feed` then
-    /// queues only below the high-water mark, so memory stays bounded.
+    /// Over TCP with a non-reading peer, `send` and `feed` wait and the queue stays bounded by the high-water mark.
     async fn send_waits_and_memory_stays_bounded_over_tcp<T: TestRt>() {
         let cfg = config_with(|c| {
             c.write_high_water(HIGH_WATER);
@@ -129,8 +125,7 @@ on_every_runtime! {
         drop(server);
     }
 
-    /// `try_send` queues up to the high-water mark, then reports `Full` with the message
-    /// handed back; after a flush there is room again.
+    /// `try_send` queues up to the high-water mark, then is `Full` (message handed back); a flush makes room.
     async fn try_send_reports_full_then_drains<T: TestRt>() {
         let cfg = config_with(|c| {
             c.write_high_water(HIGH_WATER);
@@ -181,8 +176,7 @@ on_every_runtime! {
         drop(peer);
     }
 
-    /// A peer reading slowly, 1000 bytes at a time, gets everything, and the writer's queue
-    /// never holds more than the high-water mark plus one message.
+    /// A peer reading slowly gets everything; the writer's queue never exceeds the high-water mark plus a message.
     async fn peer_that_reads_slowly_gets_everything<T: TestRt>() {
         let cfg = config_with(|c| {
             c.write_high_water(HIGH_WATER);

@@ -25,8 +25,7 @@ async fn echo_feed<S, R: Io<S>>(mut ws: WebSocket<S, R>) {
 }
 
 on_every_runtime! {
-    /// futures-io: 1 MB copied into the stream and back out of it through an echo server;
-    /// `close` half-closes (sends the close frame) and reading goes on until its echo.
+    /// futures-io: 1 MB copied through an echo server comes back whole; `close` half-closes.
     async fn copy_both_ways_through_an_echo_server<T: TestRt>() {
         let (client, server) = tcp_pair::<T>(config()).await;
         let server = T::spawn(echo_feed(server));
@@ -52,8 +51,7 @@ on_every_runtime! {
         within(server).await;
     }
 
-    /// tokio's io: the same round trip with `tokio::io::copy`, `tokio::io::split` and
-    /// `shutdown`.
+    /// tokio's io: 1 MB copied through an echo server comes back whole; `shutdown` half-closes.
     async fn copy_both_ways_with_tokio_io<T: TestRt>() {
         let (client, server) = tcp_pair::<T>(config()).await;
         let server = T::spawn(echo_feed(server));
@@ -78,8 +76,7 @@ on_every_runtime! {
         within(server).await;
     }
 
-    /// The halves of a split byte stream in two tasks (futures-io's `split`, then tokio's):
-    /// 300 kB written 1000 bytes at a time come back whole; the halves reunite.
+    /// The halves of a split byte stream (futures-io's, then tokio's split) work from two tasks.
     async fn halves_in_two_tasks<T: TestRt>() {
         let sent = data(300_000);
 
@@ -128,9 +125,7 @@ on_every_runtime! {
         within(server).await;
     }
 
-    /// tokio's `copy_bidirectional` bridges a server's WebSocket and a local byte pipe: bytes
-    /// become binary messages, messages (text too) come out concatenated, the client's close is
-    /// EOF into the pipe.
+    /// tokio's `copy_bidirectional` bridges a WebSocket and a byte pipe both ways, the close being EOF.
     async fn copy_bidirectional_bridges_a_websocket_and_a_pipe<T: TestRt>() {
         let (mut client, server) = pipe_pair::<T>(4096, config()).await;
         let (mut local, mut far) = duplex(1024);
@@ -160,8 +155,7 @@ on_every_runtime! {
         assert_eq!((to_pipe, to_ws), (11, 13));
     }
 
-    /// futures-io's `copy`, one per direction, bridges a server's WebSocket and a local byte
-    /// pipe the same way.
+    /// futures-io's `copy`, one per direction, bridges a WebSocket and a byte pipe, the close being EOF.
     async fn futures_copy_bridges_a_websocket_and_a_pipe<T: TestRt>() {
         let (mut client, server) = pipe_pair::<T>(4096, config()).await;
         let (local, far) = duplex(1024);
@@ -205,9 +199,7 @@ on_every_runtime! {
         assert_eq!((to_pipe.unwrap(), to_ws.unwrap()), (11, 13));
     }
 
-    /// An abnormal end is an error: EOF without a close frame is `UnexpectedEof`, writing after
-    /// it `BrokenPipe`, a protocol error from the peer `InvalidData` (after the valid bytes),
-    /// through either trait family.
+    /// EOF without a close is `UnexpectedEof`, writing after it `BrokenPipe`, a protocol error `InvalidData`.
     async fn abnormal_end_is_an_error<T: TestRt>() {
         for tokio_io in [false, true] {
             // EOF without a close frame.
@@ -248,8 +240,7 @@ on_every_runtime! {
         }
     }
 
-    /// A clean close from the peer is EOF after the data; closing (`close` / `shutdown`) is
-    /// then a no-op and writing fails, through either trait family.
+    /// A clean close from the peer is EOF after the data; closing is then a no-op and writing fails.
     async fn clean_close_from_the_peer_is_eof<T: TestRt>() {
         for tokio_io in [false, true] {
             let (mut client, server) = pipe_pair::<T>(4096, config()).await;

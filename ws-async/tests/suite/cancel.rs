@@ -149,9 +149,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Flaky<S> {
 }
 
 on_every_runtime! {
-    /// `recv` cancelled again and again by competing `select!` branches while frames trickle in
-    /// a few bytes at a time through a 7-byte pipe: every message once, in order; one pong per
-    /// ping and the close echo go out.
+    /// `recv` cancelled again and again while frames trickle in loses nothing; pongs and close echo go out.
     async fn recv_cancelled_repeatedly_while_bytes_trickle_in<T: TestRt>() {
         // A tiny pipe: every frame arrives in many reads.
         let (peer, io) = duplex(7);
@@ -189,8 +187,7 @@ on_every_runtime! {
         assert_eq!(frames.last().map(|f| f.1), Some(0x8));
     }
 
-    /// `recv` in `select!` over a stream that returns `Pending` at every other call and moves
-    /// 5 bytes at most, with vectored writes off and on: nothing lost, one pong per ping.
+    /// `recv` in `select!` over a stream `Pending` every other call loses nothing, vectored writes or not.
     async fn recv_over_a_stream_pending_every_other_call<T: TestRt>() {
         for vectored in [false, true] {
             let (peer, io) = duplex(64 * 1024);
@@ -219,10 +216,7 @@ on_every_runtime! {
         }
     }
 
-    /// `feed` waits only before queuing, so a cancelled `feed` queued nothing and is retried;
-    /// with a high-water mark that never makes it wait, `send` waits only after queuing, so a
-    /// cancelled `send` queued the whole message and is not retried. Either way every message
-    /// arrives exactly once, in order, through flaky streams on both sides.
+    /// Cancelled `feed`s queue nothing and cancelled `send`s the whole message: each arrives once, in order.
     async fn sends_cancelled_are_all_or_nothing<T: TestRt>() {
         for use_send in [false, true] {
             let (a, b) = duplex(61);

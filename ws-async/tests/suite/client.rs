@@ -145,9 +145,7 @@ async fn connect_proxy<T: TestRt>(
 }
 
 on_every_runtime! {
-    /// Subprotocols, origin, custom headers (the last value of a repeated one wins) and cookies
-    /// are sent; the 101 response (with the server's headers) and the negotiated subprotocol
-    /// come back.
+    /// Subprotocols, origin, headers and cookies are sent; the 101 response and the subprotocol come back.
     async fn headers_origin_and_subprotocols_are_sent<T: TestRt>() {
         let mut options = ServerOptions::default();
         options.subprotocols(["b"]).on_headers(|_, h| {
@@ -182,8 +180,7 @@ on_every_runtime! {
         round_trip(&mut ws, "hello").await;
     }
 
-    /// Protocol version 8 sends `Sec-WebSocket-Origin` instead of `Origin`; an unsupported
-    /// version is refused before anything is sent.
+    /// Version 8 sends `Sec-WebSocket-Origin`; an unsupported version is refused before connecting.
     async fn protocol_version_8_sends_sec_websocket_origin<T: TestRt>() {
         let (addr, mut seen, _server) = server::<T>(ServerOptions::default(), negotiate()).await;
         let (mut ws, _) = within(
@@ -208,8 +205,7 @@ on_every_runtime! {
         assert!(matches!(e, ConnectError::Handshake(_)), "{e:?}");
     }
 
-    /// permessage-deflate is offered by default and negotiated with a server that has it; off,
-    /// nothing is offered; a server without it ignores the offer.
+    /// permessage-deflate is offered by default and negotiated; off, nothing is offered; ignored if unsupported.
     async fn deflate_is_offered_by_default_and_negotiated<T: TestRt>() {
         let mut options = ServerOptions::default();
         options.per_message_deflate(Some(DeflateConfig::default()));
@@ -294,8 +290,7 @@ on_every_runtime! {
         round_trip(&mut ws, "after redirect").await;
     }
 
-    /// A redirect to another host (another port) drops `Authorization` and `Cookie`, keeps the
-    /// other headers; `http://` in `Location` means `ws://`.
+    /// A redirect to another host drops `Authorization` and `Cookie`; `http://` in `Location` means `ws://`.
     async fn redirect_to_another_host_drops_credentials<T: TestRt>() {
         let (target, mut target_seen, _target) = server::<T>(ServerOptions::default(), negotiate()).await;
         // Another port is another host (Node compares `host`, which includes the port); the
@@ -325,8 +320,7 @@ on_every_runtime! {
         round_trip(&mut ws, "moved").await;
     }
 
-    /// Redirects stop at `max_redirects` (10 by default, as in Node); an unusable `Location` is
-    /// an invalid URL.
+    /// Redirects stop at `max_redirects` (10 by default, as in Node); an unusable `Location` is an invalid URL.
     async fn too_many_redirects<T: TestRt>() {
         let (addr, mut seen, _server) = server::<T>(ServerOptions::default(), redirecting("/loop", "/loop".into())).await;
         let url = format!("ws://127.0.0.1:{}/loop", addr.port());
@@ -406,8 +400,7 @@ on_every_runtime! {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// `local_address` binds the client's socket (the server sees it); with no remote address
-    /// of its family, the connect fails with `AddrNotAvailable`.
+    /// `local_address` binds the client's socket; no remote address of its family is `AddrNotAvailable`.
     async fn local_address_is_bound<T: TestRt>() {
         let (addr, mut seen, _server) = server::<T>(ServerOptions::default(), negotiate()).await;
         let url = format!("ws://127.0.0.1:{}/", addr.port());
@@ -425,8 +418,7 @@ on_every_runtime! {
         assert!(matches!(&e, ConnectError::Io(io) if io.kind() == std::io::ErrorKind::AddrNotAvailable), "{e:?}");
     }
 
-    /// A custom connector (a closure returning the runtime's TCP stream) is given the URL's
-    /// target and opens the stream; its error is the connect error.
+    /// A custom connector gets the URL's target and opens the stream; its error is the connect error.
     async fn custom_connector_is_used<T: TestRt>() {
         let (addr, mut seen, _server) = server::<T>(ServerOptions::default(), negotiate()).await;
         let targets = Arc::new(Mutex::new(Vec::new()));
@@ -461,9 +453,7 @@ on_every_runtime! {
         assert!(matches!(&e, ConnectError::Io(io) if io.to_string() == "no route"), "{e:?}");
     }
 
-    /// Through an HTTP CONNECT proxy: the CONNECT request carries the target and the proxy
-    /// credentials (which never reach the server); a proxy's refusal is `ProxyRejected`; a
-    /// proxy URL of another scheme is invalid.
+    /// Through an HTTP CONNECT proxy (credentials to the proxy only); a refusal is `ProxyRejected`.
     async fn http_connect_proxy<T: TestRt>() {
         let (addr, mut seen, _server) = server::<T>(ServerOptions::default(), negotiate()).await;
         let (proxy, mut heads, _proxy) = connect_proxy::<T>(None).await;
@@ -512,8 +502,7 @@ on_every_runtime! {
         assert!(matches!(e, ConnectError::InvalidUrl(_)), "{e:?}");
     }
 
-    /// A server that reads the request and never answers: the builder's handshake timeout ends
-    /// the connect after about that long.
+    /// The builder's handshake timeout ends a connect to a server that never answers, on time.
     async fn handshake_timeout_against_a_silent_server<T: TestRt>() {
         let listener = T::listen();
         let addr = T::listener_addr(&listener);
@@ -539,8 +528,7 @@ on_every_runtime! {
         holder.abort();
     }
 
-    /// The builder's `Config` applies: an echo over `max_message_size` fails the connection
-    /// with 1009 from this side.
+    /// The builder's `Config` applies: an echo over `max_message_size` fails the connection with 1009.
     async fn config_limits_apply<T: TestRt>() {
         let (addr, _seen, _server) = server::<T>(ServerOptions::default(), negotiate()).await;
         let mut config = Config::default();

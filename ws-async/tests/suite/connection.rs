@@ -18,8 +18,7 @@ use ws_async::{
 use crate::harness::*;
 
 on_every_runtime! {
-    /// Text, binary and a large message echo over TCP; the accessors; a client-initiated close
-    /// handshake, after which sends fail and the server (which closed TCP first) ends too.
+    /// Echo of text, binary and a large message over TCP, the accessors, and a client-initiated close.
     async fn echo_close_and_accessors_over_tcp<T: TestRt>() {
         let (mut client, server) = tcp_pair::<T>(config()).await;
         let server = T::spawn(echo(server));
@@ -58,9 +57,7 @@ on_every_runtime! {
         assert_eq!((info.initiator, info.code(), info.reason()), (Initiator::Remote, CloseCode::NORMAL, "bye"));
     }
 
-    /// Fragment mode: a message sent in parts (a ping between them) arrives as pieces; a large
-    /// message arriving in several pieces is assembled by `recv_message`; without fragment mode
-    /// a message is one piece.
+    /// Fragment mode delivers pieces; `recv_message` assembles a large message; otherwise one piece each.
     async fn pieces_fragments_and_message_assembly<T: TestRt>() {
         let cfg = config_with(|c| {
             c.deliver_fragments(true);
@@ -90,8 +87,7 @@ on_every_runtime! {
         assert_eq!((pieces.kind, pieces.pieces.len(), pieces.len()), (MessageKind::Binary, 1, 5000));
     }
 
-    /// `Stream` and `Sink`: fed messages flushed at once are echoed in order, `SinkExt::close`
-    /// runs the close handshake and the stream ends with it.
+    /// `Stream` and `Sink`: fed messages echo in order; `SinkExt::close` runs the close and ends the stream.
     async fn stream_and_sink<T: TestRt>() {
         let (mut client, mut server) = pipe_pair::<T>(512, config()).await;
         let echo = T::spawn(async move {
@@ -113,8 +109,7 @@ on_every_runtime! {
         assert_eq!(within(echo).await, Some(CloseCode::NORMAL));
     }
 
-    /// In fragment mode the `Stream` still yields whole messages (an echo through it), and
-    /// `recv_message` assembles them (skipping the pong) on the other side.
+    /// In fragment mode the `Stream` still yields whole messages and `recv_message` assembles them.
     async fn stream_and_sink_in_fragment_mode<T: TestRt>() {
         let cfg = config_with(|c| {
             c.deliver_fragments(true);
@@ -140,8 +135,7 @@ on_every_runtime! {
         assert_eq!(within(echo).await, Some(CloseCode::NORMAL));
     }
 
-    /// A ping is answered from `recv` alone; unsolicited pongs arrive; an oversized ping is a
-    /// send error; a server close without a code is 1005 on both sides.
+    /// `recv` alone answers pings; oversized pings fail; a server close without a code is 1005 both sides.
     async fn ping_pong_and_server_initiated_close_without_code<T: TestRt>() {
         let (mut client, mut server) = pipe_pair::<T>(4096, config()).await;
         within(client.ping("abc")).await.unwrap();
@@ -168,8 +162,7 @@ on_every_runtime! {
         within(server_task).await;
     }
 
-    /// A server-initiated close with a code and reason reaches the client; both sides end
-    /// cleanly with the right initiator.
+    /// A server-initiated close with code and reason reaches the client; both sides end cleanly.
     async fn close_from_the_server_with_code_and_reason<T: TestRt>() {
         let (mut client, mut server) = tcp_pair::<T>(config()).await;
         within(server.close(4001u16, "server says bye")).await.unwrap();
@@ -183,8 +176,7 @@ on_every_runtime! {
         assert_eq!((info.initiator, info.sent.map(|f| f.code.as_u16())), (Initiator::Local, Some(4001)));
     }
 
-    /// A protocol error from the peer (an unmasked client frame) is `Closed` with 1002, never
-    /// `Err`; the server sends the close frame and closes TCP first.
+    /// A protocol error (unmasked client frame) is `Closed` with 1002, not `Err`; the server closes TCP first.
     async fn protocol_error_is_an_event_not_an_error<T: TestRt>() {
         let listener = T::listen();
         let addr = T::listener_addr(&listener);
@@ -282,8 +274,7 @@ on_every_runtime! {
         assert!(matches!(err, AcceptError::Rejected { status, .. } if status == 426), "{err:?}");
     }
 
-    /// A server that accepts TCP and never answers: the client's handshake timeout ends the
-    /// connect promptly.
+    /// The client's handshake timeout ends a connect to a server that never answers, promptly.
     async fn client_handshake_timeout<T: TestRt>() {
         let listener = T::listen();
         let addr = T::listener_addr(&listener);
@@ -319,8 +310,7 @@ on_every_runtime! {
         assert!(matches!(err, AcceptError::Rejected { error: Some(HandshakeError::Timeout), .. }), "{err:?}");
     }
 
-    /// Asynchronous verification accepts after checking a header; one slower than the
-    /// handshake deadline gets 408.
+    /// Async verification accepts after checking a header; one slower than the handshake deadline gets 408.
     async fn async_verification_accepts_and_times_out<T: TestRt>() {
         let (client_io, server_io) = duplex(4096);
         let server = T::spawn(accept_async_with::<_, T::R, _, _>(server_io, config(), Arc::default(), |req| {
@@ -357,8 +347,7 @@ on_every_runtime! {
         assert!(within(server).await.is_err());
     }
 
-    /// Keepalive: a ping after the idle interval, then, unanswered, a close (1011) once the
-    /// pong deadline passes, on the runtime's clock.
+    /// Keepalive pings after the idle interval and, unanswered, closes with 1011 at the pong deadline.
     async fn keepalive_ping_then_pong_deadline<T: TestRt>() {
         let cfg = config_with(|c| {
             c.keep_alive(Some(Duration::from_millis(300)), Some(Duration::from_millis(200)));
@@ -504,8 +493,7 @@ on_every_runtime! {
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(m))) if m == Message::text("queued")));
     }
 
-    /// `connect` with `ws://` (path and query reach the server, `url()` is kept) and
-    /// `ws+unix://` URLs; a refused connection is an IO error.
+    /// `connect` with `ws://` and `ws+unix://` URLs; a refused connection is an IO error.
     async fn connect_ws_and_ws_unix_urls<T: TestRt>() {
         let listener = T::listen();
         let addr = T::listener_addr(&listener);
@@ -562,8 +550,7 @@ on_every_runtime! {
         assert!(matches!(refused, ConnectError::Io(_)), "{refused:?}");
     }
 
-    /// Writing to a stream whose peer is gone is an IO error (not a protocol event); then the
-    /// connection reports `Closed` (1006) and ends.
+    /// A write to a gone peer is an IO error, then the connection reports `Closed` (1006) and ends.
     async fn io_failure_is_an_error_then_closed<T: TestRt>() {
         let (mut client, mut server) = raw_pair::<T>(64, config(), config());
         within(client.send("x")).await.unwrap();
@@ -600,9 +587,7 @@ on_every_runtime! {
         }
     }
 
-    /// The connection, its halves, the byte stream, the driver and its handles can move
-    /// between tasks (`Send`; handles, readers and errors `Sync` too) over the runtime's
-    /// sockets and client streams.
+    /// The connection, its halves, byte stream, driver and handles are `Send` (handles, readers, errors `Sync`).
     async fn types_can_cross_tasks<T: TestRt>() {
         fn send<X: Send>() {}
         fn send_sync<X: Send + Sync>() {}

@@ -10,9 +10,7 @@ use ws_async::{CloseCode, Error, Event, Message, Outbound, PreparedMessage, TryS
 use crate::harness::*;
 
 on_every_runtime! {
-    /// `spawn`: messages both ways through cloned handles and the event receiver, a ping from a
-    /// handle answered by a peer that only reads, an oversized ping refused, a close from a
-    /// handle; afterwards handles report closed and sends fail.
+    /// `spawn`: messages, pings and a close go through cloned handles and the event receiver; then sends fail.
     async fn messages_pings_and_close_through_handles<T: TestRt>() {
         let (mut client, server) = tcp_pair::<T>(config()).await;
         let (handle, mut events) = server.spawn(8);
@@ -54,9 +52,7 @@ on_every_runtime! {
         assert_eq!((info.code(), info.reason()), (CloseCode::NORMAL, "bye"));
     }
 
-    /// `into_driver`: the `Driver` future spawned by the application on its runtime; handles
-    /// send, events (pings too, as a `Stream`) arrive, the driver answers pings by itself, an
-    /// invalid command is refused, a close ends the driver.
+    /// `into_driver`: the `Driver` future spawned by the app sends, receives, answers pings and ends on close.
     async fn handles_send_and_events_arrive_with_the_driver_future<T: TestRt>() {
         let (mut client, server) = tcp_pair::<T>(config()).await;
         let (driver, handle, mut events) = server.into_driver(8);
@@ -88,9 +84,7 @@ on_every_runtime! {
         assert!(matches!(handle.send("late").await, Err(Error::ConnectionClosed)));
     }
 
-    /// A peer that does not read: the pipe, the connection's queue and the command queue fill,
-    /// then `try_send` is `Full` (message handed back) and `send` waits; what was accepted is
-    /// bounded by those queues and arrives in order once the peer reads.
+    /// A peer that does not read fills the bounded queues: `try_send` is `Full`, `send` waits, order is kept.
     async fn try_send_is_full_when_the_peer_does_not_read<T: TestRt>() {
         let cfg = config_with(|c| {
             c.write_high_water(8 * 1024);
@@ -139,8 +133,7 @@ on_every_runtime! {
         }
     }
 
-    /// Nobody takes events: the driver stops reading and the peer's sends start to wait; taking
-    /// events lets everything through, in order.
+    /// Nobody takes events: the driver stops reading (the peer's sends wait); taking them lets all through.
     async fn a_full_event_channel_stops_reading<T: TestRt>() {
         let (client, server) = tcp_pair::<T>(config()).await;
         let (_handle, mut events) = server.spawn(2);
@@ -179,8 +172,7 @@ on_every_runtime! {
         assert_eq!(within(reader).await, sent + 50);
     }
 
-    /// A `PreparedMessage` (framed once) sent to several connections through their handles,
-    /// with `try_send_prepared` and `send_prepared`.
+    /// A `PreparedMessage` (framed once) reaches several connections through `try_send_prepared`/`send_prepared`.
     async fn encode_once_broadcast<T: TestRt>() {
         let mut clients = Vec::new();
         let mut handles = Vec::new();
@@ -204,8 +196,7 @@ on_every_runtime! {
         }
     }
 
-    /// Dropping every handle and the receiver closes the connection normally (1000) after what
-    /// was sent, with `spawn` and with the `Driver` future (which then ends).
+    /// Dropping every handle and the receiver closes normally (1000) after what was sent, in both driver modes.
     async fn dropping_handles_and_receiver_closes_normally<T: TestRt>() {
         for into_driver in [false, true] {
             let (mut client, server) = pipe_pair::<T>(4096, config()).await;

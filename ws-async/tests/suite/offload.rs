@@ -209,9 +209,7 @@ async fn ticker_gap_while_sending<T: TestRt>(d: DeflateConfig, text: &str) -> (D
 }
 
 on_every_runtime! {
-    /// Compressing inline (offloading off) stalls the sending task's thread for the whole
-    /// compression; offloaded, a 16 MiB message leaves it free: a ticker joined with the send
-    /// keeps ticking.
+    /// Offloaded compression leaves the sending task's thread free (a joined ticker ticks); inline stalls it.
     async fn large_message_compresses_off_the_senders_thread<T: TestRt>() {
         let limit = limit::<T>(7);
         // Inline (offloading off), 1 MiB: the ticker stalls for the whole compression.
@@ -240,8 +238,7 @@ on_every_runtime! {
         assert!(ticks * 10 >= took.as_millis() as usize, "the ticker ticked only {ticks} times in {took:?}");
     }
 
-    /// Order is kept across inline and offloaded messages through `send`/`feed`, the split
-    /// writer's `Sink`, and driver mode; every message of at least 64 KiB is offloaded.
+    /// Order is kept across inline and offloaded messages via `send`/`feed`, the split `Sink` and driver mode.
     async fn order_is_kept_across_large_and_small_messages<T: TestRt>() {
         let limit = limit::<T>(8);
         let d = deflate(limit);
@@ -298,9 +295,7 @@ on_every_runtime! {
         assert_eq!(stats(limit).total - before.total, offloaded, "offloaded compressions");
     }
 
-    /// A send cancelled while its message is being compressed still queues it: the next send
-    /// waits for it and goes after it; a cancelled send followed by a close goes before the
-    /// close frame.
+    /// A send cancelled while compressing still goes out, before the next send and before a close.
     async fn a_cancelled_send_is_finished_by_the_next_call_in_order<T: TestRt>() {
         let d = deflate(limit::<T>(9));
         let (port, mut rx) = spawn_server::<T>(Some(d.clone()));
@@ -325,8 +320,7 @@ on_every_runtime! {
         assert!(matches!(next(&mut rx, "close").await, Err(s) if s == "closed 4000 end"));
     }
 
-    /// Eight connections sending 512 KiB messages at once: every message is offloaded, at most
-    /// `concurrency_limit` compressions run at once, and they do overlap.
+    /// Concurrent senders never run more than `concurrency_limit` offloaded compressions at once.
     async fn concurrency_limit_bounds_offloaded_compressions<T: TestRt>() {
         // 3 to 6 by runtime: below the number of connections, apart from the other tests' limits.
         let limit_n = 3 + T::SLOT;
@@ -366,8 +360,7 @@ on_every_runtime! {
         assert_eq!(after.running, 0);
     }
 
-    /// Messages below the offload threshold, and connections without deflate, are never
-    /// offloaded.
+    /// Messages below the offload threshold, and connections without deflate, are never offloaded.
     async fn small_messages_and_uncompressed_connections_stay_inline<T: TestRt>() {
         let limit = limit::<T>(11);
         let before = stats(limit);

@@ -173,8 +173,7 @@ async fn slow_client_run<T: TestRt>(policy: SlowPolicy) -> (usize, usize, usize,
 }
 
 on_every_runtime! {
-    /// `bind` listens on the asked address and port; an accepted connection echoes through its
-    /// handle and event receiver.
+    /// `bind` listens on the asked address; an accepted connection echoes through its handle and events.
     async fn bind_local_addr_and_echo<T: TestRt>() {
         let (server, addr) = bind::<T>(Server::builder()).await;
         assert_eq!(addr.ip(), IpAddr::from([127, 0, 0, 1]));
@@ -201,8 +200,7 @@ on_every_runtime! {
         assert!(!server.should_handle(&Request::get("/x").body(()).unwrap()));
     }
 
-    /// A `should_handle` hook overrides `path`, and runs before the RFC checks (an unrouted plain
-    /// GET is 400, not 426).
+    /// `should_handle` overrides `path` and runs before the RFC checks (an unrouted plain GET gets 400).
     async fn should_handle_overrides_path<T: TestRt>() {
         let builder = Server::builder().path("/ignored").should_handle(|req| req.uri().path().starts_with("/room/"));
         let (server, addr) = bind::<T>(builder).await;
@@ -217,8 +215,7 @@ on_every_runtime! {
         assert_eq!(&head, b"HTTP/1.1 400");
     }
 
-    /// A synchronous `verify_client` refuses with its status, headers and body (Node: `false`
-    /// is 401) and lets the right token through.
+    /// A sync `verify_client` refuses with its status, headers and body (`false` is 401) or accepts.
     async fn verify_client_sync_refuses_with_401_and_headers<T: TestRt>() {
         let builder = Server::builder().verify_client(|req, info| {
             assert!(info.remote.is_some());
@@ -323,8 +320,7 @@ on_every_runtime! {
         assert_eq!(info.sent.map(|f| f.code.as_u16()), Some(1009));
     }
 
-    /// permessage-deflate is negotiated when enabled (messages and broadcasts go through), and
-    /// off by default, as in Node.
+    /// The server negotiates permessage-deflate when enabled (messages and broadcasts pass), not by default.
     async fn deflate_negotiated_when_enabled<T: TestRt>() {
         let (server, addr) = bind::<T>(Server::builder().per_message_deflate(Some(DeflateConfig::default()))).await;
         let mut config = Config::default();
@@ -347,8 +343,7 @@ on_every_runtime! {
         assert!(response.headers().get("sec-websocket-extensions").is_none());
     }
 
-    /// Client tracking: the set grows with each connection and shrinks once a connection
-    /// reports `Closed`; the application's handles do not keep closed clients listed.
+    /// Client tracking lists each connection and drops it once it reports `Closed`.
     async fn clients_count_up_and_down<T: TestRt>() {
         let (server, addr) = bind::<T>(Server::builder()).await;
         let mut clients = Vec::new();
@@ -415,8 +410,7 @@ on_every_runtime! {
         }
     }
 
-    /// `SlowPolicy::Drop`: a client that does not read misses broadcasts while its queue is
-    /// full, stays connected, and gets later messages; fast clients get everything.
+    /// `SlowPolicy::Drop`: a client that does not read misses broadcasts but stays; fast ones get everything.
     async fn slow_client_dropped<T: TestRt>() {
         let (n, dropped, closed, mut slow, server) = slow_client_run::<T>(SlowPolicy::Drop).await;
         assert_eq!(closed, 0);
@@ -458,8 +452,7 @@ on_every_runtime! {
         eventually(|| server.clients().len() == 3).await;
     }
 
-    /// `close`: clients get 1001, a pending `accept` ends with `Closed`, a handshake in flight
-    /// and every later upgrade (any method) get 503, and the listener is gone.
+    /// `close`: clients get 1001, `accept` ends, in-flight and later upgrades get 503, the listener is gone.
     async fn close_gracefully_with_1001_then_503<T: TestRt>() {
         let (server, addr) = bind::<T>(Server::builder()).await;
         let server = Arc::new(server);
@@ -537,8 +530,7 @@ on_every_runtime! {
         assert!(matches!(server.accept().await, Err(ServerError::NoListener)));
     }
 
-    /// `handle_upgrade` with a head parsed by another HTTP stack: the bytes read past the head
-    /// (a first frame) are not lost; a request the server does not handle is answered 400.
+    /// `handle_upgrade` with a head parsed elsewhere keeps the bytes read past it; unhandled requests get 400.
     async fn handle_upgrade_with_a_head_parsed_elsewhere<T: TestRt>() {
         let server = Arc::new(Server::<T::R>::builder().path("/raw").build());
         let listener = T::listen();

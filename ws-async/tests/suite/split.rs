@@ -106,8 +106,7 @@ on_every_runtime! {
         assert!(reader.is_pair_of(&writer));
     }
 
-    /// A close from the writer while the reader waits: the reader gets the echoes, then
-    /// `Closed` (clean, local), then the end.
+    /// A close from the writer while the reader waits: the reader gets the echoes, a clean `Closed`, the end.
     async fn close_from_the_writer_while_the_reader_waits<T: TestRt>() {
         let (mut client, server) = tcp_pair::<T>(config()).await;
         let (mut reader, mut writer) = server.split();
@@ -144,9 +143,7 @@ on_every_runtime! {
         assert_eq!((client_info.code().as_u16(), client_info.reason()), (4000, "from writer"));
     }
 
-    /// Both sides split; large messages both ways at once while pings cross them, through a
-    /// small pipe (the halves contend for each side's stream); reunited, the halves are one
-    /// working connection again.
+    /// Split both sides: large messages and pings cross through a small pipe; reunited, the halves work again.
     async fn both_directions_at_once_then_reunite<T: TestRt>() {
         const N: usize = 60;
         let (client, server) = pipe_pair::<T>(2048, config()).await;
@@ -212,8 +209,7 @@ on_every_runtime! {
         assert!(pongs >= 16, "{pongs}");
     }
 
-    /// `terminate` from the writer wakes a reader parked in `recv`: it gets `Closed` (1006);
-    /// the writer's later sends fail.
+    /// `terminate` from the writer wakes a reader parked in `recv` with `Closed` (1006); later sends fail.
     async fn terminate_from_the_writer_wakes_the_reader<T: TestRt>() {
         let (_client, server) = pipe_pair::<T>(4096, config()).await;
         let (mut reader, mut writer) = server.split();

@@ -151,8 +151,7 @@ impl<T: TestRt> Connector<T::R> for OwnTls<T> {
 }
 
 on_every_runtime! {
-    /// `wss://` (and `https://`, which means it) with a custom CA, by IP address (no SNI) and by
-    /// name: text, a large message and a clean close over TLS.
+    /// `wss://` (and `https://`) with a custom CA, by IP and by name: messages and a clean close over TLS.
     async fn wss_round_trip_with_a_custom_ca<T: TestRt>() {
         let ca = Ca::new("test CA");
         let (cert, key, _) = ca.server_leaf(&["localhost", "127.0.0.1"]);
@@ -192,8 +191,7 @@ on_every_runtime! {
         round_trip(&mut ws, "https scheme").await;
     }
 
-    /// Certificates the client does not trust are refused (default roots, another CA, a
-    /// certificate for another name); unusable TLS options are reported before connecting.
+    /// Untrusted certificates are refused (default roots, another CA, another name); bad options fail early.
     async fn untrusted_certificates_are_rejected<T: TestRt>() {
         let ca = Ca::new("test CA");
         let (cert, key, _) = ca.server_leaf(&["127.0.0.1"]);
@@ -258,8 +256,7 @@ on_every_runtime! {
         );
     }
 
-    /// Skipping verification is an explicit opt-in: without it a self-signed certificate for
-    /// another name is refused, with it the connection works (encrypted).
+    /// Skipping certificate verification is an explicit opt-in.
     async fn skipping_verification_is_an_explicit_opt_in<T: TestRt>() {
         // A self-signed certificate for another name: nothing about it verifies.
         let ca = Ca::new("nobody");
@@ -298,8 +295,7 @@ on_every_runtime! {
         round_trip(&mut ws, "verified as ws.test").await;
     }
 
-    /// The `check_server_identity` hook sees the name and the certificate after standard
-    /// verification and can refuse; alone, with verification skipped, it pins a certificate.
+    /// The `check_server_identity` hook sees name and certificate, can refuse, and pins without verification.
     async fn check_server_identity_hook<T: TestRt>() {
         let ca = Ca::new("test CA");
         let (cert, key, der) = ca.server_leaf(&["127.0.0.1"]);
@@ -348,8 +344,7 @@ on_every_runtime! {
         assert!(matches!(rustls_error(&e), rustls::Error::General(_)), "{e:?}");
     }
 
-    /// Mutual TLS: required (refused without a certificate or with one from an untrusted CA,
-    /// accepted with a good one) and optional (both let through, the server knows which).
+    /// Mutual TLS, required (refused without a trusted client certificate) and optional (server knows which).
     async fn mutual_tls<T: TestRt>() {
         let server_ca = Ca::new("server CA");
         let client_ca = Ca::new("client CA");
@@ -396,8 +391,7 @@ on_every_runtime! {
         round_trip(&mut ws, "identified").await;
     }
 
-    /// A plain connector's stream gets TLS from the client (verifying the URL's host); a
-    /// connector that handles TLS itself gets no second layer.
+    /// A plain connector's stream gets TLS from the client; a connector handling TLS gets no second layer.
     async fn connectors_and_tls<T: TestRt>() {
         let ca = Ca::new("test CA");
         let (cert, key, _) = ca.server_leaf(&["service.test"]);
