@@ -34,9 +34,9 @@ macro_rules! bind_runtime {
         pub use $crate::offload;
         pub use $crate::ws_proto;
         pub use $crate::{
-            http, Accept, AcceptError, Backend, Bytes, ClientRequest, CloseCode, CloseFrame, CloseInfo, Config,
-            ConnectError, Connection, Connector, DeflateConfig, DeflateParams, Error, Event, EventReceiver, Fragment,
-            Message, MessageKind, MessagePieces, OsEntropy, Outbound, PreparedMessage, Refusal, Rejection,
+            http, Accept, AcceptError, Backend, Bytes, ClientOptions, ClientRequest, CloseCode, CloseFrame, CloseInfo,
+            Config, ConnectError, Connection, Connector, DeflateConfig, DeflateParams, Error, Event, EventReceiver,
+            Fragment, Message, MessageKind, MessagePieces, OsEntropy, Outbound, PreparedMessage, Refusal, Rejection,
             ReuniteError, SendError, ServerOptions, State, Target, TrySendError, UpgradeRequest, Utf8Bytes, WsHandle,
         };
 

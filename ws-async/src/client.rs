@@ -1,4 +1,4 @@
-//! The client builder: Node `new WebSocket(address, protocols, options)` for tokio.
+//! The client builder: Node `new WebSocket(address, protocols, options)` on any runtime.
 //!
 //! [`ClientBuilder`] opens the transport (TCP, a Unix socket, a [`Connector`], an HTTP
 //! `CONNECT` proxy), adds TLS for `wss://` (feature `rustls`), performs the handshake and
@@ -7,14 +7,11 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Response};
-use ws_proto::{
-    ClientRequest, ClientTarget, Config, DeflateConfig, Endpoint, HandshakeError, HttpProxy, RedirectPolicy,
-    DEFAULT_MAX_REDIRECTS,
-};
+use http::Response;
+use ws_proto::{ClientRequest, ClientTarget, Config, Endpoint, HttpProxy};
 
+use crate::client_options::{ClientOptions, ConnectPlan};
 use crate::connector::Connector;
 use crate::error::ConnectError;
 use crate::handshake::connect_with;
@@ -65,64 +62,22 @@ use crate::tls::TlsOptions;
 /// | `'unexpected-response'` event | [`ConnectError::Rejected`] (status, headers, body) | |
 #[must_use = "a ClientBuilder does nothing until connect() is awaited"]
 pub struct ClientBuilder<R: Net> {
-    url: String,
-    subprotocols: Vec<String>,
-    origin: Option<String>,
-    headers: Vec<(String, String)>,
-    protocol_version: u8,
-    handshake_timeout: Option<Duration>,
-    follow_redirects: bool,
-    max_redirects: usize,
-    local_address: Option<IpAddr>,
+    options: ClientOptions,
     connector: Option<Arc<dyn Connector<R>>>,
-    proxy: Option<String>,
-    per_message_deflate: Option<DeflateConfig>,
-    config: Option<Arc<Config>>,
-    #[cfg(feature = "rustls")]
-    tls: TlsOptions,
 }
 
 impl<R: Net> Clone for ClientBuilder<R> {
     fn clone(&self) -> Self {
-        Self {
-            url: self.url.clone(),
-            subprotocols: self.subprotocols.clone(),
-            origin: self.origin.clone(),
-            headers: self.headers.clone(),
-            protocol_version: self.protocol_version,
-            handshake_timeout: self.handshake_timeout,
-            follow_redirects: self.follow_redirects,
-            max_redirects: self.max_redirects,
-            local_address: self.local_address,
-            connector: self.connector.clone(),
-            proxy: self.proxy.clone(),
-            per_message_deflate: self.per_message_deflate.clone(),
-            config: self.config.clone(),
-            #[cfg(feature = "rustls")]
-            tls: self.tls.clone(),
-        }
+        Self { options: self.options.clone(), connector: self.connector.clone() }
     }
 }
 
 impl<R: Net> fmt::Debug for ClientBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("ClientBuilder");
-        d.field("url", &self.url)
-            .field("subprotocols", &self.subprotocols)
-            .field("origin", &self.origin)
-            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
-            .field("protocol_version", &self.protocol_version)
-            .field("handshake_timeout", &self.handshake_timeout)
-            .field("follow_redirects", &self.follow_redirects)
-            .field("max_redirects", &self.max_redirects)
-            .field("local_address", &self.local_address)
+        f.debug_struct("ClientBuilder")
+            .field("options", &self.options)
             .field("connector", &self.connector.is_some())
-            .field("proxy", &self.proxy.as_ref().map(|_| "…"))
-            .field("per_message_deflate", &self.per_message_deflate)
-            .field("config", &self.config);
-        #[cfg(feature = "rustls")]
-        d.field("tls", &self.tls);
-        d.finish()
+            .finish()
     }
 }
 
@@ -133,99 +88,10 @@ impl<R: Net> ClientBuilder<R> {
     /// at [`connect`](Self::connect) with [`ConnectError::InvalidUrl`]. Userinfo becomes
     /// `Authorization: Basic` unless an `Authorization` [`header`](Self::header) is set.
     pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            subprotocols: Vec::new(),
-            origin: None,
-            headers: Vec::new(),
-            protocol_version: 13,
-            handshake_timeout: None,
-            follow_redirects: false,
-            max_redirects: DEFAULT_MAX_REDIRECTS,
-            local_address: None,
-            connector: None,
-            proxy: None,
-            per_message_deflate: Some(DeflateConfig::default()),
-            config: None,
-            #[cfg(feature = "rustls")]
-            tls: TlsOptions::default(),
-        }
+        Self { options: ClientOptions::new(url), connector: None }
     }
 
-    /// The subprotocols to offer, most preferred first (Node `protocols`), replacing earlier
-    /// ones. They must be unique tokens; the server picks at most one
-    /// ([`WebSocket::protocol`]).
-    pub fn subprotocols<I, P>(mut self, protocols: I) -> Self
-    where
-        I: IntoIterator<Item = P>,
-        P: Into<String>,
-    {
-        self.subprotocols = protocols.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Adds one subprotocol to offer.
-    pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
-        self.subprotocols.push(protocol.into());
-        self
-    }
-
-    /// The `Origin` header (`Sec-WebSocket-Origin` for protocol version 8), Node `origin`.
-    pub fn origin(mut self, origin: impl Into<String>) -> Self {
-        self.origin = Some(origin.into());
-        self
-    }
-
-    /// Adds a request header (Node `headers`), replacing an earlier one of the same name
-    /// (case-insensitive). The handshake's own headers (`Upgrade`, `Connection`,
-    /// `Sec-WebSocket-Key`, `-Version`, `-Extensions`) cannot be overridden;
-    /// `Sec-WebSocket-Protocol` adds subprotocols; `Host` replaces the authority. On a redirect
-    /// to another host, or from `wss` to `ws`, `Authorization` and `Cookie` are dropped (and
-    /// `Host` too for another host), as Node `ws` and curl do.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        let name = name.into();
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-        self.headers.push((name, value.into()));
-        self
-    }
-
-    /// The `Sec-WebSocket-Version` to send: 13 (default) or 8 (Node `protocolVersion`).
-    pub fn protocol_version(mut self, version: u8) -> Self {
-        self.protocol_version = version;
-        self
-    }
-
-    /// Bounds each connection attempt (Node `handshakeTimeout`, reset on every redirect):
-    /// resolving and connecting, the proxy tunnel, TLS and the WebSocket handshake together.
-    /// Overrides `Config::handshake_timeout` (10 s by default). Expiry is
-    /// [`ConnectError::Timeout`].
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = Some(timeout);
-        self
-    }
-
-    /// Follows `3xx` responses with a `Location` (Node `followRedirects`, default off). The
-    /// location is resolved against the current URL; `http(s)` locations mean `ws(s)`. When
-    /// off, a redirect is [`ConnectError::Rejected`] with its status and `Location` header.
-    pub fn follow_redirects(mut self, on: bool) -> Self {
-        self.follow_redirects = on;
-        self
-    }
-
-    /// Most redirects followed (Node `maxRedirects`, default 10); one more is
-    /// [`ConnectError::TooManyRedirects`].
-    pub fn max_redirects(mut self, n: usize) -> Self {
-        self.max_redirects = n;
-        self
-    }
-
-    /// Binds the TCP socket to this local address before connecting (Node `localAddress`).
-    /// Only remote addresses of the same family are tried. Not used for `ws+unix:` URLs,
-    /// nor by a [`connector`](Self::connector).
-    pub fn local_address(mut self, address: IpAddr) -> Self {
-        self.local_address = Some(address);
-        self
-    }
+    crate::client_builder_setters!();
 
     /// Opens the transport with `connector` instead of TCP (Node `agent`): a closure
     /// `Fn(Target) -> impl Future<Output = io::Result<S>>`, or any [`Connector`]. For `wss://`,
@@ -234,44 +100,6 @@ impl<R: Net> ClientBuilder<R> {
     /// reaches the proxy. Not used for `ws+unix:` URLs.
     pub fn connector(mut self, connector: impl Connector<R>) -> Self {
         self.connector = Some(Arc::new(connector));
-        self
-    }
-
-    /// Tunnels through an HTTP proxy with `CONNECT host:port` (`http://[user:pass@]host:port`;
-    /// userinfo becomes `Proxy-Authorization: Basic`). Used for `ws://` and `wss://` alike
-    /// (TLS runs end to end inside the tunnel). A refusal is [`ConnectError::ProxyRejected`].
-    ///
-    /// Proxy environment variables (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`…) are **not**
-    /// read: pass the proxy here explicitly if the application wants to honour them. Not used
-    /// for `ws+unix:` URLs.
-    pub fn proxy(mut self, url: impl Into<String>) -> Self {
-        self.proxy = Some(url.into());
-        self
-    }
-
-    /// The permessage-deflate offer (Node `perMessageDeflate`): `None` offers nothing. On by
-    /// default, as in Node: `DeflateConfig::default()` (with ws-proto's miniz_oxide backend
-    /// the offer is `permessage-deflate` without `client_max_window_bits`; with zlib-rs it
-    /// adds `client_max_window_bits`). Replaces `Config::permessage_deflate` of
-    /// [`config`](Self::config).
-    pub fn per_message_deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
-        self.per_message_deflate = deflate;
-        self
-    }
-
-    /// Limits, timers and the rest of the connection's settings (Node `maxPayload`,
-    /// `skipUTF8Validation`, `autoPong`…). Its `permessage_deflate` is replaced by
-    /// [`per_message_deflate`](Self::per_message_deflate)'s setting, and its handshake timeout
-    /// by [`handshake_timeout`](Self::handshake_timeout) when set.
-    pub fn config(mut self, config: Arc<Config>) -> Self {
-        self.config = Some(config);
-        self
-    }
-
-    /// TLS settings for `wss://`: roots, client certificate, server name, verification.
-    #[cfg(feature = "rustls")]
-    pub fn tls(mut self, options: TlsOptions) -> Self {
-        self.tls = options;
         self
     }
 
@@ -286,78 +114,32 @@ impl<R: Net> ClientBuilder<R> {
     /// [`ConnectError::TooManyRedirects`], and [`ConnectError::Handshake`] for an invalid
     /// request or a `101` that breaks RFC 6455.
     pub async fn connect(self) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
-        let mut config = self.config.as_deref().cloned().unwrap_or_default();
-        config.permessage_deflate(self.per_message_deflate.clone());
-        if let Some(t) = self.handshake_timeout {
-            config.handshake_timeout(Some(t));
-        }
-        let config = Arc::new(config);
-        for (name, value) in &self.headers {
-            if HeaderName::from_bytes(name.as_bytes()).is_err() || HeaderValue::from_str(value).is_err() {
-                return Err(HandshakeError::InvalidRequest(format!("invalid header {name:?}")).into());
-            }
-        }
+        let mut plan = self.options.plan()?;
         let dialer = Dialer::<R> {
             connector: self.connector.clone(),
-            local_address: self.local_address,
-            proxy: self.proxy.as_deref().map(HttpProxy::parse).transpose()?,
-            max_head: config.get_max_handshake_size(),
+            local_address: self.options.local_address,
+            proxy: plan.proxy.clone(),
+            max_head: plan.config.get_max_handshake_size(),
             #[cfg(feature = "rustls")]
-            tls: self.tls.clone(),
+            tls: self.options.tls.clone(),
         };
-
-        let mut target = ClientTarget::parse(&self.url)?;
-        let original = target.url.clone();
-        let mut headers = self.headers.clone();
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
-            if let Some(auth) = target.basic_authorization() {
-                headers.push(("authorization".into(), auth));
-            }
-        }
-        let policy = RedirectPolicy::new(self.max_redirects);
-        let mut redirects = 0;
         loop {
-            match self.hop(&target, &headers, &dialer, &config).await {
-                Ok((ws, response)) => return Ok((ws.with_url(target.url.as_str()), response)),
-                Err(ConnectError::Rejected { status, headers: response, body }) if self.follow_redirects => {
-                    let location = RedirectPolicy::location(&response);
-                    match policy.next(&original, &target.url, status, location, redirects) {
-                        Ok(Some(redirect)) => {
-                            redirect.apply(&mut headers);
-                            target = redirect.into_target();
-                            redirects += 1;
-                        }
-                        Ok(None) => return Err(ConnectError::Rejected { status, headers: response, body }),
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                Err(e) => return Err(e),
+            match Self::hop(&plan, &dialer).await {
+                Ok((ws, response)) => return Ok((ws.with_url(plan.target().url.as_str()), response)),
+                Err(e) => plan.follow(e)?,
             }
         }
     }
 
-    /// One connection attempt to `target`, bounded by the handshake timeout.
+    /// One connection attempt to the plan's target, bounded by the handshake timeout.
     async fn hop(
-        &self,
-        target: &ClientTarget,
-        headers: &[(String, String)],
+        plan: &ConnectPlan,
         dialer: &Dialer<R>,
-        config: &Arc<Config>,
     ) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
-        let mut request = target.request.clone();
-        for (name, value) in headers {
-            request.header(name, value);
-        }
-        for p in &self.subprotocols {
-            request.subprotocol(p);
-        }
-        if let Some(origin) = &self.origin {
-            request.origin(origin);
-        }
-        request.protocol_version(self.protocol_version);
+        let config = plan.config.clone();
         let attempt = async {
-            let stream = dialer.open(&target.endpoint).await?;
-            connect_with::<_, R>(stream, request, config.clone()).await
+            let stream = dialer.open(&plan.target().endpoint).await?;
+            connect_with::<_, R>(stream, plan.request(), config.clone()).await
         };
         match config.get_handshake_timeout() {
             Some(t) => runtime::timeout::<R, _>(t, attempt).await.ok_or(ConnectError::Timeout)?,

@@ -65,8 +65,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bind;
+mod builder_setters;
 mod byte_stream;
 mod client;
+mod client_options;
 mod connector;
 #[cfg(test)]
 mod delivery_tests;
@@ -91,6 +93,7 @@ pub mod tls;
 
 pub use byte_stream::WsByteStream;
 pub use client::ClientBuilder;
+pub use client_options::{ClientOptions, ConnectPlan};
 pub use connector::{ConnectFuture, Connector};
 pub use driver::{Driver, EventReceiver, Outbound, WsHandle};
 pub use entropy::OsEntropy;

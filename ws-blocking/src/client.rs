@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ws_proto::http::Response;
-use ws_proto::{ClientHandshake, ClientOutcome, ClientRequest, ClientTarget, Config, Endpoint, HttpProxy, UrlError};
+use ws_proto::{ClientHandshake, ClientOutcome, ClientRequest, ClientTarget, Config, Endpoint, HttpProxy};
 
 use crate::driver::Io;
 #[cfg(feature = "rustls")]
@@ -37,7 +37,7 @@ pub fn connect(url: &str) -> Result<(WebSocket<ClientStream>, Response<()>), Con
 /// (connect, TLS and handshake: [`ConnectError::Timeout`]).
 pub fn connect_config(url: &str, config: Arc<Config>) -> Result<(WebSocket<ClientStream>, Response<()>), ConnectError> {
     let start = Instant::now();
-    let target = ClientTarget::parse(url).map_err(url_error)?;
+    let target = ClientTarget::parse(url)?;
     let deadline = deadline(&config, start);
     let stream = Dialer::new(config.get_max_handshake_size()).open(&target.endpoint, deadline)?;
     let (ws, response) = handshake(stream, target.request, config, start)?;
@@ -50,7 +50,7 @@ pub fn connect_config(url: &str, config: Arc<Config>) -> Result<(WebSocket<Clien
 /// (10 s) bounds it.
 pub fn dial(url: &str) -> Result<(ClientStream, ClientRequest), ConnectError> {
     let config = Config::default();
-    let target = ClientTarget::parse(url).map_err(url_error)?;
+    let target = ClientTarget::parse(url)?;
     let stream =
         Dialer::new(config.get_max_handshake_size()).open(&target.endpoint, deadline(&config, Instant::now()))?;
     Ok((stream, target.request))
@@ -99,10 +99,6 @@ pub(crate) fn handshake<S: Read + Write + Transport>(
 /// When a hop started at `start` must be done.
 pub(crate) fn deadline(config: &Config, start: Instant) -> Option<Instant> {
     config.get_handshake_timeout().filter(|t| !t.is_zero()).and_then(|t| start.checked_add(t))
-}
-
-pub(crate) fn url_error(e: UrlError) -> ConnectError {
-    ConnectError::InvalidUrl(e.to_string())
 }
 
 /// Opens transports: TCP (from a local address), a proxy tunnel, a Unix socket, TLS.

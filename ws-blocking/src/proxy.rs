@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
 
-use ws_proto::{HttpProxy, ProxyError, ProxyStatus, ProxyTunnel};
+use ws_proto::{HttpProxy, ProxyStatus, ProxyTunnel};
 
 use crate::ConnectError;
 
@@ -20,7 +20,7 @@ pub(crate) fn tunnel(
     max_head: usize,
     deadline: Option<Instant>,
 ) -> Result<TcpStream, ConnectError> {
-    let mut tunnel = ProxyTunnel::new(proxy, host, port, max_head).map_err(refused)?;
+    let mut tunnel = ProxyTunnel::new(proxy, host, port, max_head)?;
     bound(&stream, deadline)?;
     stream.write_all(tunnel.request())?;
     let mut chunk = [0u8; 1024];
@@ -31,7 +31,7 @@ pub(crate) fn tunnel(
             Some(bytes) if n > 0 => tunnel.receive(bytes),
             _ => tunnel.receive_eof(),
         };
-        match status.map_err(refused)? {
+        match status? {
             ProxyStatus::NeedMore => {}
             ProxyStatus::Established { leftover } if leftover.is_empty() => {
                 stream.set_read_timeout(None)?;
@@ -57,15 +57,4 @@ pub(crate) fn bound(stream: &TcpStream, deadline: Option<Instant>) -> io::Result
     }
     stream.set_read_timeout(Some(left))?;
     stream.set_write_timeout(Some(left))
-}
-
-/// The proxy's refusal as the client's error: a status is [`ConnectError::ProxyRejected`],
-/// anything else an IO error.
-fn refused(e: ProxyError) -> ConnectError {
-    let kind = match e {
-        ProxyError::Rejected { status, headers } => return ConnectError::ProxyRejected { status, headers },
-        ProxyError::UnexpectedEof => io::ErrorKind::UnexpectedEof,
-        _ => io::ErrorKind::InvalidData,
-    };
-    ConnectError::Io(io::Error::new(kind, e))
 }
