@@ -110,7 +110,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10, conflicts_with = "listen")]
     pub max_redirects: usize,
 
-    /// Connect through this HTTP proxy (CONNECT): http://[user:pass@]host:port
+    /// Connect through this HTTP proxy (CONNECT): http://host:port, or http://user:pass@host:port
     #[arg(long, value_name = "URL", conflicts_with = "listen")]
     pub proxy: Option<String>,
 

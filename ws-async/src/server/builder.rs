@@ -7,22 +7,19 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use ws_proto::http::{HeaderMap, Request};
-use ws_proto::{Config, DeflateConfig, Refusal, ServerOptions, UpgradeRequest};
+use ws_proto::{Refusal, UpgradeRequest};
 
-use super::clients::{Clients, SlowPolicy};
+use super::clients::Clients;
+use super::settings::ServerSettings;
 use super::{ClientInfo, Inner, Server};
 use crate::runtime::Net;
 
-/// Node's default `backlog`.
-const DEFAULT_BACKLOG: u32 = 511;
 /// Default per-client queue size (commands and events) for tracked connections.
 const DEFAULT_QUEUE: usize = 64;
 
 /// The future an asynchronous `verify_client` returns.
 pub type VerifyFuture = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>;
 
-pub(crate) type ShouldHandleFn = dyn Fn(&Request<()>) -> bool + Send + Sync;
 type SyncVerifyFn = dyn Fn(&UpgradeRequest, &ClientInfo) -> Result<(), Refusal> + Send + Sync;
 type AsyncVerifyFn = dyn Fn(&UpgradeRequest, &ClientInfo) -> VerifyFuture + Send + Sync;
 
@@ -79,80 +76,31 @@ pub enum Shutdown {
 /// [`handle_protocols`](Self::handle_protocols), permessage-deflate, [`on_headers`](Self::on_headers),
 /// then the `101`.
 pub struct ServerBuilder<R: Net> {
-    config: Arc<Config>,
-    max_payload: Option<usize>,
-    options: ServerOptions,
-    path: Option<String>,
-    should_handle: Option<Arc<ShouldHandleFn>>,
+    settings: ServerSettings,
     verify: Option<Verify>,
-    client_tracking: bool,
-    slow_policy: SlowPolicy,
     queue: usize,
-    backlog: u32,
-    shutdown: Shutdown,
-    nodelay: bool,
     _runtime: PhantomData<fn() -> R>,
 }
 
 impl<R: Net> fmt::Debug for ServerBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("config", &self.config)
-            .field("max_payload", &self.max_payload)
-            .field("options", &self.options)
-            .field("path", &self.path)
-            .field("should_handle", &self.should_handle.is_some())
+            .field("settings", &self.settings)
             .field("verify_client", &self.verify.is_some())
-            .field("client_tracking", &self.client_tracking)
-            .field("slow_policy", &self.slow_policy)
             .field("queue", &self.queue)
-            .field("backlog", &self.backlog)
-            .field("shutdown", &self.shutdown)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
 impl<R: Net> Default for ServerBuilder<R> {
     fn default() -> Self {
-        Self {
-            config: Arc::new(Config::default()),
-            max_payload: None,
-            options: ServerOptions::default(),
-            path: None,
-            should_handle: None,
-            verify: None,
-            client_tracking: true,
-            slow_policy: SlowPolicy::Drop,
-            queue: DEFAULT_QUEUE,
-            backlog: DEFAULT_BACKLOG,
-            shutdown: Shutdown::GoingAway,
-            nodelay: true,
-            _runtime: PhantomData,
-        }
+        Self { settings: ServerSettings::default(), verify: None, queue: DEFAULT_QUEUE, _runtime: PhantomData }
     }
 }
 
 impl<R: Net> ServerBuilder<R> {
-    /// Accept only requests for this path (without the query); others are answered 400 (Node
-    /// `path`). This is the default [`should_handle`](Self::should_handle).
-    pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.path = Some(path.into());
-        self
-    }
+    crate::server_builder_setters!();
 
-    /// Decides whether this server handles a request (Node `shouldHandle`), before any other
-    /// check; `false` is answered 400. It replaces the default, the [`path`](Self::path) check,
-    /// as overriding Node's method does. [`Server::should_handle`] calls it, so a host
-    /// routing upgrades between several servers can ask each one.
-    pub fn should_handle(mut self, f: impl Fn(&Request<()>) -> bool + Send + Sync + 'static) -> Self {
-        self.should_handle = Some(Arc::new(f));
-        self
-    }
-
-    /// Accepts or refuses each valid request (Node `verifyClient` without a callback), after
-    /// the path, RFC and origin checks. It gets the request (origin, headers, cookies, query)
-    /// and the [`ClientInfo`] (remote address, TLS), and returns `bool` (`false`: 401) or
-    /// `Result<(), Refusal>` (any status, headers such as `WWW-Authenticate`, a body).
     /// Replaces an earlier `verify_client` or [`verify_client_async`](Self::verify_client_async).
     pub fn verify_client<F, V>(mut self, f: F) -> Self
     where
@@ -163,9 +111,6 @@ impl<R: Net> ServerBuilder<R> {
         self
     }
 
-    /// [`verify_client`](Self::verify_client) returning a future (Node `verifyClient` with a
-    /// callback), e.g. to look a token up in a database. The future cannot borrow the request:
-    /// clone what it needs first. `Config::handshake_timeout` bounds it; when it expires the
     /// client is answered 408.
     pub fn verify_client_async<F, Fut, V>(mut self, f: F) -> Self
     where
@@ -181,135 +126,26 @@ impl<R: Net> ServerBuilder<R> {
         self
     }
 
-    /// Chooses the subprotocol (Node `handleProtocols`): called with the client's offers
-    /// (when there is at least one) and the request; `None` answers without one. Without it,
-    /// the first offer in [`subprotocols`](Self::subprotocols) is chosen, or the client's
-    /// first offer when that list is not set.
-    pub fn handle_protocols(
-        mut self,
-        f: impl Fn(&[&str], &UpgradeRequest) -> Option<String> + Send + Sync + 'static,
-    ) -> Self {
-        self.options.handle_protocols(f);
-        self
-    }
-
-    /// The subprotocols this server supports (see [`handle_protocols`](Self::handle_protocols)).
-    pub fn subprotocols<I, S>(mut self, protocols: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.options.subprotocols(protocols);
-        self
-    }
-
-    /// Accept only these origins (403 otherwise); see [`ServerOptions::origins`].
-    pub fn origins<I, S>(mut self, origins: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.options.origins(origins);
-        self
-    }
-
-    /// Adds headers to each `101` response (Node's `headers` event), e.g. `Set-Cookie`.
-    pub fn on_headers(mut self, f: impl Fn(&UpgradeRequest, &mut HeaderMap) + Send + Sync + 'static) -> Self {
-        self.options.on_headers(f);
-        self
-    }
-
-    /// Accept permessage-deflate with these settings (Node `perMessageDeflate`); `None`, the
-    /// default as in Node, accepts none.
-    pub fn per_message_deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
-        self.options.per_message_deflate(deflate);
-        self
-    }
-
-    /// Replaces the [`ServerOptions`] the settings above write into (for options not mirrored
-    /// here). Call it first: it discards `handle_protocols`, `subprotocols`, `origins`,
-    /// `on_headers` and `per_message_deflate` set before.
-    pub fn options(mut self, options: ServerOptions) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// The largest message accepted, in bytes (Node `maxPayload`, default 100 MiB); a larger
-    /// one fails the connection with 1009. Overrides the [`config`](Self::config)'s
-    /// `max_message_size` whatever the order of the calls.
-    pub fn max_payload(mut self, bytes: usize) -> Self {
-        self.max_payload = Some(bytes);
-        self
-    }
-
-    /// The connection settings: limits, keepalive (`Config::keep_alive`, the heartbeat), the
-    /// close timeout (Node `closeTimeout`), the handshake timeout.
-    pub fn config(mut self, config: Arc<Config>) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Track connections in [`Server::clients`] (Node `clientTracking`, default `true`). When
-    /// off, [`Server::accept`] and [`Server::track`] still run connections in driver mode, but
-    /// nothing is registered and [`Server::close`] leaves them alone.
-    pub fn client_tracking(mut self, on: bool) -> Self {
-        self.client_tracking = on;
-        self
-    }
-
-    /// What a broadcast does with a client whose queue is full (default
-    /// [`SlowPolicy::Drop`]).
-    pub fn slow_client_policy(mut self, policy: SlowPolicy) -> Self {
-        self.slow_policy = policy;
-        self
-    }
-
-    /// The per-connection queue size for connections run in driver mode (commands to send and
-    /// events received; default 64, at least 1). A broadcast finds a client's queue full once
     /// this many messages wait behind its socket.
     pub fn handle_queue(mut self, n: usize) -> Self {
         self.queue = n.max(1);
         self
     }
 
-    /// The listen backlog for [`bind`](Self::bind) (Node `backlog`, default 511).
-    pub fn backlog(mut self, n: u32) -> Self {
-        self.backlog = n;
-        self
-    }
-
-    /// How [`Server::close`] ends the tracked connections (default 1001 Going Away).
-    pub fn shutdown(mut self, mode: Shutdown) -> Self {
-        self.shutdown = mode;
-        self
-    }
-
-    /// Set `TCP_NODELAY` on accepted connections (default `true`).
-    pub fn nodelay(mut self, on: bool) -> Self {
-        self.nodelay = on;
-        self
-    }
-
     fn into_inner(self) -> Arc<Inner> {
-        let config = match self.max_payload {
-            Some(n) => {
-                let mut c = (*self.config).clone();
-                c.max_message_size(Some(n));
-                Arc::new(c)
-            }
-            None => self.config,
-        };
+        let ServerSettings { options, path, should_handle, client_tracking, slow_policy, shutdown, nodelay, .. } =
+            self.settings.clone();
         Arc::new(Inner {
-            config,
-            options: Arc::new(self.options),
-            path: self.path,
-            should_handle: self.should_handle,
+            config: self.settings.effective_config(),
+            options: Arc::new(options),
+            path,
+            should_handle,
             verify: self.verify,
-            tracking: self.client_tracking,
-            clients: Clients::new(self.slow_policy),
+            tracking: client_tracking,
+            clients: Clients::new(slow_policy),
             queue: self.queue,
-            shutdown: self.shutdown,
-            nodelay: self.nodelay,
+            shutdown,
+            nodelay,
             closing: Default::default(),
             closed: Default::default(),
         })
@@ -329,7 +165,7 @@ impl<R: Net> ServerBuilder<R> {
     pub async fn bind(self, host: &str, port: u16) -> io::Result<Server<R>> {
         let mut last = None;
         for addr in R::resolve(host.to_owned(), port).await? {
-            match R::bind(addr, self.backlog) {
+            match R::bind(addr, self.settings.backlog) {
                 Ok(listener) => return Ok(self.serve(listener)),
                 Err(e) => last = Some(e),
             }

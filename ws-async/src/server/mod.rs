@@ -61,6 +61,7 @@
 
 mod builder;
 mod clients;
+mod settings;
 
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -90,7 +91,8 @@ use crate::stream::WebSocket;
 pub use builder::{IntoVerdict, ServerBuilder, Shutdown, VerifyFuture};
 pub use clients::{BroadcastReport, ClientId, Clients, SlowPolicy};
 
-use builder::{ShouldHandleFn, Verify};
+use builder::Verify;
+pub use settings::{ServerSettings, ShouldHandleFn, DEFAULT_BACKLOG};
 
 /// Upgraded connections waiting for [`Server::accept`].
 const INCOMING: usize = 128;

@@ -7,17 +7,13 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
 use socket2::{Domain, Socket, Type};
-use ws_async::server::{ClientInfo, IntoVerdict, Shutdown, SlowPolicy};
-use ws_proto::http::{HeaderMap, Request};
-use ws_proto::{Config, DeflateConfig, Refusal, ServerOptions, UpgradeRequest};
+use ws_async::server::{ClientInfo, IntoVerdict, ServerSettings};
+use ws_proto::{Refusal, UpgradeRequest};
 
 use super::clients::Clients;
 use super::{Inner, Server};
 
-/// Node's default `backlog`.
-const DEFAULT_BACKLOG: u32 = 511;
-
-pub(crate) type ShouldHandleFn = dyn Fn(&Request<()>) -> bool + Send + Sync;
+pub(crate) use ws_async::server::ShouldHandleFn;
 pub(crate) type VerifyFn = dyn Fn(&UpgradeRequest, &ClientInfo) -> Result<(), Refusal> + Send + Sync;
 
 /// Builds a [`Server`]: the options of Node `new WebSocket.Server(options)`, then one of the
@@ -30,73 +26,25 @@ pub(crate) type VerifyFn = dyn Fn(&UpgradeRequest, &ClientInfo) -> Result<(), Re
 /// (403), [`verify_client`](Self::verify_client) (401 or the status it chooses),
 /// [`handle_protocols`](Self::handle_protocols), permessage-deflate,
 /// [`on_headers`](Self::on_headers), then the `101`. The policy is ws-proto's
-/// ([`ServerOptions`], [`UpgradeRequest::negotiate`]).
+/// ([`ServerOptions`](crate::ServerOptions), [`UpgradeRequest::negotiate`]).
+#[derive(Default)]
 pub struct ServerBuilder {
-    config: Arc<Config>,
-    max_payload: Option<usize>,
-    options: ServerOptions,
-    path: Option<String>,
-    should_handle: Option<Arc<ShouldHandleFn>>,
+    settings: ServerSettings,
     verify: Option<Arc<VerifyFn>>,
-    client_tracking: bool,
-    slow_policy: SlowPolicy,
-    backlog: u32,
-    shutdown: Shutdown,
-    nodelay: bool,
 }
 
 impl fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("config", &self.config)
-            .field("max_payload", &self.max_payload)
-            .field("path", &self.path)
+            .field("settings", &self.settings)
             .field("verify_client", &self.verify.is_some())
-            .field("client_tracking", &self.client_tracking)
-            .field("slow_policy", &self.slow_policy)
-            .field("backlog", &self.backlog)
-            .field("shutdown", &self.shutdown)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for ServerBuilder {
-    fn default() -> Self {
-        Self {
-            config: Arc::new(Config::default()),
-            max_payload: None,
-            options: ServerOptions::default(),
-            path: None,
-            should_handle: None,
-            verify: None,
-            client_tracking: true,
-            slow_policy: SlowPolicy::Drop,
-            backlog: DEFAULT_BACKLOG,
-            shutdown: Shutdown::GoingAway,
-            nodelay: true,
-        }
+            .finish()
     }
 }
 
 impl ServerBuilder {
-    /// Accept only requests for this path (without the query); others are answered 400 (Node
-    /// `path`). This is the default [`should_handle`](Self::should_handle).
-    pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.path = Some(path.into());
-        self
-    }
+    ws_async::server_builder_setters!();
 
-    /// Decides whether this server handles a request (Node `shouldHandle`), before any other
-    /// check; `false` is answered 400. It replaces the [`path`](Self::path) check.
-    pub fn should_handle(mut self, f: impl Fn(&Request<()>) -> bool + Send + Sync + 'static) -> Self {
-        self.should_handle = Some(Arc::new(f));
-        self
-    }
-
-    /// Accepts or refuses each valid request (Node `verifyClient`), after the path, RFC and
-    /// origin checks, on the connection's handshake thread. It gets the request (origin,
-    /// headers, cookies, query) and the [`ClientInfo`] (remote address, TLS), and returns
-    /// `bool` (`false`: 401) or `Result<(), Refusal>` (any status, headers such as
     /// `WWW-Authenticate`, a body).
     pub fn verify_client<F, V>(mut self, f: F) -> Self
     where
@@ -107,126 +55,20 @@ impl ServerBuilder {
         self
     }
 
-    /// Chooses the subprotocol (Node `handleProtocols`): called with the client's offers and
-    /// the request; `None` answers without one. Without it, the first offer in
-    /// [`subprotocols`](Self::subprotocols) is chosen, or the client's first offer when that
-    /// list is not set.
-    pub fn handle_protocols(
-        mut self,
-        f: impl Fn(&[&str], &UpgradeRequest) -> Option<String> + Send + Sync + 'static,
-    ) -> Self {
-        self.options.handle_protocols(f);
-        self
-    }
-
-    /// The subprotocols this server supports (see [`handle_protocols`](Self::handle_protocols)).
-    pub fn subprotocols<I, S>(mut self, protocols: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.options.subprotocols(protocols);
-        self
-    }
-
-    /// Accept only these origins (403 otherwise); see [`ServerOptions::origins`].
-    pub fn origins<I, S>(mut self, origins: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.options.origins(origins);
-        self
-    }
-
-    /// Adds headers to each `101` response (Node's `headers` event), e.g. `Set-Cookie`.
-    pub fn on_headers(mut self, f: impl Fn(&UpgradeRequest, &mut HeaderMap) + Send + Sync + 'static) -> Self {
-        self.options.on_headers(f);
-        self
-    }
-
-    /// Accept permessage-deflate with these settings (Node `perMessageDeflate`); `None`, the
-    /// default as in Node, accepts none.
-    pub fn per_message_deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
-        self.options.per_message_deflate(deflate);
-        self
-    }
-
-    /// Replaces the [`ServerOptions`] the settings above write into. Call it first: it
-    /// discards `handle_protocols`, `subprotocols`, `origins`, `on_headers` and
-    /// `per_message_deflate` set before.
-    pub fn options(mut self, options: ServerOptions) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// The largest message accepted, in bytes (Node `maxPayload`); a larger one fails the
-    /// connection with 1009. Overrides the [`config`](Self::config)'s `max_message_size`.
-    pub fn max_payload(mut self, bytes: usize) -> Self {
-        self.max_payload = Some(bytes);
-        self
-    }
-
-    /// The connection settings: limits, keepalive, the close timeout (Node `closeTimeout`),
-    /// the handshake timeout.
-    pub fn config(mut self, config: Arc<Config>) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Track connections in [`Server::clients`] (Node `clientTracking`, default `true`): each
-    /// tracked connection gets a flusher thread writing what broadcasts queue. When off,
-    /// nothing is registered and [`Server::close`] leaves connections alone.
-    pub fn client_tracking(mut self, on: bool) -> Self {
-        self.client_tracking = on;
-        self
-    }
-
-    /// What a broadcast does with a client whose output queue is above
-    /// `Config::write_high_water` (default [`SlowPolicy::Drop`]; [`SlowPolicy::Close`] closes
-    /// it with 1013).
-    pub fn slow_client_policy(mut self, policy: SlowPolicy) -> Self {
-        self.slow_policy = policy;
-        self
-    }
-
-    /// The listen backlog for [`bind`](Self::bind) (Node `backlog`, default 511).
-    pub fn backlog(mut self, n: u32) -> Self {
-        self.backlog = n;
-        self
-    }
-
-    /// How [`Server::close`] ends the tracked connections (default 1001 Going Away).
-    pub fn shutdown(mut self, mode: Shutdown) -> Self {
-        self.shutdown = mode;
-        self
-    }
-
-    /// Set `TCP_NODELAY` on accepted connections (default `true`).
-    pub fn nodelay(mut self, on: bool) -> Self {
-        self.nodelay = on;
-        self
-    }
-
     fn into_inner(self, tls: Option<TlsConfig>) -> Arc<Inner> {
-        let config = match self.max_payload {
-            Some(n) => {
-                let mut c = (*self.config).clone();
-                c.max_message_size(Some(n));
-                Arc::new(c)
-            }
-            None => self.config,
-        };
+        let config = self.settings.effective_config();
+        let ServerSettings { options, path, should_handle, client_tracking, slow_policy, shutdown, nodelay, .. } =
+            self.settings;
         Arc::new(Inner {
             config,
-            options: Arc::new(self.options),
-            path: self.path,
-            should_handle: self.should_handle,
+            options: Arc::new(options),
+            path,
+            should_handle,
             verify: self.verify,
-            tracking: self.client_tracking,
-            clients: Clients::new(self.slow_policy),
-            shutdown: self.shutdown,
-            nodelay: self.nodelay,
+            tracking: client_tracking,
+            clients: Clients::new(slow_policy),
+            shutdown,
+            nodelay,
             tls,
             closing: Default::default(),
             stopped: Default::default(),
@@ -244,7 +86,7 @@ impl ServerBuilder {
     /// each connection's handshake runs on a thread of its own. Returning is Node's
     /// `listening` event; [`Server::local_addr`] is `address()`.
     pub fn bind(self, host: &str, port: u16) -> io::Result<Server> {
-        let listener = listen(host, port, self.backlog)?;
+        let listener = listen(host, port, self.settings.backlog)?;
         Ok(self.serve(listener))
     }
 
@@ -262,7 +104,7 @@ impl ServerBuilder {
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn bind_tls(self, host: &str, port: u16, config: TlsConfig) -> io::Result<Server> {
-        let listener = listen(host, port, self.backlog)?;
+        let listener = listen(host, port, self.settings.backlog)?;
         Ok(self.serve_tls(listener, config))
     }
 

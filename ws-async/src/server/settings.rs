@@ -1,0 +1,232 @@
+//! [`ServerSettings`]: what every server builder collects (Node `new WebSocket.Server(options)`),
+//! without a runtime, and [`server_builder_setters!`](crate::server_builder_setters), the
+//! builders' option methods written once for the async `ServerBuilder` and ws-blocking's.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ws_proto::http::{Request, Uri};
+use ws_proto::{Config, ServerOptions};
+
+use super::clients::SlowPolicy;
+use super::Shutdown;
+
+/// `listen(2)`'s backlog when none is set (Node's default).
+pub const DEFAULT_BACKLOG: u32 = 511;
+
+/// Node `shouldHandle`: whether the server takes a request.
+pub type ShouldHandleFn = dyn Fn(&Request<()>) -> bool + Send + Sync;
+
+/// The options every server builder collects. Use a builder (`ServerBuilder`); this is the
+/// data behind it, with the checks both builders' servers share.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ServerSettings {
+    /// The connections' settings.
+    pub config: Arc<Config>,
+    /// Node `maxPayload`: replaces the config's message size limit when set.
+    pub max_payload: Option<usize>,
+    /// The handshake policy (subprotocols, origins, deflate, hooks).
+    pub options: ServerOptions,
+    /// Node `path`: the only request path taken (without the query).
+    pub path: Option<String>,
+    /// Node `shouldHandle`: replaces the path check.
+    pub should_handle: Option<Arc<ShouldHandleFn>>,
+    /// Node `clientTracking`.
+    pub client_tracking: bool,
+    /// What a broadcast does with a client whose queue is full.
+    pub slow_policy: SlowPolicy,
+    /// `listen(2)`'s backlog for `bind`.
+    pub backlog: u32,
+    /// How `close` ends the connections.
+    pub shutdown: Shutdown,
+    /// `TCP_NODELAY` on accepted connections.
+    pub nodelay: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            config: Arc::new(Config::default()),
+            max_payload: None,
+            options: ServerOptions::default(),
+            path: None,
+            should_handle: None,
+            client_tracking: true,
+            slow_policy: SlowPolicy::Drop,
+            backlog: DEFAULT_BACKLOG,
+            shutdown: Shutdown::GoingAway,
+            nodelay: true,
+        }
+    }
+}
+
+impl fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("config", &self.config)
+            .field("max_payload", &self.max_payload)
+            .field("options", &self.options)
+            .field("path", &self.path)
+            .field("should_handle", &self.should_handle.is_some())
+            .field("client_tracking", &self.client_tracking)
+            .field("slow_policy", &self.slow_policy)
+            .field("backlog", &self.backlog)
+            .field("shutdown", &self.shutdown)
+            .field("nodelay", &self.nodelay)
+            .finish()
+    }
+}
+
+impl ServerSettings {
+    /// The connections' config with [`max_payload`](Self::max_payload) applied.
+    pub fn effective_config(&self) -> Arc<Config> {
+        match self.max_payload {
+            Some(n) => {
+                let mut c = (*self.config).clone();
+                c.max_message_size(Some(n));
+                Arc::new(c)
+            }
+            None => self.config.clone(),
+        }
+    }
+
+    /// Whether `uri`'s path is the configured [`path`](Self::path) (any path without one).
+    pub fn path_matches(&self, uri: &Uri) -> bool {
+        match &self.path {
+            Some(p) => uri.path() == p,
+            None => true,
+        }
+    }
+
+    /// Node `shouldHandle`: the hook when set, else the path check.
+    pub fn handles(&self, req: &Request<()>) -> bool {
+        match &self.should_handle {
+            Some(f) => f(req),
+            None => self.path_matches(req.uri()),
+        }
+    }
+}
+
+/// Emits the option methods of a server builder whose `settings` field is a
+/// [`ServerSettings`], documented once for every builder.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! server_builder_setters {
+    () => {
+        /// Accept only requests for this path (without the query); others are answered 400
+        /// (Node `path`). This is the default [`should_handle`](Self::should_handle).
+        pub fn path(mut self, path: impl Into<String>) -> Self {
+            self.settings.path = Some(path.into());
+            self
+        }
+
+        /// Decides which requests this server takes (Node `shouldHandle`), replacing the
+        /// [`path`](Self::path) check; refused requests are answered 400.
+        pub fn should_handle(mut self, f: impl Fn(&$crate::http::Request<()>) -> bool + Send + Sync + 'static) -> Self {
+            self.settings.should_handle = Some(std::sync::Arc::new(f));
+            self
+        }
+
+        /// Chooses the subprotocol (Node `handleProtocols`): called with the client's offers
+        /// (when there is at least one) and the request; `None` answers without one. Without
+        /// it, the first offer in [`subprotocols`](Self::subprotocols) is chosen, or the
+        /// client's first offer when that list is not set.
+        pub fn handle_protocols(
+            mut self,
+            f: impl Fn(&[&str], &$crate::UpgradeRequest) -> Option<String> + Send + Sync + 'static,
+        ) -> Self {
+            self.settings.options.handle_protocols(f);
+            self
+        }
+
+        /// The subprotocols this server supports (see
+        /// [`handle_protocols`](Self::handle_protocols)).
+        pub fn subprotocols<I, S>(mut self, protocols: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: Into<String>,
+        {
+            self.settings.options.subprotocols(protocols);
+            self
+        }
+
+        /// Accept only these origins (403 otherwise); see `ServerOptions::origins`.
+        pub fn origins<I, S>(mut self, origins: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: Into<String>,
+        {
+            self.settings.options.origins(origins);
+            self
+        }
+
+        /// Adds headers to each `101` response (Node's `headers` event), e.g. `Set-Cookie`.
+        pub fn on_headers(
+            mut self,
+            f: impl Fn(&$crate::UpgradeRequest, &mut $crate::http::HeaderMap) + Send + Sync + 'static,
+        ) -> Self {
+            self.settings.options.on_headers(f);
+            self
+        }
+
+        /// Accept permessage-deflate with these settings (Node `perMessageDeflate`); `None`,
+        /// the default as in Node, accepts none.
+        pub fn per_message_deflate(mut self, deflate: Option<$crate::DeflateConfig>) -> Self {
+            self.settings.options.per_message_deflate(deflate);
+            self
+        }
+
+        /// The whole handshake policy at once, replacing what the other handshake methods set.
+        pub fn options(mut self, options: $crate::ServerOptions) -> Self {
+            self.settings.options = options;
+            self
+        }
+
+        /// The largest message accepted, in bytes (Node `maxPayload`, default 100 MiB); a
+        /// larger one fails the connection with 1009. Overrides the [`config`](Self::config)'s
+        /// `max_message_size` whatever the order of the calls.
+        pub fn max_payload(mut self, bytes: usize) -> Self {
+            self.settings.max_payload = Some(bytes);
+            self
+        }
+
+        /// The connections' settings (limits, timers, keepalive).
+        pub fn config(mut self, config: std::sync::Arc<$crate::Config>) -> Self {
+            self.settings.config = config;
+            self
+        }
+
+        /// Track connections in the server's `clients()` (Node `clientTracking`, default
+        /// `true`). When off, nothing is registered and `close` leaves connections alone.
+        pub fn client_tracking(mut self, on: bool) -> Self {
+            self.settings.client_tracking = on;
+            self
+        }
+
+        /// What a broadcast does with a client whose queue is full: skip it (the default) or
+        /// close it with 1013.
+        pub fn slow_client_policy(mut self, policy: $crate::server::SlowPolicy) -> Self {
+            self.settings.slow_policy = policy;
+            self
+        }
+
+        /// The listen backlog for `bind` (Node `backlog`, default 511).
+        pub fn backlog(mut self, n: u32) -> Self {
+            self.settings.backlog = n;
+            self
+        }
+
+        /// How `close` ends connected clients: 1001 (default) or terminate.
+        pub fn shutdown(mut self, mode: $crate::server::Shutdown) -> Self {
+            self.settings.shutdown = mode;
+            self
+        }
+
+        /// Set `TCP_NODELAY` on accepted connections (default `true`).
+        pub fn nodelay(mut self, on: bool) -> Self {
+            self.settings.nodelay = on;
+            self
+        }
+    };
+}
