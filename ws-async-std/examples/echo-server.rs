@@ -17,7 +17,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::io::{AsyncRead, AsyncWrite};
-use ws_async_std::{accept_with, CloseFrame, Config, DeflateConfig, Error, Event, Message, ServerOptions, ShutdownOnClose};
+use ws_async_std::{
+    accept_with, CloseFrame, Config, DeflateConfig, Error, Event, Message, ServerOptions, ShutdownOnClose,
+};
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
