@@ -210,7 +210,10 @@ async fn ticker_gap_while_sending<T: TestRt>(d: DeflateConfig, text: &str) -> (D
 
 on_every_runtime! {
     /// Offloaded compression leaves the sending task's thread free (a joined ticker ticks); inline stalls it.
+    // The guard is a plain mutex serializing the timed tests, never contended inside a runtime.
+    #[allow(clippy::await_holding_lock)]
     async fn large_message_compresses_off_the_senders_thread<T: TestRt>() {
+        let _alone = timing_lock();
         let limit = limit::<T>(7);
         // Inline (offloading off), 1 MiB: the ticker stalls for the whole compression.
         let (inline_gap, inline_took, _) =

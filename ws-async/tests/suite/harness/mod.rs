@@ -17,6 +17,14 @@ pub use io::*;
 pub use runtimes::*;
 pub use ws::*;
 
+/// Serializes the tests that measure time (a ticker's gaps during a send): their runtime
+/// variants would otherwise compete for the machine's cores with each other and skew what
+/// they measure. Held for the whole test.
+pub fn timing_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Generates, for each `async fn name<T: TestRt>() { … }`, that generic function and a module
 /// `name` with one `#[test]` per runtime (`tokio`, `tokio_mt`, `async_std`, `smol`), each
 /// running the function on its runtime within [`TEST_LIMIT`]. Attributes (the doc comment
