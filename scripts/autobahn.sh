@@ -24,6 +24,8 @@
 #   async-std-server-full, async-std-client-full
 #                    the same on smol with all 517 cases (run by hand: the
 #                    compression groups take 12 to 15 minutes a role)
+#   blocking-server-full, blocking-client-full
+#                    the blocking examples with all 517 cases (by hand, likewise)
 #   tokio-server     ws-tokio `tokio-autobahn-server` example built with the zlib-rs
 #                    deflate backend (--features zlib-rs); all 517 cases; --strict
 #   tokio-client     ws-tokio `tokio-autobahn-client` example, zlib-rs; all 517 cases;
@@ -62,7 +64,7 @@ set -euo pipefail
 # ARGS (server-suite.sh / client-suite.sh options) and LIMIT (seconds for the
 # run); optionally FEATURES (cargo features of PKG to build the example with)
 # and SERVER_ARGS (more arguments for a server example, after the port).
-SUITES="blocking-quick blocking-server blocking-client tokio-server tokio-client tokio-server-default tokio-client-default async-std-server async-std-server-smol async-std-client async-std-server-full async-std-client-full"
+SUITES="blocking-quick blocking-server blocking-client tokio-server tokio-client tokio-server-default tokio-client-default async-std-server async-std-server-smol async-std-client async-std-server-full async-std-client-full blocking-server-full blocking-client-full"
 
 # The blocking and async-std suites: every case group but the compression ones (12.*, 13.*;
 # there is no 8.* or 11.*), and a sample of those covering each negotiation shape: 12.1-12.5
@@ -95,6 +97,12 @@ suite_spec() {
     async-std-client)
       ROLE=client PKG=ws-async-std EXAMPLE=async-std-autobahn-client AGENT=ws-async-std LIMIT=900 FEATURES=zlib-rs
       ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
+    blocking-server-full)
+      ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=2700 FEATURES=zlib-rs
+      ARGS=(--strict) ;;
+    blocking-client-full)
+      ROLE=client PKG=ws-blocking EXAMPLE=autobahn-client AGENT=ws-blocking LIMIT=2700 FEATURES=zlib-rs
+      ARGS=(--strict) ;;
     async-std-server-full)
       ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std-smol LIMIT=2700 FEATURES=zlib-rs
       SERVER_ARGS=(--runtime smol)
