@@ -70,8 +70,6 @@ mod byte_stream;
 mod client;
 mod client_options;
 mod connector;
-#[cfg(test)]
-mod delivery_tests;
 mod driver;
 mod entropy;
 mod error;
@@ -85,8 +83,6 @@ pub mod runtime;
 pub mod server;
 mod split;
 mod stream;
-#[cfg(test)]
-mod test_runtime;
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub mod tls;

@@ -500,6 +500,28 @@ on_every_runtime! {
             .map(|_| ())
             .unwrap_err();
         assert!(matches!(e, ConnectError::InvalidUrl(_)), "{e:?}");
+
+        // Answers a tunnel cannot use: data after a 2xx head (the target sent nothing yet),
+        // garbage, an EOF inside the head.
+        for (answer, kind) in [
+            ("HTTP/1.1 200 Connection established\r\n\r\nextra", std::io::ErrorKind::InvalidData),
+            ("garbage\r\n\r\n", std::io::ErrorKind::InvalidData),
+            ("HTTP/1.1 200 OK\r\n", std::io::ErrorKind::UnexpectedEof),
+        ] {
+            let (proxy, _heads, _bad) = connect_proxy::<T>(Some(answer)).await;
+            let e = within(
+                ClientBuilder::<T::R>::new(format!("ws://127.0.0.1:{}/", addr.port()))
+                    .proxy(format!("http://127.0.0.1:{}", proxy.port()))
+                    .connect(),
+            )
+            .await
+            .map(|_| ())
+            .unwrap_err();
+            match e {
+                ConnectError::Io(e) => assert_eq!(e.kind(), kind, "{answer:?}: {e}"),
+                other => panic!("{answer:?}: {other:?}"),
+            }
+        }
     }
 
     /// The builder's handshake timeout ends a connect to a server that never answers, on time.

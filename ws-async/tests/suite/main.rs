@@ -33,6 +33,7 @@ mod byte_stream;
 mod cancel;
 mod client;
 mod connection;
+mod delivery;
 mod driver;
 mod offload;
 mod server;
