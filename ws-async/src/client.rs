@@ -2,7 +2,8 @@
 //!
 //! [`ClientBuilder`] opens the transport (TCP, a Unix socket, a [`Connector`], an HTTP
 //! `CONNECT` proxy), adds TLS for `wss://` (feature `rustls`), performs the handshake and
-//! follows redirects when asked to.
+//! follows redirects when asked to; [`connect`], [`connect_config`] and [`dial`] are the
+//! URL-only shortcuts.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -213,9 +214,41 @@ impl<R: Net> Dialer<R> {
     }
 }
 
-/// [`dial`](crate::dial): a normalised URL's stream (default TLS for `wss`) and request, the
-/// userinfo as `Authorization`.
-pub(crate) async fn dial_url<R: Net>(url: &str) -> Result<(R::ClientStream, ClientRequest), ConnectError> {
+/// Connects to `url` with the default [`Config`] and performs the handshake.
+///
+/// URLs: `ws://host[:port]/path?query` (also `http://`) over TCP with `TCP_NODELAY` on,
+/// `wss://` (also `https://`) over TLS with the default [`TlsOptions`](crate::tls::TlsOptions)
+/// (feature `rustls`; [`ConnectError::InvalidUrl`] without it), and
+/// `ws+unix:///path/to.sock:/request/path` over a Unix domain socket (as in Node `ws`: the
+/// socket path, then `:` and the request path, `/` when omitted). Userinfo in the URL becomes
+/// `Authorization: Basic`.
+///
+/// The `Config` is used as is: unlike [`ClientBuilder`](crate::ClientBuilder), nothing turns
+/// permessage-deflate on. For redirects, proxies, TLS options and the other Node client
+/// options, use [`ClientBuilder`](crate::ClientBuilder).
+///
+/// The returned `WebSocket` reports the URL from [`url`](WebSocket::url).
+pub async fn connect<R: Net>(url: &str) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
+    connect_config::<R>(url, Arc::new(Config::default())).await
+}
+
+/// [`connect`] with a custom [`Config`]; its handshake timeout also bounds the TCP connect.
+pub async fn connect_config<R: Net>(
+    url: &str,
+    config: Arc<Config>,
+) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
+    let (stream, request) = match config.get_handshake_timeout() {
+        Some(t) => runtime::timeout::<R, _>(t, dial::<R>(url)).await.ok_or(ConnectError::Timeout)??,
+        None => dial::<R>(url).await?,
+    };
+    let (ws, response) = connect_with::<_, R>(stream, request, config).await?;
+    Ok((ws.with_url(url), response))
+}
+
+/// Opens the stream for `url` (see [`connect`]) and builds its [`ClientRequest`] without the
+/// handshake: add headers, subprotocols or an origin to the request, then call
+/// [`connect_with`].
+pub async fn dial<R: Net>(url: &str) -> Result<(R::ClientStream, ClientRequest), ConnectError> {
     let target = ClientTarget::parse(url)?;
     let stream = Dialer::<R>::plain().open(&target.endpoint).await?;
     Ok((stream, target.request))

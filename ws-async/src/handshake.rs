@@ -19,7 +19,7 @@ use ws_proto::{
 use crate::entropy::OsEntropy;
 use crate::error::{AcceptError, ConnectError};
 use crate::io::{self as wio, Timer, WriteState};
-use crate::runtime::{self, Io, Net};
+use crate::runtime::{self, Io};
 use crate::stream::WebSocket;
 
 pub(crate) use ws_proto::linger::REJECT_WRITE;
@@ -241,7 +241,7 @@ enum Read {
 pub(crate) async fn reject<S, R: Io<S>>(mut io: S, rejection: Rejection) -> AcceptError {
     let status = rejection.status();
     let written = runtime::timeout::<R, _>(REJECT_WRITE, async {
-        write_all::<S, R>(&mut io, rejection.bytes()).await?;
+        wio::write_all::<S, R>(&mut io, rejection.bytes()).await?;
         poll_fn(|cx| R::poll_flush(&mut io, cx)).await?;
         poll_fn(|cx| R::poll_shutdown(&mut io, cx)).await
     })
@@ -260,54 +260,4 @@ pub(crate) async fn reject<S, R: Io<S>>(mut io: S, rejection: Rejection) -> Acce
         .await;
     }
     AcceptError::Rejected { status, error: rejection.error }
-}
-
-/// Writes all of `buf`.
-pub(crate) async fn write_all<S, R: Io<S>>(io: &mut S, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        let n = poll_fn(|cx| R::poll_write(io, cx, buf)).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        buf = &buf[n..];
-    }
-    Ok(())
-}
-
-/// Connects to `url` with the default [`Config`] and performs the handshake.
-///
-/// URLs: `ws://host[:port]/path?query` (also `http://`) over TCP with `TCP_NODELAY` on,
-/// `wss://` (also `https://`) over TLS with the default [`TlsOptions`](crate::tls::TlsOptions)
-/// (feature `rustls`; [`ConnectError::InvalidUrl`] without it), and
-/// `ws+unix:///path/to.sock:/request/path` over a Unix domain socket (as in Node `ws`: the
-/// socket path, then `:` and the request path, `/` when omitted). Userinfo in the URL becomes
-/// `Authorization: Basic`.
-///
-/// The `Config` is used as is: unlike [`ClientBuilder`](crate::ClientBuilder), nothing turns
-/// permessage-deflate on. For redirects, proxies, TLS options and the other Node client
-/// options, use [`ClientBuilder`](crate::ClientBuilder).
-///
-/// The returned `WebSocket` reports the URL from [`url`](WebSocket::url).
-pub async fn connect<R: Net>(url: &str) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
-    connect_config::<R>(url, Arc::new(Config::default())).await
-}
-
-/// [`connect`] with a custom [`Config`]; its handshake timeout also bounds the TCP connect.
-pub async fn connect_config<R: Net>(
-    url: &str,
-    config: Arc<Config>,
-) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
-    let (stream, request) = match config.get_handshake_timeout() {
-        Some(t) => runtime::timeout::<R, _>(t, dial::<R>(url)).await.ok_or(ConnectError::Timeout)??,
-        None => dial::<R>(url).await?,
-    };
-    let (ws, response) = connect_with::<_, R>(stream, request, config).await?;
-    Ok((ws.with_url(url), response))
-}
-
-/// Opens the stream for `url` (see [`connect`]) and builds its [`ClientRequest`] without the
-/// handshake: add headers, subprotocols or an origin to the request, then call
-/// [`connect_with`].
-pub async fn dial<R: Net>(url: &str) -> Result<(R::ClientStream, ClientRequest), ConnectError> {
-    crate::client::dial_url::<R>(url).await
 }

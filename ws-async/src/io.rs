@@ -8,6 +8,7 @@
 //!
 //! [`WebSocket`]: crate::WebSocket
 
+use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -330,4 +331,16 @@ impl Wake for Wakers {
             w.wake();
         }
     }
+}
+
+/// Writes all of `buf`.
+pub(crate) async fn write_all<S, R: Io<S>>(io: &mut S, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = poll_fn(|cx| R::poll_write(io, cx, buf)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        buf = &buf[n..];
+    }
+    Ok(())
 }

@@ -91,13 +91,13 @@ mod stream;
 pub mod tls;
 
 pub use byte_stream::WsByteStream;
-pub use client::ClientBuilder;
+pub use client::{connect, connect_config, dial, ClientBuilder};
 pub use client_options::{ClientOptions, ConnectPlan};
 pub use connector::{ConnectFuture, Connector};
 pub use driver::{Driver, EventReceiver, Outbound, WsHandle};
 pub use entropy::OsEntropy;
 pub use error::{AcceptError, ConnectError, Error, TrySendError};
-pub use handshake::{accept_async_with, accept_hdr_with, accept_with, connect, connect_config, connect_with, dial};
+pub use handshake::{accept_async_with, accept_hdr_with, accept_with, connect_with};
 pub use runtime::Target;
 pub use split::{ReuniteError, WsReader, WsWriter};
 pub use stream::{MessagePieces, WebSocket};

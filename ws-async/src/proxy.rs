@@ -8,7 +8,7 @@ use std::io;
 use ws_proto::{HttpProxy, ProxyStatus, ProxyTunnel};
 
 use crate::error::ConnectError;
-use crate::handshake::write_all;
+use crate::io::write_all;
 use crate::runtime::Io;
 
 /// Asks the proxy on `stream` for a tunnel to `host:port` and returns the stream once the proxy
