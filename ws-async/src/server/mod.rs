@@ -75,7 +75,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify};
-use ws_proto::http::{HeaderMap, Request, Response, StatusCode, Uri};
+use ws_proto::http::{HeaderMap, Request, Response, StatusCode};
 use ws_proto::{
     Accept, Bytes, CloseCode, Config, Connection, HandshakeError, Refusal, Rejection, ServerHandshake, ServerOptions,
     UpgradeRequest,
@@ -92,7 +92,7 @@ pub use builder::{IntoVerdict, ServerBuilder, Shutdown, VerifyFuture};
 pub use clients::{BroadcastReport, ClientId, Clients, SlowPolicy};
 
 use builder::Verify;
-pub use settings::{ServerSettings, ShouldHandleFn, DEFAULT_BACKLOG};
+pub use settings::{handles, ServerSettings, ShouldHandleFn, DEFAULT_BACKLOG};
 
 /// Upgraded connections waiting for [`Server::accept`].
 const INCOMING: usize = 128;
@@ -343,7 +343,10 @@ impl<R: Net> Server<R> {
     /// `true`. For hosts routing upgrades between several servers.
     pub fn should_handle<B>(&self, req: &Request<B>) -> bool {
         if self.inner.should_handle.is_none() {
-            return self.inner.path_matches(req.uri());
+            return match self.inner.path.as_deref() {
+                Some(path) => req.uri().path() == path,
+                None => true,
+            };
         }
         let mut head = Request::new(());
         *head.method_mut() = req.method().clone();
@@ -583,20 +586,9 @@ fn refusal(r: Refusal) -> Rejection {
 }
 
 impl Inner {
-    /// The default `should_handle`: the `path` option, if any.
-    fn path_matches(&self, uri: &Uri) -> bool {
-        match &self.path {
-            Some(path) => uri.path() == path,
-            None => true,
-        }
-    }
-
     /// `should_handle`, or else the `path` check.
     fn handles(&self, req: &Request<()>) -> bool {
-        match &self.should_handle {
-            Some(f) => f(req),
-            None => self.path_matches(req.uri()),
-        }
+        handles(self.path.as_deref(), self.should_handle.as_deref(), req)
     }
 
     /// Whether `verify_client` is asynchronous (the client may leave while it runs).

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ws_proto::http::{Request, Uri};
+use ws_proto::http::Request;
 use ws_proto::{Config, ServerOptions};
 
 use super::clients::SlowPolicy;
@@ -91,20 +91,19 @@ impl ServerSettings {
         }
     }
 
-    /// Whether `uri`'s path is the configured [`path`](Self::path) (any path without one).
-    pub fn path_matches(&self, uri: &Uri) -> bool {
-        match &self.path {
-            Some(p) => uri.path() == p,
-            None => true,
-        }
-    }
-
-    /// Node `shouldHandle`: the hook when set, else the path check.
+    /// Node `shouldHandle`: the hook when set, else the [`path`](Self::path) check.
     pub fn handles(&self, req: &Request<()>) -> bool {
-        match &self.should_handle {
-            Some(f) => f(req),
-            None => self.path_matches(req.uri()),
-        }
+        handles(self.path.as_deref(), self.should_handle.as_deref(), req)
+    }
+}
+
+/// Node `shouldHandle`, the one check every server runs: `should_handle` when set, else whether
+/// the request's path is `path` (any path without one).
+pub fn handles(path: Option<&str>, should_handle: Option<&ShouldHandleFn>, req: &Request<()>) -> bool {
+    match (should_handle, path) {
+        (Some(f), _) => f(req),
+        (None, Some(path)) => req.uri().path() == path,
+        (None, None) => true,
     }
 }
 

@@ -369,13 +369,9 @@ fn accept_loop(listener: &TcpListener, inner: &Arc<Inner>, tx: &Sender<Incoming>
 }
 
 impl Inner {
-    /// The `path` check, or else `should_handle`.
+    /// `should_handle`, or else the `path` check (ws-async's, shared by every server).
     fn handles(&self, req: &Request<()>) -> bool {
-        match (&self.should_handle, &self.path) {
-            (Some(f), _) => f(req),
-            (None, Some(path)) => req.uri().path() == path,
-            (None, None) => true,
-        }
+        ws_async::server::handles(self.path.as_deref(), self.should_handle.as_deref(), req)
     }
 
     /// 503 once the server is closing.
