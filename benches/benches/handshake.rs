@@ -40,7 +40,7 @@ Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
 fn server_options(deflate: bool) -> Arc<ServerOptions> {
     let mut options = ServerOptions::default();
     if deflate {
-        options.per_message_deflate(Some(DeflateConfig::default()));
+        options = options.per_message_deflate(Some(DeflateConfig::default()));
     }
     Arc::new(options)
 }
@@ -60,15 +60,14 @@ fn serve(config: &Arc<Config>, options: &Arc<ServerOptions>, request: &[u8], out
 fn client_config(deflate: bool) -> Arc<Config> {
     let mut config = Config::default();
     if deflate {
-        config.permessage_deflate(Some(DeflateConfig::default()));
+        config = config.permessage_deflate(Some(DeflateConfig::default()));
     }
     Arc::new(config)
 }
 
 /// A client handshake (with the same key every time) and the request it wrote.
 fn client_handshake(config: &Arc<Config>) -> (ClientHandshake, Vec<u8>) {
-    let mut request = ClientRequest::new("example.com:8080", "/chat?room=general");
-    request.origin("https://example.com");
+    let request = ClientRequest::new("example.com:8080", "/chat?room=general").origin("https://example.com");
     let mut hs = ClientHandshake::new(request, config.clone(), entropy(7), Instant::now()).expect("valid request");
     let mut written = Vec::new();
     while let Some(Transmit::Data(mut buf)) = hs.poll_transmit() {

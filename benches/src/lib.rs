@@ -339,8 +339,7 @@ pub fn deflate_pair(backend: Backend, level: u8, context_takeover: bool) -> (Con
         ..DeflateParams::default()
     };
     let local = DeflateConfig::new().backend(backend).compression_level(level).threshold(1);
-    let mut config = Config::default();
-    config.permessage_deflate(Some(local));
+    let config = Config::default().permessage_deflate(Some(local));
     let config = Arc::new(config);
     let now = Instant::now();
     let server = Connection::new(Role::Server, config.clone(), negotiated(Some(params)), None, now);

@@ -38,8 +38,7 @@ fn connection(role: Role, data: &[u8]) {
         [f, c, rest @ ..] => (*f, usize::from(*c).max(1), rest),
         _ => return,
     };
-    let mut config = Config::default();
-    config
+    let mut config = Config::default()
         .deliver_fragments(flags & 1 != 0)
         .auto_pong(flags & 2 == 0)
         .max_message_size(Some(if flags & 4 != 0 { 64 } else { 1 << 16 }))
@@ -63,7 +62,7 @@ fn connection(role: Role, data: &[u8]) {
             server_max_window_bits: None,
             client_max_window_bits: None,
         });
-        config.permessage_deflate(Some(ws_proto::DeflateConfig::default()));
+        config = config.permessage_deflate(Some(ws_proto::DeflateConfig::default()));
     }
     let mut conn = Connection::new(role, Arc::new(config), negotiated, entropy, now);
     let mut closed = 0;
@@ -140,8 +139,7 @@ pub fn utf8(data: &[u8]) {
 }
 
 fn handshake_config() -> Arc<Config> {
-    let mut c = Config::default();
-    c.max_handshake_size(2048).max_headers(32).max_rejection_body(256);
+    let c = Config::default().max_handshake_size(2048).max_headers(32).max_rejection_body(256);
     Arc::new(c)
 }
 

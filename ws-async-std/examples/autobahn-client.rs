@@ -27,7 +27,7 @@ fn config() -> Arc<Config> {
     // Offers permessage-deflate with client_no_context_takeover, which lets the server pick any
     // combination the suite's 13.* cases ask for (and, with zlib-rs, a bare
     // client_max_window_bits).
-    config
+    config = config
         .max_message_size(Some(64 * 1024 * 1024))
         .max_fragments(Some(131_072))
         .permessage_deflate(Some(DeflateConfig::default().client_no_context_takeover(true)));

@@ -89,8 +89,7 @@ fn invalid(msg: String) -> io::Error {
 
 /// Autobahn sends messages up to 16 MiB in up to 65 536 fragments.
 fn config() -> Arc<Config> {
-    let mut config = Config::default();
-    config.max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
+    let config = Config::default().max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
     Arc::new(config)
 }
 
@@ -101,8 +100,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(io: S) {
 }
 
 async fn echo<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> Result<(), Box<dyn std::error::Error>> {
-    let mut options = ServerOptions::default();
-    options.per_message_deflate(Some(DeflateConfig::default()));
+    let options = ServerOptions::default().per_message_deflate(Some(DeflateConfig::default()));
     let mut ws = accept_with(io, config(), Arc::new(options)).await?;
     // `recv` writes what `feed` queued as soon as no further message is buffered, so echoes
     // of back-to-back messages share writes.

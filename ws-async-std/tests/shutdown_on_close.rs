@@ -27,8 +27,7 @@ async fn within<F: std::future::Future>(f: F) -> F::Output {
 
 /// Runs a WebSocket server over `tcp` until the connection is over; returns how it ended.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(tcp: S) -> Option<CloseInfo> {
-    let mut config = Config::default();
-    config.close_timeout(Some(CLOSE_TIMEOUT));
+    let config = Config::default().close_timeout(Some(CLOSE_TIMEOUT));
     let mut ws = accept_with(tcp, Arc::new(config), Arc::default()).await.unwrap();
     let mut info = None;
     while let Some(Ok(event)) = ws.recv().await {

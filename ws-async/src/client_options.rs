@@ -78,9 +78,9 @@ impl ClientOptions {
     /// the first target and its headers (URL userinfo as `Authorization` unless one is set).
     pub fn plan(&self) -> Result<ConnectPlan, ConnectError> {
         let mut config = self.config.as_deref().cloned().unwrap_or_default();
-        config.permessage_deflate(self.per_message_deflate.clone());
+        config = config.permessage_deflate(self.per_message_deflate.clone());
         if let Some(t) = self.handshake_timeout {
-            config.handshake_timeout(Some(t));
+            config = config.handshake_timeout(Some(t));
         }
         for (name, value) in &self.headers {
             if HeaderName::from_bytes(name.as_bytes()).is_err() || HeaderValue::from_str(value).is_err() {
@@ -166,16 +166,15 @@ impl ConnectPlan {
     pub fn request(&self) -> ClientRequest {
         let mut request = self.target.request.clone();
         for (name, value) in &self.headers {
-            request.header(name, value);
+            request = request.header(name, value);
         }
         for p in &self.subprotocols {
-            request.subprotocol(p);
+            request = request.subprotocol(p);
         }
         if let Some(origin) = &self.origin {
-            request.origin(origin);
+            request = request.origin(origin);
         }
-        request.protocol_version(self.protocol_version);
-        request
+        request.protocol_version(self.protocol_version)
     }
 
     /// After a failed attempt: `Ok(())` when `error` is a redirect to follow (the plan now

@@ -23,8 +23,7 @@ use ws_blocking::{ClientBuilder, ClientStream, Config, Error, Event, WebSocket};
 type Result<T> = std::result::Result<T, Box<dyn StdError>>;
 
 fn config() -> Arc<Config> {
-    let mut config = Config::default();
-    config.max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
+    let config = Config::default().max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
     Arc::new(config)
 }
 

@@ -22,16 +22,14 @@ use harness::{page_origin, text_action, Report, TextAction, IO_TIMEOUT};
 use ws_blocking::{accept_hdr, Config, Error, Event, Message, ServerOptions};
 
 fn config() -> Arc<Config> {
-    let mut config = Config::default();
-    config.max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
-    config.close_timeout(Some(Duration::from_secs(5))).handshake_timeout(Some(IO_TIMEOUT));
+    let mut config = Config::default().max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
+    config = config.close_timeout(Some(Duration::from_secs(5))).handshake_timeout(Some(IO_TIMEOUT));
     Arc::new(config)
 }
 
 /// One upgrade request from the page, on a thread of the harness's server.
 fn websocket(stream: TcpStream, target: String, port: u16, reports: &Sender<Report>) {
-    let mut options = ServerOptions::default();
-    options.origins([page_origin(port)]);
+    let options = ServerOptions::default().origins([page_origin(port)]);
     let options = Arc::new(options);
     let header = |req: &ws_blocking::UpgradeRequest, name: &str| {
         req.request().headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)

@@ -101,8 +101,7 @@ fn bomb_to_the_server_fails_with_1009() {
 fn bomb_to_the_client_fails_with_1009() {
     watchdog(30, || {
         let server = deflate_server(64 << 20);
-        let mut config = Config::default();
-        config.max_message_size(Some(256 << 10));
+        let config = Config::default().max_message_size(Some(256 << 10));
         let (mut ws, _) = ClientBuilder::new(url(&server)).config(Arc::new(config)).connect().unwrap();
         assert!(ws.extensions().is_some());
         let mut conn = server.accept().unwrap();

@@ -35,8 +35,7 @@ fn echo<S: Read + Write + ws_blocking::Transport>(ws: &mut WebSocket<S>) -> Clos
 }
 
 fn echo_server() -> SocketAddr {
-    let mut config = Config::default();
-    config.max_message_size(Some(64 << 20));
+    let config = Config::default().max_message_size(Some(64 << 20));
     let config = Arc::new(config);
     let options = Arc::new(ServerOptions::default());
     serve(usize::MAX, move |stream| {
@@ -103,8 +102,7 @@ fn echo_text_binary_empty() {
 fn fragmented_both_ways() {
     watchdog(20, || {
         // The server splits what it sends into 1000-byte frames.
-        let mut config = Config::default();
-        config.outgoing_fragment_size(Some(1000));
+        let config = Config::default().outgoing_fragment_size(Some(1000));
         let config = Arc::new(config);
         let (addr, _) = serve(1, move |stream| {
             let mut ws = accept_with(stream, config.clone(), Arc::new(ServerOptions::default())).unwrap();
@@ -143,8 +141,7 @@ fn fragmented_both_ways() {
 fn fragments_delivered_as_they_arrive() {
     watchdog(20, || {
         let addr = echo_server();
-        let mut config = Config::default();
-        config.deliver_fragments(true);
+        let config = Config::default().deliver_fragments(true);
         let (mut ws, _) = connect_config(&url(addr, "/"), Arc::new(config)).unwrap();
         let payload = pattern(300_000);
         ws.send(Message::binary(payload.clone())).unwrap();
@@ -285,8 +282,7 @@ fn rejection_by_path() {
     watchdog(20, || {
         let (tx, rx) = mpsc::channel();
         let (addr, _) = serve(2, move |stream| {
-            let mut options = ServerOptions::default();
-            options.path("/x");
+            let options = ServerOptions::default().path("/x");
             let result = accept_with(stream, Arc::new(Config::default()), Arc::new(options));
             tx.send(result.map(|_| ()).map_err(|e| match e {
                 AcceptError::Rejected { status, error } => (status.as_u16(), error),
@@ -335,7 +331,7 @@ fn custom_rejection_and_request_inspection() {
             other => panic!("{:?}", other.map(|_| ())),
         }
         let (stream, mut request) = dial(&url(addr, "/")).unwrap();
-        request.header("Authorization", "Bearer ok").subprotocol("chat");
+        request = request.header("Authorization", "Bearer ok").subprotocol("chat");
         let (mut ws, response) = connect_with(stream, request, Arc::new(Config::default())).unwrap();
         assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
         assert_eq!(ws.protocol(), Some("chat"));
@@ -348,14 +344,13 @@ fn custom_rejection_and_request_inspection() {
 fn subprotocol_negotiation() {
     watchdog(20, || {
         let (addr, _) = serve(1, |stream| {
-            let mut options = ServerOptions::default();
-            options.subprotocols(["v2", "v1"]);
+            let options = ServerOptions::default().subprotocols(["v2", "v1"]);
             let mut ws = accept_with(stream, Arc::new(Config::default()), Arc::new(options)).unwrap();
             assert_eq!(ws.protocol(), Some("v1"));
             echo(&mut ws);
         });
         let (stream, mut request) = dial(&url(addr, "/")).unwrap();
-        request.subprotocol("v1").subprotocol("v2");
+        request = request.subprotocol("v1").subprotocol("v2");
         let (ws, _) = connect_with(stream, request, Arc::new(Config::default())).unwrap();
         assert_eq!(ws.protocol(), Some("v1"));
     });
@@ -501,8 +496,7 @@ fn silent_server(secs: u64) -> SocketAddr {
 fn close_timeout_via_read_timeout() {
     watchdog(20, || {
         let addr = silent_server(5);
-        let mut config = Config::default();
-        config.close_timeout(Some(Duration::from_millis(200)));
+        let config = Config::default().close_timeout(Some(Duration::from_millis(200)));
         let (mut ws, _) = connect_config(&url(addr, "/"), Arc::new(config)).unwrap();
         let start = Instant::now();
         ws.close(1000u16, "").unwrap();
@@ -520,9 +514,9 @@ fn keepalive_pong_deadline() {
     watchdog(20, || {
         // The peer never reads, so never answers: the pong deadline fails the connection.
         let addr = silent_server(5);
-        let mut config = Config::default();
-        config.keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(200)));
-        config.close_timeout(Some(Duration::from_millis(200)));
+        let mut config =
+            Config::default().keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(200)));
+        config = config.close_timeout(Some(Duration::from_millis(200)));
         let (mut ws, _) = connect_config(&url(addr, "/"), Arc::new(config)).unwrap();
         let start = Instant::now();
         let info = next_closed(&mut ws);
@@ -542,9 +536,9 @@ fn blocked_send_released_by_timers() {
         // The peer stops reading: the send blocks until the pong deadline and then the close
         // timeout end the connection (write timeouts), and the data is dropped.
         let addr = silent_server(5);
-        let mut config = Config::default();
-        config.keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(200)));
-        config.close_timeout(Some(Duration::from_millis(200)));
+        let mut config =
+            Config::default().keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(200)));
+        config = config.close_timeout(Some(Duration::from_millis(200)));
         let (mut ws, _) = connect_config(&url(addr, "/"), Arc::new(config)).unwrap();
         let start = Instant::now();
         let result = ws.send(Message::binary(vec![0u8; 64 << 20]));
@@ -561,9 +555,9 @@ fn blocked_send_released_by_timers() {
 fn split_timers_release_blocked_writer() {
     watchdog(20, || {
         let addr = silent_server(5);
-        let mut config = Config::default();
-        config.keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(200)));
-        config.close_timeout(Some(Duration::from_millis(200)));
+        let mut config =
+            Config::default().keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(200)));
+        config = config.close_timeout(Some(Duration::from_millis(200)));
         let (ws, _) = connect_config(&url(addr, "/"), Arc::new(config)).unwrap();
         let (mut reader, mut writer) = ws.split();
         let start = Instant::now();
@@ -590,8 +584,7 @@ fn split_timers_release_blocked_writer() {
 fn keepalive_answered_by_reading_peer() {
     watchdog(20, || {
         let addr = echo_server();
-        let mut config = Config::default();
-        config.keep_alive(Some(Duration::from_millis(50)), Some(Duration::from_millis(500)));
+        let config = Config::default().keep_alive(Some(Duration::from_millis(50)), Some(Duration::from_millis(500)));
         let (mut ws, _) = connect_config(&url(addr, "/"), Arc::new(config)).unwrap();
         // Nothing is sent by the application: the keepalive pings bring pongs back.
         for _ in 0..3 {
@@ -609,8 +602,7 @@ fn server_handshake_timeout() {
     watchdog(20, || {
         let (tx, rx) = mpsc::channel();
         let (addr, _) = serve(1, move |stream| {
-            let mut config = Config::default();
-            config.handshake_timeout(Some(Duration::from_millis(200)));
+            let config = Config::default().handshake_timeout(Some(Duration::from_millis(200)));
             let start = Instant::now();
             let result = accept_with(stream, Arc::new(config), Arc::new(ServerOptions::default()));
             tx.send((start.elapsed(), result.map(|_| ()))).unwrap();
@@ -642,8 +634,7 @@ fn client_handshake_timeout() {
             thread::sleep(Duration::from_secs(2));
             drop(s);
         });
-        let mut config = Config::default();
-        config.handshake_timeout(Some(Duration::from_millis(200)));
+        let config = Config::default().handshake_timeout(Some(Duration::from_millis(200)));
         let start = Instant::now();
         match connect_config(&url(addr, "/"), Arc::new(config)) {
             Err(ConnectError::Timeout) => {}

@@ -151,8 +151,7 @@ fn tracking_broadcast_and_broadcast_except() {
 fn slow_clients_dropped_or_closed_with_1013() {
     for policy in [SlowPolicy::Drop, SlowPolicy::Close] {
         watchdog(30, move || {
-            let mut config = Config::default();
-            config.write_high_water(64 * 1024).close_timeout(Some(Duration::from_secs(1)));
+            let config = Config::default().write_high_water(64 * 1024).close_timeout(Some(Duration::from_secs(1)));
             let server =
                 Server::builder().config(Arc::new(config)).slow_client_policy(policy).bind("127.0.0.1", 0).unwrap();
             // A raw client that completes the handshake and then never reads.

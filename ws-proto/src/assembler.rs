@@ -305,8 +305,7 @@ mod tests {
     const LIMIT: usize = 1 << 20;
 
     fn compressed_assembler(backend: Backend, fragments: bool) -> MessageAssembler {
-        let mut cfg = Config::default();
-        cfg.max_message_size(Some(LIMIT)).deliver_fragments(fragments);
+        let cfg = Config::default().max_message_size(Some(LIMIT)).deliver_fragments(fragments);
         let mut asm = MessageAssembler::new(&cfg);
         asm.set_inflater(Some(Inflater::new(backend, false)));
         asm
@@ -328,8 +327,7 @@ mod tests {
     /// the header check (and waits for its payload).
     #[test]
     fn lengths_of_2_pow_53_and_more_are_too_big_without_limits() {
-        let mut cfg = Config::default();
-        cfg.max_message_size(None).max_frame_size(None);
+        let cfg = Config::default().max_message_size(None).max_frame_size(None);
         for (len, refused) in [((1u64 << 53) - 1, false), (1 << 53, true), (u64::from(u32::MAX) << 31, true)] {
             let mut asm = MessageAssembler::new(&cfg);
             let h = FrameHeader { rsv1: false, len, ..first_frame(0) };

@@ -15,8 +15,9 @@ pub enum Role {
 
 /// Settings for handshakes and connections.
 ///
-/// Build once, share as `Arc<Config>` across connections. Setters take `&mut self` and return
-/// `&mut Self` so they chain. Defaults follow Node `ws` unless safety argues otherwise:
+/// Build once, share as `Arc<Config>` across connections. Setters take `self` and return `Self`
+/// so they chain, as every builder of the workspace does:
+/// `Arc::new(Config::default().max_message_size(Some(1 << 20)))`. Defaults follow Node `ws` unless safety argues otherwise:
 ///
 /// | setting | default | Node `ws` equivalent |
 /// |---|---|---|
@@ -90,7 +91,8 @@ impl Default for Config {
 impl Config {
     /// Largest accepted frame payload; `None` means only the message limit applies.
     /// A larger frame fails the connection with 1009 before its payload is buffered.
-    pub fn max_frame_size(&mut self, bytes: Option<usize>) -> &mut Self {
+    #[must_use]
+    pub fn max_frame_size(mut self, bytes: Option<usize>) -> Self {
         self.max_frame_size = bytes;
         self
     }
@@ -101,14 +103,16 @@ impl Config {
     /// A compressed (permessage-deflate) message is held to it twice: its frames' lengths on
     /// the wire, checked from their headers, and its inflated bytes as they are produced (a
     /// decompression bomb stops at the limit).
-    pub fn max_message_size(&mut self, bytes: Option<usize>) -> &mut Self {
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: Option<usize>) -> Self {
         self.max_message_size = bytes;
         self
     }
 
     /// Most frames one message may have, empty ones included; more fails the connection with
     /// 1008. `None` is unlimited.
-    pub fn max_fragments(&mut self, n: Option<usize>) -> &mut Self {
+    #[must_use]
+    pub fn max_fragments(mut self, n: Option<usize>) -> Self {
         self.max_fragments = n;
         self
     }
@@ -118,7 +122,8 @@ impl Config {
     /// message limits bound.
     ///
     /// [`Connection::wants_read`]: crate::Connection::wants_read
-    pub fn max_buffered_input(&mut self, bytes: usize) -> &mut Self {
+    #[must_use]
+    pub fn max_buffered_input(mut self, bytes: usize) -> Self {
         self.max_buffered_input = bytes.max(1);
         self
     }
@@ -126,48 +131,55 @@ impl Config {
     /// Queued output above which [`Connection::is_write_ready`] turns false.
     ///
     /// [`Connection::is_write_ready`]: crate::Connection::is_write_ready
-    pub fn write_high_water(&mut self, bytes: usize) -> &mut Self {
+    #[must_use]
+    pub fn write_high_water(mut self, bytes: usize) -> Self {
         self.write_high_water = bytes;
         self
     }
 
     /// Split outgoing messages into frames of at most this many payload bytes, so control frames
     /// can interleave. `None` sends each message as one frame.
-    pub fn outgoing_fragment_size(&mut self, bytes: Option<usize>) -> &mut Self {
+    #[must_use]
+    pub fn outgoing_fragment_size(mut self, bytes: Option<usize>) -> Self {
         self.outgoing_fragment_size = bytes.map(|b| b.max(1));
         self
     }
 
     /// Answer pings with pongs automatically (Node `autoPong`).
-    pub fn auto_pong(&mut self, on: bool) -> &mut Self {
+    #[must_use]
+    pub fn auto_pong(mut self, on: bool) -> Self {
         self.auto_pong = on;
         self
     }
 
     /// Hand out data as [`Event::Fragment`](crate::Event::Fragment)s as it arrives instead of
     /// assembled [`Event::Message`](crate::Event::Message)s (streaming of large messages).
-    pub fn deliver_fragments(&mut self, on: bool) -> &mut Self {
+    #[must_use]
+    pub fn deliver_fragments(mut self, on: bool) -> Self {
         self.deliver_fragments = on;
         self
     }
 
     /// Do not validate the UTF-8 of text messages (Node `skipUTF8Validation`). Text is still
     /// delivered as [`Utf8Bytes`](crate::Utf8Bytes), whose accessors re-check it.
-    pub fn skip_utf8_validation(&mut self, on: bool) -> &mut Self {
+    #[must_use]
+    pub fn skip_utf8_validation(mut self, on: bool) -> Self {
         self.skip_utf8_validation = on;
         self
     }
 
     /// Server role: accept frames a client sent without a mask (an interop knob; RFC 6455
     /// requires failing the connection, which is the default).
-    pub fn accept_unmasked_frames(&mut self, on: bool) -> &mut Self {
+    #[must_use]
+    pub fn accept_unmasked_frames(mut self, on: bool) -> Self {
         self.accept_unmasked_frames = on;
         self
     }
 
     /// Keepalive: send a ping after `idle` without receiving anything, and fail the connection
     /// with 1011 if nothing arrives within `pong_timeout` after it. `None` disables either part.
-    pub fn keep_alive(&mut self, idle: Option<Duration>, pong_timeout: Option<Duration>) -> &mut Self {
+    #[must_use]
+    pub fn keep_alive(mut self, idle: Option<Duration>, pong_timeout: Option<Duration>) -> Self {
         self.keep_alive_idle = idle;
         self.keep_alive_timeout = pong_timeout;
         self
@@ -175,31 +187,36 @@ impl Config {
 
     /// How long to wait for the peer's close frame, and then for its TCP close, after a close
     /// was started (Node `closeTimeout`). `None` waits forever.
-    pub fn close_timeout(&mut self, d: Option<Duration>) -> &mut Self {
+    #[must_use]
+    pub fn close_timeout(mut self, d: Option<Duration>) -> Self {
         self.close_timeout = d;
         self
     }
 
     /// Deadline for the whole opening handshake (Node `handshakeTimeout`). `None` waits forever.
-    pub fn handshake_timeout(&mut self, d: Option<Duration>) -> &mut Self {
+    #[must_use]
+    pub fn handshake_timeout(mut self, d: Option<Duration>) -> Self {
         self.handshake_timeout = d;
         self
     }
 
     /// Largest HTTP head accepted in a handshake; a server answers 431 above it.
-    pub fn max_handshake_size(&mut self, bytes: usize) -> &mut Self {
+    #[must_use]
+    pub fn max_handshake_size(mut self, bytes: usize) -> Self {
         self.max_handshake_size = bytes;
         self
     }
 
     /// Most header fields accepted in a handshake head; a server answers 431 above it.
-    pub fn max_headers(&mut self, n: usize) -> &mut Self {
+    #[must_use]
+    pub fn max_headers(mut self, n: usize) -> Self {
         self.max_headers = n;
         self
     }
 
     /// Largest body kept from a non-101 handshake response (Node `unexpected-response`).
-    pub fn max_rejection_body(&mut self, bytes: usize) -> &mut Self {
+    #[must_use]
+    pub fn max_rejection_body(mut self, bytes: usize) -> Self {
         self.max_rejection_body = bytes;
         self
     }
@@ -214,7 +231,8 @@ impl Config {
     /// [`Negotiated`](crate::Negotiated) also take their local compression settings from here
     /// (the defaults when `None`). Servers configure deflate in
     /// [`ServerOptions::per_message_deflate`](crate::ServerOptions::per_message_deflate).
-    pub fn permessage_deflate(&mut self, c: Option<DeflateConfig>) -> &mut Self {
+    #[must_use]
+    pub fn permessage_deflate(mut self, c: Option<DeflateConfig>) -> Self {
         self.permessage_deflate = c;
         self
     }

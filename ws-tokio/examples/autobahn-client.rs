@@ -28,8 +28,7 @@ use ws_tokio::{connect_config, Backend, ClientStream, Config, DeflateConfig, Err
 type Result<T> = std::result::Result<T, Box<dyn StdError>>;
 
 fn config() -> Arc<Config> {
-    let mut config = Config::default();
-    config
+    let config = Config::default()
         .max_message_size(Some(64 * 1024 * 1024))
         .max_fragments(Some(131_072))
         .permessage_deflate(Some(DeflateConfig::default().client_no_context_takeover(true)));

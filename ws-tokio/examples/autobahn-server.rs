@@ -37,16 +37,14 @@ fn main() -> io::Result<()> {
 
 /// The configuration: Autobahn sends messages up to 16 MiB in up to 65 536 fragments.
 fn config() -> Arc<Config> {
-    let mut config = Config::default();
-    config.max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
+    let config = Config::default().max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
     Arc::new(config)
 }
 
 /// Accepts connections forever, one task each.
 async fn serve(listener: TcpListener) -> io::Result<()> {
     let config = config();
-    let mut options = ServerOptions::default();
-    options.per_message_deflate(Some(DeflateConfig::default()));
+    let options = ServerOptions::default().per_message_deflate(Some(DeflateConfig::default()));
     let options = Arc::new(options);
     loop {
         let (tcp, _) = match listener.accept().await {

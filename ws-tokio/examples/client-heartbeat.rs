@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let idle: u64 = args.next().map_or(Ok(30), |s| s.parse()).map_err(io::Error::other)?;
     let mut config = Config::default();
     // 30 s of silence → ping; no answer within 10 s → the server is gone.
-    config.keep_alive(Some(Duration::from_secs(idle)), Some(Duration::from_secs(idle.div_ceil(3))));
+    config = config.keep_alive(Some(Duration::from_secs(idle)), Some(Duration::from_secs(idle.div_ceil(3))));
     let (mut ws, _) = ClientBuilder::new(format!("ws://127.0.0.1:{port}/")).config(Arc::new(config)).connect().await?;
     println!("connected");
     while let Some(event) = ws.recv().await {

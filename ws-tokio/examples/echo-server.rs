@@ -40,8 +40,7 @@ fn main() -> io::Result<()> {
 
 /// The configuration: Autobahn sends messages up to 16 MiB in up to 65 536 fragments.
 fn config() -> Arc<Config> {
-    let mut config = Config::default();
-    config.max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
+    let config = Config::default().max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
     Arc::new(config)
 }
 

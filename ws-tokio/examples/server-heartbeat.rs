@@ -21,8 +21,7 @@ use ws_tokio::{Config, Event};
 
 /// Binds a server whose connections ping after `idle` of silence and give up `idle / 3` later.
 pub async fn bind(port: u16, idle: Duration) -> io::Result<Server> {
-    let mut config = Config::default();
-    config.keep_alive(Some(idle), Some(idle / 3));
+    let config = Config::default().keep_alive(Some(idle), Some(idle / 3));
     Server::builder().config(Arc::new(config)).bind("127.0.0.1", port).await
 }
 

@@ -25,9 +25,8 @@ use harness::{page_origin, text_action, Report, TextAction, IO_TIMEOUT};
 use ws_tokio::{accept_hdr_with, CloseFrame, Config, DeflateConfig, Error, Event, Message, ServerOptions};
 
 fn config() -> Arc<Config> {
-    let mut config = Config::default();
-    config.max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
-    config.close_timeout(Some(Duration::from_secs(5))).handshake_timeout(Some(IO_TIMEOUT));
+    let mut config = Config::default().max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
+    config = config.close_timeout(Some(Duration::from_secs(5))).handshake_timeout(Some(IO_TIMEOUT));
     Arc::new(config)
 }
 
@@ -44,8 +43,8 @@ fn websocket(stream: TcpStream, target: String, port: u16, reports: &Sender<Repo
                 return;
             }
         };
-        let mut options = ServerOptions::default();
-        options.origins([page_origin(port)]).per_message_deflate(Some(DeflateConfig::default()));
+        let options =
+            ServerOptions::default().origins([page_origin(port)]).per_message_deflate(Some(DeflateConfig::default()));
         let header = |req: &ws_tokio::UpgradeRequest, name: &str| {
             req.request().headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
         };

@@ -183,20 +183,18 @@ fn refusal_for(query: Option<&str>) -> Refusal {
 }
 
 fn server_config() -> Arc<Config> {
-    let mut c = Config::default();
-    c.max_message_size(Some(64 << 20)).max_fragments(Some(131_072)).close_timeout(Some(Duration::from_secs(5)));
+    let c = Config::default()
+        .max_message_size(Some(64 << 20))
+        .max_fragments(Some(131_072))
+        .close_timeout(Some(Duration::from_secs(5)));
     Arc::new(c)
 }
 
 fn server_options() -> Arc<ServerOptions> {
-    let mut o = ServerOptions::default();
-    o.per_message_deflate(Some(DeflateConfig::default())).subprotocols(["ws-rs-test", "other"]).verify_client(|req| {
-        if req.path().starts_with("/reject") {
-            Err(refusal_for(req.query()))
-        } else {
-            Ok(())
-        }
-    });
+    let o = ServerOptions::default()
+        .per_message_deflate(Some(DeflateConfig::default()))
+        .subprotocols(["ws-rs-test", "other"])
+        .verify_client(|req| if req.path().starts_with("/reject") { Err(refusal_for(req.query())) } else { Ok(()) });
     Arc::new(o)
 }
 
@@ -423,8 +421,8 @@ const CLIENT_CASES: &[&str] = &[
 const UNICODE: &str = "héllo wörld — καλημέρα — 你好 — 🌍🚀 — \u{10FFFF}";
 
 fn client_config(offer_deflate: bool) -> Arc<Config> {
-    let mut c = Config::default();
-    c.max_message_size(Some(64 << 20))
+    let c = Config::default()
+        .max_message_size(Some(64 << 20))
         .close_timeout(Some(Duration::from_secs(5)))
         .handshake_timeout(Some(Duration::from_secs(10)))
         .permessage_deflate(offer_deflate.then(DeflateConfig::default));
@@ -436,19 +434,18 @@ async fn open(
     port: u16,
     path: &str,
     offer_deflate: bool,
-    customize: impl FnOnce(&mut ClientRequest),
+    customize: impl FnOnce(ClientRequest) -> ClientRequest,
 ) -> Result<WebSocket<TcpStream>, ConnectError> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
     tcp.set_nodelay(true)?;
-    let mut request = ClientRequest::new(&format!("127.0.0.1:{port}"), path);
-    customize(&mut request);
+    let request = customize(ClientRequest::new(&format!("127.0.0.1:{port}"), path));
     let (ws, response) = connect_with(tcp, request, client_config(offer_deflate)).await?;
     assert_eq!(response.status(), 101);
     Ok(ws)
 }
 
 async fn connect_ok(port: u16, offer_deflate: bool) -> Result<WebSocket<TcpStream>, String> {
-    open(port, "/", offer_deflate, |_| {}).await.map_err(|e| format!("handshake failed: {e:?}"))
+    open(port, "/", offer_deflate, |r| r).await.map_err(|e| format!("handshake failed: {e:?}"))
 }
 
 /// The next data message; pings and pongs are skipped (and answered by the library).
@@ -690,11 +687,9 @@ async fn client_case(peer: Peer, case: &str, port: u16, plain_port: u16, offer_d
             close_normally(ws).await
         }
         "subprotocol-selection" => {
-            let mut ws = open(port, "/", offer_deflate, |r| {
-                r.subprotocol("ws-rs-unknown").subprotocol("ws-rs-test");
-            })
-            .await
-            .map_err(|e| format!("handshake failed: {e:?}"))?;
+            let mut ws = open(port, "/", offer_deflate, |r| r.subprotocol("ws-rs-unknown").subprotocol("ws-rs-test"))
+                .await
+                .map_err(|e| format!("handshake failed: {e:?}"))?;
             if ws.protocol() != Some("ws-rs-test") {
                 return Err(format!("offered ws-rs-unknown, ws-rs-test; the server chose {:?}", ws.protocol()));
             }
@@ -703,11 +698,9 @@ async fn client_case(peer: Peer, case: &str, port: u16, plain_port: u16, offer_d
         }
         "custom-header" => {
             let token = format!("token-{}-{}", peer.name(), std::process::id());
-            let mut ws = open(port, "/", offer_deflate, |r| {
-                r.header("X-Interop-Token", &token);
-            })
-            .await
-            .map_err(|e| format!("handshake failed: {e:?}"))?;
+            let mut ws = open(port, "/", offer_deflate, |r| r.header("X-Interop-Token", &token))
+                .await
+                .map_err(|e| format!("handshake failed: {e:?}"))?;
             ws.send("header:x-interop-token").await.map_err(|e| e.to_string())?;
             let got = next_message(&mut ws, "the header's value").await?;
             if got != Message::text(token.clone()) {
@@ -731,7 +724,7 @@ async fn client_case(peer: Peer, case: &str, port: u16, plain_port: u16, offer_d
                 Peer::Node => "rejected by node ws",
                 Peer::Python => "rejected by python websockets",
             };
-            match open(port, "/reject", offer_deflate, |_| {}).await {
+            match open(port, "/reject", offer_deflate, |r| r).await {
                 Err(ConnectError::Rejected { status, body, .. }) => {
                     let body = String::from_utf8_lossy(&body);
                     if status != StatusCode::FORBIDDEN || !body.contains(want_body) {

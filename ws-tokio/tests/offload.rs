@@ -27,16 +27,13 @@ fn deflate(limit: usize) -> DeflateConfig {
 }
 
 fn client_config(d: Option<DeflateConfig>) -> Arc<Config> {
-    let mut c = Config::default();
-    c.max_message_size(Some(64 << 20)).permessage_deflate(d);
+    let c = Config::default().max_message_size(Some(64 << 20)).permessage_deflate(d);
     Arc::new(c)
 }
 
 fn server_parts(d: Option<DeflateConfig>) -> (Arc<Config>, Arc<ServerOptions>) {
-    let mut c = Config::default();
-    c.max_message_size(Some(64 << 20));
-    let mut o = ServerOptions::default();
-    o.per_message_deflate(d);
+    let c = Config::default().max_message_size(Some(64 << 20));
+    let o = ServerOptions::default().per_message_deflate(d);
     (Arc::new(c), Arc::new(o))
 }
 

@@ -15,9 +15,7 @@ use ws_tokio::{CloseCode, Event, State, WebSocket};
 /// Paused clock: the keepalive ping exactly after the idle interval, the 1011 close exactly at the deadline.
 #[tokio::test(start_paused = true)]
 async fn keepalive_ping_then_pong_deadline() {
-    let cfg = config_with(|c| {
-        c.keep_alive(Some(Duration::from_secs(5)), Some(Duration::from_secs(2)));
-    });
+    let cfg = config_with(|c| c.keep_alive(Some(Duration::from_secs(5)), Some(Duration::from_secs(2))));
     let (peer_io, server_io) = tokio::io::duplex(4096);
     let mut server = WebSocket::from_connection(server_io, connection(Role::Server, cfg));
     // The peer reads what arrives but never answers.
@@ -46,9 +44,7 @@ async fn keepalive_ping_then_pong_deadline() {
 /// Answered keepalive pings keep the connection open for a minute of paused time, one per interval.
 #[tokio::test(start_paused = true)]
 async fn keepalive_answered_keeps_the_connection_open() {
-    let cfg = config_with(|c| {
-        c.keep_alive(Some(Duration::from_secs(5)), Some(Duration::from_secs(2)));
-    });
+    let cfg = config_with(|c| c.keep_alive(Some(Duration::from_secs(5)), Some(Duration::from_secs(2))));
     let (mut client, mut server) = raw_pair(4096, config(), cfg);
     let client_task = tokio::spawn(async move {
         let mut pings = 0;
@@ -89,9 +85,7 @@ async fn keepalive_answered_keeps_the_connection_open() {
 /// A close the peer never answers ends exactly at the close timeout (1006).
 #[tokio::test(start_paused = true)]
 async fn close_timeout_ends_an_unanswered_close() {
-    let cfg = config_with(|c| {
-        c.close_timeout(Some(Duration::from_secs(3)));
-    });
+    let cfg = config_with(|c| c.close_timeout(Some(Duration::from_secs(3))));
     let (peer_io, server_io) = tokio::io::duplex(4096);
     let mut server = WebSocket::from_connection(server_io, connection(Role::Server, cfg));
     let _peer = tokio::spawn(async move {
@@ -115,9 +109,7 @@ async fn close_timeout_ends_an_unanswered_close() {
 /// A split reader alone runs keepalive: one ping per interval over 31 s of paused time, then closes.
 #[tokio::test(start_paused = true)]
 async fn reader_runs_keepalive() {
-    let cfg = config_with(|c| {
-        c.keep_alive(Some(Duration::from_secs(5)), Some(Duration::from_secs(2)));
-    });
+    let cfg = config_with(|c| c.keep_alive(Some(Duration::from_secs(5)), Some(Duration::from_secs(2))));
     let (mut client, server) = raw_pair(4096, config(), cfg);
     let (mut reader, _writer) = server.split();
     let client_task = tokio::spawn(async move {
@@ -157,9 +149,7 @@ async fn reader_runs_keepalive() {
 /// A writer stuck on a peer that stopped reading is released exactly at the close timeout.
 #[tokio::test(start_paused = true)]
 async fn close_timeout_releases_a_stuck_writer() {
-    let cfg = config_with(|c| {
-        c.close_timeout(Some(Duration::from_secs(2)));
-    });
+    let cfg = config_with(|c| c.close_timeout(Some(Duration::from_secs(2))));
     let (peer, server_io) = tokio::io::duplex(1024);
     let mut server = WebSocket::from_connection(server_io, connection(Role::Server, cfg));
     within(server.feed(vec![7u8; 100_000])).await.unwrap();

@@ -39,17 +39,16 @@ type Client = WebSocket<TcpStream>;
 async fn try_client(
     addr: SocketAddr,
     path: &str,
-    f: impl FnOnce(&mut ClientRequest),
+    f: impl FnOnce(ClientRequest) -> ClientRequest,
 ) -> Result<(Client, Response<()>), ConnectError> {
-    let mut request = ClientRequest::new(&addr.to_string(), path);
-    f(&mut request);
+    let request = f(ClientRequest::new(&addr.to_string(), path));
     let tcp = within(TcpStream::connect(addr)).await.unwrap();
     tcp.set_nodelay(true).unwrap();
     within(connect_with(tcp, request, Arc::new(Config::default()))).await
 }
 
 async fn client(addr: SocketAddr, path: &str) -> Client {
-    try_client(addr, path, |_| {}).await.expect("handshake").0
+    try_client(addr, path, |r| r).await.expect("handshake").0
 }
 
 /// The status of a refused handshake.
@@ -92,7 +91,7 @@ async fn example_multiple_servers_route_by_path() {
         assert_eq!(next_text(&mut c).await, format!("{name}: again"));
     }
     // hyper answers other paths itself.
-    assert_eq!(rejected(try_client(addr, "/baz", |_| {}).await).0, StatusCode::NOT_FOUND);
+    assert_eq!(rejected(try_client(addr, "/baz", |r| r).await).0, StatusCode::NOT_FOUND);
     // A refusal from respond() (here: not an upgrade) reaches the client with its status.
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     tcp.write_all(b"GET /foo HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
@@ -126,15 +125,10 @@ async fn example_auth_checks_tokens() {
     let server = within(example_auth::bind(0)).await.unwrap();
     let addr = server.local_addr().unwrap();
     tokio::spawn(example_auth::run(server));
-    let (status, headers, _) = rejected(try_client(addr, "/", |_| {}).await);
+    let (status, headers, _) = rejected(try_client(addr, "/", |r| r).await);
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(headers.get(WWW_AUTHENTICATE).is_some());
-    let mut c = try_client(addr, "/", |r| {
-        r.header("authorization", "Bearer hunter2");
-    })
-    .await
-    .unwrap()
-    .0;
+    let mut c = try_client(addr, "/", |r| r.header("authorization", "Bearer hunter2")).await.unwrap().0;
     assert_eq!(next_text(&mut c).await, "hello bob");
     c.send("hi").await.unwrap();
     assert_eq!(next_text(&mut c).await, "bob: hi");
@@ -152,7 +146,7 @@ async fn example_axum_upgrades_on_its_route() {
     c.send("through axum").await.unwrap();
     assert_eq!(next_text(&mut c).await, "through axum");
     // The plain route answers HTTP, which a WebSocket client sees as a refusal.
-    let (status, _, body) = rejected(try_client(addr, "/", |_| {}).await);
+    let (status, _, body) = rejected(try_client(addr, "/", |r| r).await);
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello from axum\n"[..]));
 }
 

@@ -14,9 +14,9 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn connection_config(args: &Args) -> Config {
     let mut config = Config::default();
     if let Some(max) = args.max_payload {
-        config.max_message_size(Some(max));
+        config = config.max_message_size(Some(max));
     }
-    config.close_timeout(Some(CLOSE_TIMEOUT));
+    config = config.close_timeout(Some(CLOSE_TIMEOUT));
     config
 }
 

@@ -140,7 +140,7 @@ impl Client {
         tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
         let mut config = Config::default();
         if phase != Phase::Plain {
-            config.permessage_deflate(Some(DeflateConfig::default().threshold(0)));
+            config = config.permessage_deflate(Some(DeflateConfig::default().threshold(0)));
         }
         let config = Arc::new(config);
         let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(tcp.local_addr().map(|a| a.port()).unwrap_or(1));
@@ -226,7 +226,7 @@ fn serve(adapter: &str) {
     listener.set_nonblocking(true).expect("nonblocking");
     println!("{}", listener.local_addr().expect("addr").port());
     let mut options = ws_proto::ServerOptions::default();
-    options.per_message_deflate(Some(DeflateConfig::default().threshold(0)));
+    options = options.per_message_deflate(Some(DeflateConfig::default().threshold(0)));
     let options = Arc::new(options);
     let config = Arc::new(Config::default());
     match adapter {

@@ -84,7 +84,7 @@ impl ServerSettings {
         match self.max_payload {
             Some(n) => {
                 let mut c = (*self.config).clone();
-                c.max_message_size(Some(n));
+                c = c.max_message_size(Some(n));
                 Arc::new(c)
             }
             None => self.config.clone(),
@@ -135,7 +135,7 @@ macro_rules! server_builder_setters {
             mut self,
             f: impl Fn(&[&str], &$crate::UpgradeRequest) -> Option<String> + Send + Sync + 'static,
         ) -> Self {
-            self.settings.options.handle_protocols(f);
+            self.settings.options = self.settings.options.handle_protocols(f);
             self
         }
 
@@ -146,7 +146,7 @@ macro_rules! server_builder_setters {
             I: IntoIterator<Item = S>,
             S: Into<String>,
         {
-            self.settings.options.subprotocols(protocols);
+            self.settings.options = self.settings.options.subprotocols(protocols);
             self
         }
 
@@ -156,7 +156,7 @@ macro_rules! server_builder_setters {
             I: IntoIterator<Item = S>,
             S: Into<String>,
         {
-            self.settings.options.origins(origins);
+            self.settings.options = self.settings.options.origins(origins);
             self
         }
 
@@ -165,14 +165,14 @@ macro_rules! server_builder_setters {
             mut self,
             f: impl Fn(&$crate::UpgradeRequest, &mut $crate::http::HeaderMap) + Send + Sync + 'static,
         ) -> Self {
-            self.settings.options.on_headers(f);
+            self.settings.options = self.settings.options.on_headers(f);
             self
         }
 
         /// Accept permessage-deflate with these settings (Node `perMessageDeflate`); `None`,
         /// the default as in Node, accepts none.
         pub fn per_message_deflate(mut self, deflate: Option<$crate::DeflateConfig>) -> Self {
-            self.settings.options.per_message_deflate(deflate);
+            self.settings.options = self.settings.options.per_message_deflate(deflate);
             self
         }
 

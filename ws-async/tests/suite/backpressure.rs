@@ -53,9 +53,7 @@ async fn small_buffer_pair<T: TestRt>(config: Arc<Config>) -> (Ws<T::Tcp, T>, Ws
 on_every_runtime! {
     /// `feed` waits while the peer does not read: memory stays at the high-water mark plus a message.
     async fn feed_waits_while_the_peer_does_not_read<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.write_high_water(HIGH_WATER);
-        });
+        let cfg = config_with(|c| c.write_high_water(HIGH_WATER));
         let (mut client, mut server) = raw_pair::<T>(8 * 1024, cfg, config());
         let mut queued = 0;
         let mut max_buffered = 0;
@@ -92,9 +90,7 @@ on_every_runtime! {
 
     /// Over TCP with a non-reading peer, `send` and `feed` wait and the queue stays bounded by the high-water mark.
     async fn send_waits_and_memory_stays_bounded_over_tcp<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.write_high_water(HIGH_WATER);
-        });
+        let cfg = config_with(|c| c.write_high_water(HIGH_WATER));
         let (mut client, server) = small_buffer_pair::<T>(cfg).await;
         // The server never reads: the kernel's buffers fill, then the client's queue.
         let mut blocked = false;
@@ -127,9 +123,7 @@ on_every_runtime! {
 
     /// `try_send` queues up to the high-water mark, then is `Full` (message handed back); a flush makes room.
     async fn try_send_reports_full_then_drains<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.write_high_water(HIGH_WATER);
-        });
+        let cfg = config_with(|c| c.write_high_water(HIGH_WATER));
         let (mut client, mut server) = raw_pair::<T>(1024, cfg, config());
         let mut n = 0;
         loop {
@@ -156,9 +150,7 @@ on_every_runtime! {
 
     /// A writer stuck on a peer that stopped reading is released by the close timeout.
     async fn close_timeout_releases_a_stuck_writer<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.close_timeout(Some(Duration::from_millis(300)));
-        });
+        let cfg = config_with(|c| c.close_timeout(Some(Duration::from_millis(300))));
         let (peer, io) = duplex(1024);
         let mut server = websocket::<T, _>(io, Role::Server, cfg);
         within(server.feed(vec![7u8; 100_000])).await.unwrap();
@@ -178,9 +170,7 @@ on_every_runtime! {
 
     /// A peer reading slowly gets everything; the writer's queue never exceeds the high-water mark plus a message.
     async fn peer_that_reads_slowly_gets_everything<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.write_high_water(HIGH_WATER);
-        });
+        let cfg = config_with(|c| c.write_high_water(HIGH_WATER));
         let (client, server) = tcp_pair::<T>(cfg).await;
         let sender = T::spawn(async move {
             let mut client = client;

@@ -221,9 +221,7 @@ on_every_runtime! {
         for use_send in [false, true] {
             let (a, b) = duplex(61);
             let high_water = if use_send { 1 << 30 } else { 1024 };
-            let cfg = config_with(|c| {
-                c.write_high_water(high_water);
-            });
+            let cfg = config_with(|c| c.write_high_water(high_water));
             let mut client = websocket::<T, _>(AnyStream::new(Flaky::new(a, 7, true)), Role::Client, cfg);
             let mut server = websocket::<T, _>(AnyStream::new(Flaky::new(b, 9, false)), Role::Server, config());
             let receiver = T::spawn(async move {

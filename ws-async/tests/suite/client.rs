@@ -147,8 +147,7 @@ async fn connect_proxy<T: TestRt>(
 on_every_runtime! {
     /// Subprotocols, origin, headers and cookies are sent; the 101 response and the subprotocol come back.
     async fn headers_origin_and_subprotocols_are_sent<T: TestRt>() {
-        let mut options = ServerOptions::default();
-        options.subprotocols(["b"]).on_headers(|_, h| {
+        let options = ServerOptions::default().subprotocols(["b"]).on_headers(|_, h| {
             h.insert(header::SET_COOKIE, HeaderValue::from_static("session=1"));
         });
         let (addr, mut seen, _server) = server::<T>(options, negotiate()).await;
@@ -207,8 +206,7 @@ on_every_runtime! {
 
     /// permessage-deflate is offered by default and negotiated; off, nothing is offered; ignored if unsupported.
     async fn deflate_is_offered_by_default_and_negotiated<T: TestRt>() {
-        let mut options = ServerOptions::default();
-        options.per_message_deflate(Some(DeflateConfig::default()));
+        let options = ServerOptions::default().per_message_deflate(Some(DeflateConfig::default()));
         let (addr, mut seen, _server) = server::<T>(options, negotiate()).await;
         let url = format!("ws://127.0.0.1:{}/", addr.port());
         let (mut ws, response) = within(ClientBuilder::<T::R>::new(&url).connect()).await.unwrap();
@@ -553,8 +551,7 @@ on_every_runtime! {
     /// The builder's `Config` applies: an echo over `max_message_size` fails the connection with 1009.
     async fn config_limits_apply<T: TestRt>() {
         let (addr, _seen, _server) = server::<T>(ServerOptions::default(), negotiate()).await;
-        let mut config = Config::default();
-        config.max_message_size(Some(16));
+        let config = Config::default().max_message_size(Some(16));
         let (mut ws, _) = within(
             ClientBuilder::<T::R>::new(format!("ws://127.0.0.1:{}/", addr.port())).config(Arc::new(config)).connect(),
         )

@@ -59,9 +59,7 @@ on_every_runtime! {
 
     /// Fragment mode delivers pieces; `recv_message` assembles a large message; otherwise one piece each.
     async fn pieces_fragments_and_message_assembly<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.deliver_fragments(true);
-        });
+        let cfg = config_with(|c| c.deliver_fragments(true));
         let (mut client, mut server) = pipe_pair::<T>(1024, cfg).await;
         within(client.send_frame_part(MessageKind::Text, "héll", false)).await.unwrap();
         within(client.ping("in between")).await.unwrap();
@@ -111,9 +109,7 @@ on_every_runtime! {
 
     /// In fragment mode the `Stream` still yields whole messages and `recv_message` assembles them.
     async fn stream_and_sink_in_fragment_mode<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.deliver_fragments(true);
-        });
+        let cfg = config_with(|c| c.deliver_fragments(true));
         let (mut client, mut server) = pipe_pair::<T>(1024, cfg).await;
         within(client.ping("p")).await.unwrap();
         let echo = T::spawn(async move {
@@ -225,10 +221,8 @@ on_every_runtime! {
 
     /// The server picks its preferred subprotocol among the client's offers.
     async fn subprotocol_negotiated<T: TestRt>() {
-        let mut options = ServerOptions::default();
-        options.subprotocols(["chat", "superchat"]);
-        let mut request = ClientRequest::new("localhost", "/room?x=1");
-        request.subprotocol("superchat").subprotocol("chat");
+        let options = ServerOptions::default().subprotocols(["chat", "superchat"]);
+        let request = ClientRequest::new("localhost", "/room?x=1").subprotocol("superchat").subprotocol("chat");
         let (client, server) = tcp_pair_with::<T>(config(), config(), Arc::new(options), request).await;
         assert_eq!(client.protocol(), Some("superchat"));
         assert_eq!(server.protocol(), Some("superchat"));
@@ -285,9 +279,7 @@ on_every_runtime! {
             let _ = until_done.await;
             drop(tcp);
         });
-        let cfg = config_with(|c| {
-            c.handshake_timeout(Some(Duration::from_millis(200)));
-        });
+        let cfg = config_with(|c| c.handshake_timeout(Some(Duration::from_millis(200))));
         let started = Instant::now();
         let err = within(connect_config::<T::R>(&format!("ws://{addr}/"), cfg)).await.map(|_| ()).unwrap_err();
         assert!(matches!(err, ConnectError::Timeout), "{err:?}");
@@ -298,9 +290,7 @@ on_every_runtime! {
     /// An incomplete request: the server's handshake timeout answers 408.
     async fn server_handshake_timeout_answers_408<T: TestRt>() {
         let (mut raw, io) = duplex(4096);
-        let cfg = config_with(|c| {
-            c.handshake_timeout(Some(Duration::from_millis(150)));
-        });
+        let cfg = config_with(|c| c.handshake_timeout(Some(Duration::from_millis(150))));
         let server = T::spawn(accept_with::<_, T::R>(io, cfg, Arc::default()));
         raw.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         let mut response = Vec::new();
@@ -323,8 +313,7 @@ on_every_runtime! {
                 }
             }
         }));
-        let mut request = ClientRequest::new("localhost", "/");
-        request.header("Authorization", "Bearer ok");
+        let request = ClientRequest::new("localhost", "/").header("Authorization", "Bearer ok");
         let (mut client, _) = within(connect_with::<_, T::R>(client_io, request, config())).await.unwrap();
         let mut server = within(server).await.unwrap();
         within(client.send("after verify")).await.unwrap();
@@ -332,9 +321,7 @@ on_every_runtime! {
 
         // A verification slower than the handshake deadline gets 408.
         let (client_io, server_io) = duplex(4096);
-        let cfg = config_with(|c| {
-            c.handshake_timeout(Some(Duration::from_millis(150)));
-        });
+        let cfg = config_with(|c| c.handshake_timeout(Some(Duration::from_millis(150))));
         let server = T::spawn(accept_async_with::<_, T::R, _, _>(server_io, cfg, Arc::default(), |_| async {
             sleep(Duration::from_secs(10)).await;
             Ok(Accept::default())
@@ -349,9 +336,7 @@ on_every_runtime! {
 
     /// Keepalive pings after the idle interval and, unanswered, closes with 1011 at the pong deadline.
     async fn keepalive_ping_then_pong_deadline<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.keep_alive(Some(Duration::from_millis(300)), Some(Duration::from_millis(200)));
-        });
+        let cfg = config_with(|c| c.keep_alive(Some(Duration::from_millis(300)), Some(Duration::from_millis(200))));
         let (peer, io) = duplex(4096);
         let mut server = websocket::<T, _>(io, Role::Server, cfg);
         // The peer reads what arrives but never answers.
@@ -380,9 +365,7 @@ on_every_runtime! {
 
     /// Keepalive pings answered by the peer keep the connection open indefinitely.
     async fn keepalive_answered_keeps_the_connection_open<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(300)));
-        });
+        let cfg = config_with(|c| c.keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(300))));
         let (mut client, mut server) = raw_pair::<T>(4096, config(), cfg);
         let client_task = T::spawn(async move {
             let mut pings = 0;
@@ -416,9 +399,7 @@ on_every_runtime! {
 
     /// A close the peer never answers ends at the close timeout (1006, `Timeout(Close)`).
     async fn close_timeout_ends_an_unanswered_close<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.close_timeout(Some(Duration::from_millis(300)));
-        });
+        let cfg = config_with(|c| c.close_timeout(Some(Duration::from_millis(300))));
         let (peer, io) = duplex(4096);
         let mut server = websocket::<T, _>(io, Role::Server, cfg);
         let _peer = T::spawn(async move {

@@ -35,10 +35,9 @@ async fn deflate_pair<T: TestRt>() -> (Ws<Pipe, T>, Ws<Pipe, T>) {
     let (c, s) = duplex(1 << 20);
     let mut server_options = ServerOptions::default();
     let offloaded = DeflateConfig::default().threshold(1).offload_threshold(Some(1)).concurrency_limit(100 + T::SLOT);
-    server_options.per_message_deflate(Some(offloaded));
+    server_options = server_options.per_message_deflate(Some(offloaded));
     let server = T::spawn(async move { accept_with::<_, T::R>(s, Arc::default(), Arc::new(server_options)).await });
-    let mut config = Config::default();
-    config.permessage_deflate(Some(DeflateConfig::default()));
+    let config = Config::default().permessage_deflate(Some(DeflateConfig::default()));
     let (client, _) = within(connect_with::<_, T::R>(c, ClientRequest::new("x", "/"), Arc::new(config))).await.unwrap();
     let server = within(server).await.unwrap();
     (client, server)

@@ -86,9 +86,7 @@ on_every_runtime! {
 
     /// A peer that does not read fills the bounded queues: `try_send` is `Full`, `send` waits, order is kept.
     async fn try_send_is_full_when_the_peer_does_not_read<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.write_high_water(8 * 1024);
-        });
+        let cfg = config_with(|c| c.write_high_water(8 * 1024));
         let (mut client, server) = raw_pair::<T>(4096, config(), cfg);
         let (handle, _events) = server.spawn(4);
         let mut accepted = 0;

@@ -29,7 +29,7 @@ type Client<T> = Ws<<T as TestRt>::Tcp, T>;
 async fn try_client<T: TestRt>(
     addr: SocketAddr,
     path: &str,
-    f: impl FnOnce(&mut ClientRequest),
+    f: impl FnOnce(ClientRequest) -> ClientRequest,
 ) -> Result<(Client<T>, Response<()>), ConnectError> {
     try_client_config::<T>(addr, path, Arc::new(Config::default()), f).await
 }
@@ -38,16 +38,15 @@ async fn try_client_config<T: TestRt>(
     addr: SocketAddr,
     path: &str,
     config: Arc<Config>,
-    f: impl FnOnce(&mut ClientRequest),
+    f: impl FnOnce(ClientRequest) -> ClientRequest,
 ) -> Result<(Client<T>, Response<()>), ConnectError> {
-    let mut request = ClientRequest::new(&addr.to_string(), path);
-    f(&mut request);
+    let request = f(ClientRequest::new(&addr.to_string(), path));
     let tcp = within(T::connect(addr)).await.unwrap();
     within(connect_with::<_, T::R>(tcp, request, config)).await
 }
 
 async fn client<T: TestRt>(addr: SocketAddr, path: &str) -> Client<T> {
-    try_client::<T>(addr, path, |_| {}).await.expect("handshake").0
+    try_client::<T>(addr, path, |r| r).await.expect("handshake").0
 }
 
 /// The status, headers and body of a refused handshake.
@@ -124,8 +123,7 @@ async fn read_head<S: tokio::io::AsyncRead + Unpin>(tcp: &mut S) -> (Request<()>
 /// broadcasts stop. Returns the messages broadcast, the reports' totals (dropped, closed), the
 /// slow client and the server.
 async fn slow_client_run<T: TestRt>(policy: SlowPolicy) -> (usize, usize, usize, Client<T>, Server<T::R>) {
-    let mut config = Config::default();
-    config.write_high_water(16 * 1024).close_timeout(Some(Duration::from_secs(5)));
+    let config = Config::default().write_high_water(16 * 1024).close_timeout(Some(Duration::from_secs(5)));
     let builder = Server::<T::R>::builder().config(Arc::new(config)).handle_queue(4).slow_client_policy(policy);
     let (server, addr) = bind::<T>(builder).await;
     let counters: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
@@ -190,7 +188,7 @@ on_every_runtime! {
     /// `path`: other paths get 400; the query is not part of the path; `should_handle` says so.
     async fn path_match_and_mismatch<T: TestRt>() {
         let (server, addr) = bind::<T>(Server::builder().path("/chat")).await;
-        let (status, _, _) = rejected(try_client::<T>(addr, "/other", |_| {}).await);
+        let (status, _, _) = rejected(try_client::<T>(addr, "/other", |r| r).await);
         assert_eq!(status, StatusCode::BAD_REQUEST);
         // The query is not part of the path.
         let _c = client::<T>(addr, "/chat?room=1").await;
@@ -206,7 +204,7 @@ on_every_runtime! {
         let (server, addr) = bind::<T>(builder).await;
         let _c = client::<T>(addr, "/room/42").await;
         assert_eq!(within(server.accept()).await.unwrap().request.uri().path(), "/room/42");
-        assert_eq!(rejected(try_client::<T>(addr, "/ignored", |_| {}).await).0, StatusCode::BAD_REQUEST);
+        assert_eq!(rejected(try_client::<T>(addr, "/ignored", |r| r).await).0, StatusCode::BAD_REQUEST);
         // should_handle runs before the RFC checks: an unrouted plain GET is 400, not 426.
         let mut tcp = raw::<T>(within(T::connect(addr)).await.unwrap());
         tcp.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
@@ -227,20 +225,18 @@ on_every_runtime! {
             }
         });
         let (server, addr) = bind::<T>(builder).await;
-        let (status, headers, body) = rejected(try_client::<T>(addr, "/", |_| {}).await);
+        let (status, headers, body) = rejected(try_client::<T>(addr, "/", |r| r).await);
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(headers.get(WWW_AUTHENTICATE).unwrap(), "Bearer");
         assert_eq!(&body[..], b"who are you?");
-        let _c = try_client::<T>(addr, "/", |r| {
-            r.header("x-token", "secret");
-        })
+        let _c = try_client::<T>(addr, "/", |r| r.header("x-token", "secret"))
         .await
         .unwrap();
         within(server.accept()).await.unwrap();
 
         // Node: verifyClient returning false → 401.
         let (_server, addr) = bind::<T>(Server::builder().verify_client(|_, _| false)).await;
-        assert_eq!(rejected(try_client::<T>(addr, "/", |_| {}).await).0, StatusCode::UNAUTHORIZED);
+        assert_eq!(rejected(try_client::<T>(addr, "/", |r| r).await).0, StatusCode::UNAUTHORIZED);
     }
 
     /// An asynchronous `verify_client` accepts and refuses, seeing the client's address.
@@ -260,7 +256,7 @@ on_every_runtime! {
             }
         });
         let (server, addr) = bind::<T>(builder).await;
-        let (status, _, body) = rejected(try_client::<T>(addr, "/?token=bad", |_| {}).await);
+        let (status, _, body) = rejected(try_client::<T>(addr, "/?token=bad", |r| r).await);
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(&body[..], b"go away");
         let _c = client::<T>(addr, "/?token=ok").await;
@@ -272,14 +268,13 @@ on_every_runtime! {
 
     /// An asynchronous `verify_client` slower than the handshake timeout gets 408.
     async fn verify_client_async_bounded_by_handshake_timeout<T: TestRt>() {
-        let mut config = Config::default();
-        config.handshake_timeout(Some(Duration::from_millis(200)));
+        let config = Config::default().handshake_timeout(Some(Duration::from_millis(200)));
         let builder = Server::builder().config(Arc::new(config)).verify_client_async(|_, _| async {
             sleep(Duration::from_secs(60)).await;
             true
         });
         let (_server, addr) = bind::<T>(builder).await;
-        assert_eq!(rejected(try_client::<T>(addr, "/", |_| {}).await).0, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(rejected(try_client::<T>(addr, "/", |r| r).await).0, StatusCode::REQUEST_TIMEOUT);
     }
 
     /// `handle_protocols` chooses among the offered subprotocols.
@@ -287,9 +282,7 @@ on_every_runtime! {
         let builder = Server::builder()
             .handle_protocols(|offers, _| offers.iter().find(|p| p.starts_with("v2")).map(|p| p.to_string()));
         let (server, addr) = bind::<T>(builder).await;
-        let (_c, response) = try_client::<T>(addr, "/", |r| {
-            r.subprotocol("v1.chat").subprotocol("v2.chat");
-        })
+        let (_c, response) = try_client::<T>(addr, "/", |r| r.subprotocol("v1.chat").subprotocol("v2.chat"))
         .await
         .unwrap();
         assert_eq!(response.headers().get("sec-websocket-protocol").unwrap(), "v2.chat");
@@ -303,7 +296,7 @@ on_every_runtime! {
             headers.insert("x-hello", HeaderValue::from_str(&value).unwrap());
         });
         let (_server, addr) = bind::<T>(builder).await;
-        let (_c, response) = try_client::<T>(addr, "/greet", |_| {}).await.unwrap();
+        let (_c, response) = try_client::<T>(addr, "/greet", |r| r).await.unwrap();
         assert_eq!(response.headers().get("x-hello").unwrap(), "path=/greet");
     }
 
@@ -323,9 +316,8 @@ on_every_runtime! {
     /// The server negotiates permessage-deflate when enabled (messages and broadcasts pass), not by default.
     async fn deflate_negotiated_when_enabled<T: TestRt>() {
         let (server, addr) = bind::<T>(Server::builder().per_message_deflate(Some(DeflateConfig::default()))).await;
-        let mut config = Config::default();
-        config.permessage_deflate(Some(DeflateConfig::default()));
-        let (mut c, response) = try_client_config::<T>(addr, "/", Arc::new(config.clone()), |_| {}).await.unwrap();
+        let config = Config::default().permessage_deflate(Some(DeflateConfig::default()));
+        let (mut c, response) = try_client_config::<T>(addr, "/", Arc::new(config.clone()), |r| r).await.unwrap();
         let ext = response.headers().get("sec-websocket-extensions").unwrap().to_str().unwrap();
         assert!(ext.starts_with("permessage-deflate"), "{ext}");
         let mut conn = within(server.accept()).await.unwrap();
@@ -339,7 +331,7 @@ on_every_runtime! {
 
         // Off by default, as in Node.
         let (_server, addr) = bind::<T>(Server::builder()).await;
-        let (_c, response) = try_client_config::<T>(addr, "/", Arc::new(config), |_| {}).await.unwrap();
+        let (_c, response) = try_client_config::<T>(addr, "/", Arc::new(config), |r| r).await.unwrap();
         assert!(response.headers().get("sec-websocket-extensions").is_none());
     }
 
@@ -583,9 +575,7 @@ on_every_runtime! {
     /// The client's addresses reach `ClientInfo`; `forwarded_for` reads `X-Forwarded-For`.
     async fn client_ip_and_forwarded_for<T: TestRt>() {
         let (server, addr) = bind::<T>(Server::builder()).await;
-        let _c = try_client::<T>(addr, "/", |r| {
-            r.header("x-forwarded-for", "203.0.113.7, 10.0.0.1");
-        })
+        let _c = try_client::<T>(addr, "/", |r| r.header("x-forwarded-for", "203.0.113.7, 10.0.0.1"))
         .await
         .unwrap();
         let conn = within(server.accept()).await.unwrap();

@@ -42,9 +42,7 @@ on_every_runtime! {
 
     /// The reader alone runs keepalive (answered pings keep the connection open) and closes.
     async fn reader_runs_keepalive_and_closes<T: TestRt>() {
-        let cfg = config_with(|c| {
-            c.keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(300)));
-        });
+        let cfg = config_with(|c| c.keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_millis(300))));
         let (mut client, server) = raw_pair::<T>(4096, config(), cfg);
         let (mut reader, _writer) = server.split();
         let client_task = T::spawn(async move {

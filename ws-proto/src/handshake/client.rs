@@ -28,7 +28,7 @@ const SEC_WEBSOCKET_ORIGIN: HeaderName = HeaderName::from_static("sec-websocket-
 
 /// What to ask the server for: target, headers, subprotocols, origin and protocol version.
 ///
-/// Builder methods take `&mut self` and return `&mut Self`. Invalid input (a header that is not
+/// Builder methods take `self` and return `Self`. Invalid input (a header that is not
 /// valid HTTP, a subprotocol that is not a token…) is reported by [`ClientHandshake::new`] as
 /// [`HandshakeError::InvalidRequest`].
 #[derive(Clone, Debug)]
@@ -129,7 +129,7 @@ impl ClientRequest {
             _ => host_str.to_owned(),
         };
         if let Some(value) = super::target::basic_auth(url) {
-            req.header("Authorization", &value);
+            req = req.header("Authorization", &value);
         }
         if let Some(e) = req.error.take() {
             return Err(HandshakeError::InvalidRequest(e));
@@ -144,7 +144,8 @@ impl ClientRequest {
     }
 
     /// Marks the request as `wss` (for [`port`](Self::port)'s default and for adapters).
-    pub fn secure(&mut self, on: bool) -> &mut Self {
+    #[must_use]
+    pub fn secure(mut self, on: bool) -> Self {
         self.secure = on;
         self
     }
@@ -179,7 +180,8 @@ impl ClientRequest {
     /// win, as in Node `ws`: `Upgrade`, `Connection`, `Sec-WebSocket-Key`,
     /// `Sec-WebSocket-Version` and `Sec-WebSocket-Extensions` are ignored, and
     /// `Sec-WebSocket-Protocol` adds its list to the [`subprotocol`](Self::subprotocol)s.
-    pub fn header(&mut self, name: &str, value: &str) -> &mut Self {
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
         let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
             self.error.get_or_insert_with(|| format!("invalid header name {name:?}"));
             return self;
@@ -203,13 +205,15 @@ impl ClientRequest {
 
     /// Offers a subprotocol (repeatable; the server picks at most one). The list must be unique
     /// RFC 7230 tokens.
-    pub fn subprotocol(&mut self, p: &str) -> &mut Self {
+    #[must_use]
+    pub fn subprotocol(mut self, p: &str) -> Self {
         self.subprotocols.push(p.to_owned());
         self
     }
 
     /// Sets the origin, sent as `Origin` (or `Sec-WebSocket-Origin` for protocol version 8).
-    pub fn origin(&mut self, origin: &str) -> &mut Self {
+    #[must_use]
+    pub fn origin(mut self, origin: &str) -> Self {
         match HeaderValue::from_str(origin) {
             Ok(v) => self.origin = Some(v),
             Err(_) => {
@@ -220,7 +224,8 @@ impl ClientRequest {
     }
 
     /// The `Sec-WebSocket-Version` to send: 13 (the default) or 8 (HyBi-07..12).
-    pub fn protocol_version(&mut self, version: u8) -> &mut Self {
+    #[must_use]
+    pub fn protocol_version(mut self, version: u8) -> Self {
         if version == 13 || version == 8 {
             self.version = version;
         } else {
@@ -709,8 +714,11 @@ mod tests {
 
     #[test]
     fn request_bytes_are_exact() {
-        let mut req = ClientRequest::new("example.com:8080", "/chat?x=1");
-        req.subprotocol("chat").subprotocol("superchat").origin("http://example.com").header("Cookie", "a=b");
+        let req = ClientRequest::new("example.com:8080", "/chat?x=1")
+            .subprotocol("chat")
+            .subprotocol("superchat")
+            .origin("http://example.com")
+            .header("Cookie", "a=b");
         let mut hs = start(req);
         assert_eq!(hs.key(), KEY);
         assert_eq!(
@@ -761,7 +769,8 @@ mod tests {
     #[test]
     fn version_8_and_reserved_headers() {
         let mut req = simple();
-        req.protocol_version(8)
+        req = req
+            .protocol_version(8)
             .origin("http://o.example")
             .header("Origin", "http://custom.example")
             .header("Upgrade", "h2c")
@@ -791,7 +800,7 @@ mod tests {
         );
         // Version 13: `origin()` replaces a custom Origin.
         let mut req = simple();
-        req.header("Origin", "http://custom.example").origin("http://o.example");
+        req = req.header("Origin", "http://custom.example").origin("http://o.example");
         let s = request_bytes(&mut start(req));
         assert!(s.contains("Origin: http://o.example\r\n"));
         assert!(!s.contains("custom"));
@@ -803,7 +812,7 @@ mod tests {
             (
                 {
                     let mut r = simple();
-                    r.subprotocol("a b");
+                    r = r.subprotocol("a b");
                     r
                 },
                 "token",
@@ -811,7 +820,7 @@ mod tests {
             (
                 {
                     let mut r = simple();
-                    r.subprotocol("a").subprotocol("a");
+                    r = r.subprotocol("a").subprotocol("a");
                     r
                 },
                 "twice",
@@ -819,7 +828,7 @@ mod tests {
             (
                 {
                     let mut r = simple();
-                    r.subprotocol("");
+                    r = r.subprotocol("");
                     r
                 },
                 "token",
@@ -827,7 +836,7 @@ mod tests {
             (
                 {
                     let mut r = simple();
-                    r.header("Sec-WebSocket-Protocol", "a,,b");
+                    r = r.header("Sec-WebSocket-Protocol", "a,,b");
                     r
                 },
                 "Sec-WebSocket-Protocol",
@@ -835,7 +844,7 @@ mod tests {
             (
                 {
                     let mut r = simple();
-                    r.header("Sec-WebSocket-Protocol", "a").subprotocol("a");
+                    r = r.header("Sec-WebSocket-Protocol", "a").subprotocol("a");
                     r
                 },
                 "twice",
@@ -843,7 +852,7 @@ mod tests {
             (
                 {
                     let mut r = simple();
-                    r.header("bad name", "v");
+                    r = r.header("bad name", "v");
                     r
                 },
                 "header name",
@@ -851,7 +860,7 @@ mod tests {
             (
                 {
                     let mut r = simple();
-                    r.header("X", "a\r\nInjected: 1");
+                    r = r.header("X", "a\r\nInjected: 1");
                     r
                 },
                 "value",
@@ -859,7 +868,7 @@ mod tests {
             (
                 {
                     let mut r = simple();
-                    r.origin("a\nb");
+                    r = r.origin("a\nb");
                     r
                 },
                 "origin",
@@ -867,7 +876,7 @@ mod tests {
             (
                 {
                     let mut r = simple();
-                    r.protocol_version(12);
+                    r = r.protocol_version(12);
                     r
                 },
                 "version",
@@ -892,11 +901,9 @@ mod tests {
     fn authority_helpers() {
         let r = ClientRequest::new("example.com", "/");
         assert_eq!((r.host(), r.port(), r.is_secure()), ("example.com", 80, false));
-        let mut r = ClientRequest::new("example.com:9000", "/");
-        r.secure(true);
+        let r = ClientRequest::new("example.com:9000", "/").secure(true);
         assert_eq!((r.host(), r.port(), r.is_secure()), ("example.com", 9000, true));
-        let mut r = ClientRequest::new("[::1]", "/");
-        r.secure(true);
+        let r = ClientRequest::new("[::1]", "/").secure(true);
         assert_eq!((r.host(), r.port()), ("::1", 443));
         let r = ClientRequest::new("[::1]:8443", "/");
         assert_eq!((r.host(), r.port(), r.authority()), ("::1", 8443, "[::1]:8443"));
@@ -942,7 +949,7 @@ mod tests {
     fn accepted_with_leftover() {
         let now = Instant::now();
         let mut req = simple();
-        req.subprotocol("chat").subprotocol("superchat");
+        req = req.subprotocol("chat").subprotocol("superchat");
         let mut hs = start(req);
         let mut bytes = ok_101(&[("Sec-WebSocket-Protocol", "superchat"), ("Set-Cookie", "s=1")]);
         bytes.extend_from_slice(FRAME);
@@ -976,7 +983,7 @@ mod tests {
         let accept = accept_key(KEY.as_bytes());
         let with_protocols = || {
             let mut r = simple();
-            r.subprotocol("chat");
+            r = r.subprotocol("chat");
             r
         };
         let cases: Vec<(ClientRequest, Vec<u8>, HandshakeError)> = vec![
@@ -1083,8 +1090,7 @@ mod tests {
         bytes.extend_from_slice(body);
         bytes.extend_from_slice(b"trailing junk");
         for (cap, expect) in [(11, &body[..]), (10, &body[..]), (9, &body[..9]), (0, &body[..0])] {
-            let mut c = Config::default();
-            c.max_rejection_body(cap);
+            let c = Config::default().max_rejection_body(cap);
             let mut hs = start_with(simple(), c);
             hs.receive(&bytes);
             let (response, got) = rejected(hs.poll_outcome(Instant::now()));
@@ -1120,8 +1126,7 @@ mod tests {
         assert_eq!(&body[..], b"part1 part2");
 
         // No Content-Length, cap reached before EOF: done at the cap.
-        let mut c = Config::default();
-        c.max_rejection_body(4);
+        let c = Config::default().max_rejection_body(4);
         let mut hs = start_with(simple(), c);
         hs.receive(&response("HTTP/1.1 500 Oops", &[]));
         hs.receive(b"abcdefgh");
@@ -1173,8 +1178,7 @@ mod tests {
         let bytes = ok_101(&[]);
         let len = bytes.len();
         for (max, accepted) in [(len, true), (len + 1, true), (len - 1, false)] {
-            let mut c = Config::default();
-            c.max_handshake_size(max);
+            let c = Config::default().max_handshake_size(max);
             let mut hs = start_with(simple(), c);
             hs.receive(&bytes);
             match hs.poll_outcome(Instant::now()) {
@@ -1187,8 +1191,7 @@ mod tests {
             }
         }
         for (max, accepted) in [(3, true), (4, true), (2, false)] {
-            let mut c = Config::default();
-            c.max_headers(max);
+            let c = Config::default().max_headers(max);
             let mut hs = start_with(simple(), c);
             hs.receive(&bytes);
             match hs.poll_outcome(Instant::now()) {

@@ -58,7 +58,8 @@ type HeadersFn = dyn Fn(&UpgradeRequest, &mut HeaderMap) + Send + Sync;
 /// [`UpgradeRequest::negotiate`] applies, in Node `ws`'s order: path, origin, `verify_client`,
 /// subprotocol choice, permessage-deflate, `on_headers`.
 ///
-/// Setters take `&mut self` and return `&mut Self` so they chain.
+/// Setters take `self` and return `Self` so they chain, as every builder of the workspace does:
+/// `Arc::new(ServerOptions::default().path("/ws"))`.
 #[derive(Clone, Default)]
 pub struct ServerOptions {
     path: Option<String>,
@@ -89,7 +90,8 @@ impl fmt::Debug for ServerOptions {
 impl ServerOptions {
     /// Accept only requests whose path (without the query) is exactly `p`; others get 400
     /// (Node `path`).
-    pub fn path(&mut self, p: impl Into<String>) -> &mut Self {
+    #[must_use]
+    pub fn path(mut self, p: impl Into<String>) -> Self {
         self.path = Some(p.into());
         self
     }
@@ -99,7 +101,8 @@ impl ServerOptions {
     /// origin header are refused too unless [`allow_missing_origin`](Self::allow_missing_origin)
     /// is set (non-browser clients usually send none). Defends against cross-site WebSocket
     /// hijacking.
-    pub fn origins<I, S>(&mut self, origins: I) -> &mut Self
+    #[must_use]
+    pub fn origins<I, S>(mut self, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -109,14 +112,16 @@ impl ServerOptions {
     }
 
     /// With [`origins`](Self::origins) set: also accept requests that carry no origin header.
-    pub fn allow_missing_origin(&mut self, allow: bool) -> &mut Self {
+    #[must_use]
+    pub fn allow_missing_origin(mut self, allow: bool) -> Self {
         self.allow_missing_origin = allow;
         self
     }
 
     /// The subprotocols this server supports, in order of preference of the client's list: by
     /// default the first protocol the client offers that is in this list is chosen.
-    pub fn subprotocols<I, S>(&mut self, protocols: I) -> &mut Self
+    #[must_use]
+    pub fn subprotocols<I, S>(mut self, protocols: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -131,10 +136,11 @@ impl ServerOptions {
     ///
     /// Without it, the first offer in [`subprotocols`](Self::subprotocols) is chosen, or, when
     /// that list is not set, the client's first offer.
+    #[must_use]
     pub fn handle_protocols(
-        &mut self,
+        mut self,
         f: impl Fn(&[&str], &UpgradeRequest) -> Option<String> + Send + Sync + 'static,
-    ) -> &mut Self {
+    ) -> Self {
         self.handle_protocols = Some(Arc::new(f));
         self
     }
@@ -142,17 +148,16 @@ impl ServerOptions {
     /// Accepts or refuses a request after the RFC, path and origin checks (Node `verifyClient`,
     /// synchronous form). A [`Refusal`] sets the status (401 by default), headers and body of
     /// the response. Adapters with asynchronous verification run it before `negotiate`.
-    pub fn verify_client(
-        &mut self,
-        f: impl Fn(&UpgradeRequest) -> Result<(), Refusal> + Send + Sync + 'static,
-    ) -> &mut Self {
+    #[must_use]
+    pub fn verify_client(mut self, f: impl Fn(&UpgradeRequest) -> Result<(), Refusal> + Send + Sync + 'static) -> Self {
         self.verify_client = Some(Arc::new(f));
         self
     }
 
     /// Adds headers to the `101` response (Node's `headers` event), e.g. `Set-Cookie`. The
     /// handshake's own headers (`Upgrade`, `Connection`, `Sec-WebSocket-*`) cannot be changed.
-    pub fn on_headers(&mut self, f: impl Fn(&UpgradeRequest, &mut HeaderMap) + Send + Sync + 'static) -> &mut Self {
+    #[must_use]
+    pub fn on_headers(mut self, f: impl Fn(&UpgradeRequest, &mut HeaderMap) + Send + Sync + 'static) -> Self {
         self.on_headers = Some(Arc::new(f));
         self
     }
@@ -162,7 +167,8 @@ impl ServerOptions {
     /// and the first one that can be honoured is accepted; a malformed offer is answered with
     /// 400. The tables are in [`DeflateConfig`]'s module documentation and
     /// `docs/design/deflate.md`.
-    pub fn per_message_deflate(&mut self, c: Option<DeflateConfig>) -> &mut Self {
+    #[must_use]
+    pub fn per_message_deflate(mut self, c: Option<DeflateConfig>) -> Self {
         self.per_message_deflate = c;
         self
     }
@@ -1059,8 +1065,7 @@ mod tests {
         let r = ok(&head("GET / HTTP/1.1", &h));
         assert_eq!(r.version(), 8);
         assert_eq!(r.origin(), Some("http://legacy.example"));
-        let mut o = ServerOptions::default();
-        o.origins(["http://legacy.example"]);
+        let o = ServerOptions::default().origins(["http://legacy.example"]);
         let r = run_with(&head("GET / HTTP/1.1", &h), config(), o).unwrap().unwrap();
         let conn = r.negotiate().map(|a| r.accept(a, Instant::now())).unwrap();
         assert_eq!(conn.negotiated().version, 8);
@@ -1071,8 +1076,7 @@ mod tests {
         let bytes = valid();
         let len = bytes.len();
         for (max, accepted) in [(len, true), (len + 1, true), (len - 1, false)] {
-            let mut c = Config::default();
-            c.max_handshake_size(max);
+            let c = Config::default().max_handshake_size(max);
             let res = run_with(&bytes, Arc::new(c), ServerOptions::default());
             match res {
                 Ok(Some(_)) => assert!(accepted, "max {max}"),
@@ -1085,8 +1089,7 @@ mod tests {
             }
         }
         // An endless head is refused as soon as it exceeds the limit, before its end arrives.
-        let mut c = Config::default();
-        c.max_handshake_size(100);
+        let c = Config::default().max_handshake_size(100);
         let mut hs = ServerHandshake::new(Arc::new(c), Arc::default(), Instant::now());
         hs.receive(&[b'a'; 99]);
         assert!(hs.poll_request().unwrap().is_none());
@@ -1098,8 +1101,7 @@ mod tests {
     fn header_count_limit_at_below_above() {
         let n = base().len();
         for (max, accepted) in [(n, true), (n + 1, true), (n - 1, false)] {
-            let mut c = Config::default();
-            c.max_headers(max);
+            let c = Config::default().max_headers(max);
             match run_with(&valid(), Arc::new(c), ServerOptions::default()) {
                 Ok(Some(_)) => assert!(accepted, "max {max}"),
                 Err(r) => {
@@ -1111,8 +1113,7 @@ mod tests {
             }
         }
         // A huge limit does not allocate a huge header array.
-        let mut c = Config::default();
-        c.max_headers(usize::MAX);
+        let c = Config::default().max_headers(usize::MAX);
         assert!(run_with(&valid(), Arc::new(c), ServerOptions::default()).unwrap().is_some());
     }
 
@@ -1215,8 +1216,7 @@ mod tests {
         hs.receive_eof();
         assert!(hs.poll_request().unwrap().is_some());
 
-        let mut c = Config::default();
-        c.handshake_timeout(Some(Duration::from_secs(5)));
+        let c = Config::default().handshake_timeout(Some(Duration::from_secs(5)));
         let mut hs = ServerHandshake::new(Arc::new(c), Arc::default(), now);
         let deadline = now + Duration::from_secs(5);
         assert_eq!(hs.poll_timeout(), Some(deadline));
@@ -1229,26 +1229,23 @@ mod tests {
         assert!(r.bytes().starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
         assert_eq!(hs.poll_timeout(), None);
 
-        let mut c = Config::default();
-        c.handshake_timeout(None);
+        let c = Config::default().handshake_timeout(None);
         let hs = ServerHandshake::new(Arc::new(c), Arc::default(), now);
         assert_eq!(hs.poll_timeout(), None);
     }
 
     #[test]
     fn path_and_origin_policy() {
-        let mut o = ServerOptions::default();
-        o.path("/chat");
+        let mut o = ServerOptions::default().path("/chat");
         let r = run_with(&valid(), config(), o.clone()).unwrap().unwrap();
         assert!(r.negotiate().is_ok(), "the query is not part of the path");
-        o.path("/other");
+        o = o.path("/other");
         let r = run_with(&valid(), config(), o).unwrap().unwrap();
         let rej = r.negotiate().unwrap_err();
         assert_eq!(rej.status(), 400);
         assert_eq!(rej.error, Some(HandshakeError::PathNotFound));
 
-        let mut o = ServerOptions::default();
-        o.origins(["https://a.example", "HTTP://EXAMPLE.COM"]);
+        let mut o = ServerOptions::default().origins(["https://a.example", "HTTP://EXAMPLE.COM"]);
         let r = run_with(&valid(), config(), o.clone()).unwrap().unwrap();
         assert!(r.negotiate().is_ok(), "origins compare ignoring case");
         let bytes = with("Origin", Some("http://evil.example"));
@@ -1259,15 +1256,14 @@ mod tests {
         let bytes = with("Origin", None);
         let r = run_with(&bytes, config(), o.clone()).unwrap().unwrap();
         assert_eq!(r.negotiate().unwrap_err().status(), 403);
-        o.allow_missing_origin(true);
+        o = o.allow_missing_origin(true);
         let r = run_with(&bytes, config(), o).unwrap().unwrap();
         assert!(r.negotiate().is_ok());
     }
 
     #[test]
     fn verify_client_refusal_with_custom_status_headers_and_body() {
-        let mut o = ServerOptions::default();
-        o.verify_client(|req| {
+        let o = ServerOptions::default().verify_client(|req| {
             if req.request().headers().contains_key("authorization") {
                 Ok(())
             } else {
@@ -1293,8 +1289,7 @@ mod tests {
         assert!(r.negotiate().is_ok());
 
         // A bare refusal is 401 with the reason phrase as body.
-        let mut o = ServerOptions::default();
-        o.verify_client(|_| Err(Refusal::default()));
+        let o = ServerOptions::default().verify_client(|_| Err(Refusal::default()));
         let r = run_with(&valid(), config(), o).unwrap().unwrap();
         let rej = r.negotiate().unwrap_err();
         let (code, _, body) = parse_response(rej.bytes());
@@ -1305,15 +1300,14 @@ mod tests {
     #[test]
     fn negotiate_order_follows_node() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let mut o = ServerOptions::default();
-        o.path("/nope");
+        let mut o = ServerOptions::default().path("/nope");
         let c = calls.clone();
-        o.verify_client(move |_| {
+        o = o.verify_client(move |_| {
             c.fetch_add(1, Ordering::SeqCst);
             Ok(())
         });
         let c = calls.clone();
-        o.handle_protocols(move |_, _| {
+        o = o.handle_protocols(move |_, _| {
             c.fetch_add(100, Ordering::SeqCst);
             None
         });
@@ -1324,8 +1318,8 @@ mod tests {
         // verify_client refusal stops before handle_protocols.
         let mut o = ServerOptions::default();
         let c = calls.clone();
-        o.verify_client(|_| Err(Refusal::default()));
-        o.handle_protocols(move |_, _| {
+        o = o.verify_client(|_| Err(Refusal::default()));
+        o = o.handle_protocols(move |_, _| {
             c.fetch_add(100, Ordering::SeqCst);
             None
         });
@@ -1343,29 +1337,24 @@ mod tests {
         // Default: the client's first offer.
         assert_eq!(choose(ServerOptions::default(), &valid()).as_deref(), Some("chat"));
         // With a supported list: the first offer that is supported.
-        let mut o = ServerOptions::default();
-        o.subprotocols(["superchat", "other"]);
+        let o = ServerOptions::default().subprotocols(["superchat", "other"]);
         assert_eq!(choose(o, &valid()).as_deref(), Some("superchat"));
-        let mut o = ServerOptions::default();
-        o.subprotocols(["other"]);
+        let o = ServerOptions::default().subprotocols(["other"]);
         assert_eq!(choose(o, &valid()), None);
         // No offers: none.
         assert_eq!(choose(ServerOptions::default(), &with("Sec-WebSocket-Protocol", None)), None);
         // handle_protocols sees the offers and the request.
-        let mut o = ServerOptions::default();
-        o.handle_protocols(|offers, req| {
+        let o = ServerOptions::default().handle_protocols(|offers, req| {
             assert_eq!(offers, ["chat", "superchat"]);
             assert_eq!(req.path(), "/chat");
             Some(offers[1].to_owned())
         });
         assert_eq!(choose(o, &valid()).as_deref(), Some("superchat"));
         // It is not called without offers.
-        let mut o = ServerOptions::default();
-        o.handle_protocols(|_, _| panic!("called without offers"));
+        let o = ServerOptions::default().handle_protocols(|_, _| panic!("called without offers"));
         assert_eq!(choose(o, &with("Sec-WebSocket-Protocol", None)), None);
         // A choice that is not a token cannot be sent: 500.
-        let mut o = ServerOptions::default();
-        o.handle_protocols(|_, _| Some("bad\r\nvalue".into()));
+        let o = ServerOptions::default().handle_protocols(|_, _| Some("bad\r\nvalue".into()));
         let r = run_with(&valid(), config(), o).unwrap().unwrap();
         let rej = r.negotiate().unwrap_err();
         assert_eq!(rej.status(), 500);
@@ -1374,8 +1363,7 @@ mod tests {
 
     #[test]
     fn on_headers_adds_to_the_101() {
-        let mut o = ServerOptions::default();
-        o.on_headers(|req, headers| {
+        let o = ServerOptions::default().on_headers(|req, headers| {
             headers.insert("set-cookie", HeaderValue::from_str(&format!("path={}", req.path())).unwrap());
             // The handshake's own headers cannot be changed.
             headers.insert("sec-websocket-accept", HeaderValue::from_static("forged"));
@@ -1495,8 +1483,7 @@ mod tests {
 
     #[test]
     fn options_debug_hides_closures() {
-        let mut o = ServerOptions::default();
-        o.path("/x").verify_client(|_| Ok(()));
+        let o = ServerOptions::default().path("/x").verify_client(|_| Ok(()));
         let s = format!("{o:?}");
         assert!(s.contains("\"/x\"") && s.contains("verify_client: true") && s.contains("on_headers: false"), "{s}");
     }

@@ -122,7 +122,7 @@ impl ClientTarget {
         if let Endpoint::Unix { .. } = endpoint {
             if credentials {
                 if let Some(auth) = basic_auth(&url) {
-                    request.header("Authorization", &auth);
+                    request = request.header("Authorization", &auth);
                 }
             }
             if let Some(reason) = request.take_error() {
@@ -387,7 +387,7 @@ mod tests {
         assert!(head.starts_with("GET / HTTP/1.1\r\nHost: a.example\r\n"), "{head}");
         // A custom Authorization replaces the userinfo's.
         let mut t = ClientTarget::parse("ws://u:p@a.example/").unwrap();
-        t.request.header("Authorization", "Bearer x");
+        t.request = t.request.header("Authorization", "Bearer x");
         let head = head_for_tests(t.request);
         assert!(head.contains("authorization: Bearer x\r\n") && !head.contains("Basic"), "{head}");
     }

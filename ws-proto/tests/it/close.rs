@@ -361,8 +361,7 @@ both_roles!(client_eof_while_closing, server_eof_while_closing, |role| {
 // ------------------------------------------------------------------ close timers
 
 both_roles!(client_close_timeout, server_close_timeout, |role| {
-    let mut cfg = Config::default();
-    cfg.close_timeout(Some(Duration::from_secs(5)));
+    let cfg = Config::default().close_timeout(Some(Duration::from_secs(5)));
     let t0 = Instant::now();
     let mut c = new_conn(role, &cfg, t0);
     assert_eq!(c.poll_timeout(), None);
@@ -386,8 +385,7 @@ both_roles!(client_close_timeout, server_close_timeout, |role| {
 
 #[test]
 fn close_timeout_in_a_pair_when_the_peer_never_answers() {
-    let mut cfg = Config::default();
-    cfg.close_timeout(Some(Duration::from_secs(2)));
+    let cfg = Config::default().close_timeout(Some(Duration::from_secs(2)));
     let mut p = Pair::new(&cfg, &cfg);
     // The client closes; the server's application is stuck and never polls: simulate by
     // terminating nothing and delivering nothing: just advance time on the client.
@@ -403,8 +401,7 @@ fn close_timeout_in_a_pair_when_the_peer_never_answers() {
 
 #[test]
 fn client_waits_for_server_tcp_close_then_times_out() {
-    let mut cfg = Config::default();
-    cfg.close_timeout(Some(Duration::from_secs(3)));
+    let cfg = Config::default().close_timeout(Some(Duration::from_secs(3)));
     let t0 = Instant::now();
     let mut c = new_conn(Role::Client, &cfg, t0);
     let evs = recv(&mut c, &RawFrame::close(1000, "").to(Role::Client), t0);
@@ -432,8 +429,7 @@ fn client_waits_for_server_tcp_close_then_times_out() {
 
 #[test]
 fn server_waits_for_client_eof_after_shutdown_then_times_out() {
-    let mut cfg = Config::default();
-    cfg.close_timeout(Some(Duration::from_secs(3)));
+    let cfg = Config::default().close_timeout(Some(Duration::from_secs(3)));
     let t0 = Instant::now();
     let mut s = new_conn(Role::Server, &cfg, t0);
     recv(&mut s, &RawFrame::close(1000, "").to(Role::Server), t0);
@@ -445,8 +441,7 @@ fn server_waits_for_client_eof_after_shutdown_then_times_out() {
 
 #[test]
 fn close_timeout_none_waits_forever() {
-    let mut cfg = Config::default();
-    cfg.close_timeout(None);
+    let cfg = Config::default().close_timeout(None);
     let t0 = Instant::now();
     let mut c = new_conn(Role::Client, &cfg, t0);
     c.close(None, t0).unwrap();

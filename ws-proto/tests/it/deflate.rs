@@ -173,9 +173,8 @@ fn connect(client: &Config, options: &ServerOptions, server: &Config) -> Setup {
 /// configs (limits, modes).
 fn deflate_pair(client: DeflateConfig, server: DeflateConfig, ccfg: &Config, scfg: &Config) -> Setup {
     let mut c = ccfg.clone();
-    c.permessage_deflate(Some(client));
-    let mut o = ServerOptions::default();
-    o.per_message_deflate(Some(server));
+    c = c.permessage_deflate(Some(client));
+    let o = ServerOptions::default().per_message_deflate(Some(server));
     connect(&c, &o, scfg)
 }
 
@@ -243,10 +242,8 @@ fn negotiation_through_the_handshakes() {
 
 #[test]
 fn nothing_negotiated_unless_both_want_it() {
-    let mut client = Config::default();
-    client.permessage_deflate(Some(DeflateConfig::default()));
-    let mut deflate_server = ServerOptions::default();
-    deflate_server.per_message_deflate(Some(DeflateConfig::default()));
+    let client = Config::default().permessage_deflate(Some(DeflateConfig::default()));
+    let deflate_server = ServerOptions::default().per_message_deflate(Some(DeflateConfig::default()));
     for (c, o) in [
         (&client, &ServerOptions::default()),
         (&Config::default(), &deflate_server),
@@ -330,8 +327,7 @@ fn serve(request: &[u8], options: &ServerOptions) -> Result<Connection, Rejectio
 }
 
 fn deflate_server() -> ServerOptions {
-    let mut o = ServerOptions::default();
-    o.per_message_deflate(Some(DeflateConfig::default()));
+    let o = ServerOptions::default().per_message_deflate(Some(DeflateConfig::default()));
     o
 }
 
@@ -398,8 +394,7 @@ fn server_declines_offers_it_cannot_honour() {
 /// The client's verdict on a 101 carrying `extensions`, having offered per `offer`.
 fn client_verdict(offer: Option<DeflateConfig>, extensions: &str) -> Result<Option<DeflateParams>, HandshakeError> {
     let now = Instant::now();
-    let mut cfg = Config::default();
-    cfg.permessage_deflate(offer);
+    let cfg = Config::default().permessage_deflate(offer);
     let mut hs =
         ClientHandshake::new(ClientRequest::new("example.com", "/"), Arc::new(cfg), counter_entropy(), now).unwrap();
     let _ = client_bytes(&mut hs);
@@ -483,10 +478,8 @@ fn compressed_and_uncompressed_interleaved_both_ways() {
 
 #[test]
 fn fragmented_compressed_messages_both_ways() {
-    let mut cfg = Config::default();
-    cfg.outgoing_fragment_size(Some(64));
-    let mut fragments = Config::default();
-    fragments.deliver_fragments(true);
+    let cfg = Config::default().outgoing_fragment_size(Some(64));
+    let fragments = Config::default().deliver_fragments(true);
     let msg = text(20_000, 4);
     for receive_fragments in [false, true] {
         let rcfg = if receive_fragments { &fragments } else { &Config::default() };
@@ -679,8 +672,7 @@ fn corrupt_data_fails_with_1007() {
     let now = Instant::now();
     for role in [Role::Client, Role::Server] {
         for fragments in [false, true] {
-            let mut cfg = Config::default();
-            cfg.deliver_fragments(fragments);
+            let cfg = Config::default().deliver_fragments(fragments);
             for bad in [&[0xff, 0xff][..], &[0x07], &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0xff, 0xff, 0xff]] {
                 let mut c = direct(role, DeflateParams::default(), &cfg);
                 c.receive(&RawFrame::text_bytes(bad).rsv(0b100).to(role));
@@ -695,8 +687,7 @@ fn corrupt_data_fails_with_1007() {
 /// The payload of `data` compressed as one message by a fresh compressor.
 fn compress(data: &[u8]) -> Vec<u8> {
     let local = DeflateConfig::default().threshold(0);
-    let mut cfg = Config::default();
-    cfg.permessage_deflate(Some(local));
+    let cfg = Config::default().permessage_deflate(Some(local));
     let mut c = direct(Role::Server, DeflateParams::default(), &cfg);
     c.send_binary(data.to_vec()).unwrap();
     let frames = parse(&drain(&mut c));
@@ -712,8 +703,7 @@ fn inflated_text_is_validated_fail_fast() {
     let payload = compress(&bad);
     for role in [Role::Client, Role::Server] {
         for fragments in [false, true] {
-            let mut cfg = Config::default();
-            cfg.deliver_fragments(fragments);
+            let cfg = Config::default().deliver_fragments(fragments);
             let mut c = direct(role, DeflateParams::default(), &cfg);
             c.receive(&RawFrame::text_bytes(&payload).rsv(0b100).to(role));
             let evs = poll_events(&mut c, now);
@@ -724,8 +714,7 @@ fn inflated_text_is_validated_fail_fast() {
         let ok = "é€😀".repeat(20_000);
         for (bytes, good) in [(ok.as_bytes(), true), (&ok.as_bytes()[..ok.len() - 1], false)] {
             let payload = compress(bytes);
-            let mut cfg = Config::default();
-            cfg.deliver_fragments(true);
+            let cfg = Config::default().deliver_fragments(true);
             let mut c = direct(role, DeflateParams::default(), &cfg);
             c.receive(&RawFrame::text_bytes(&payload).rsv(0b100).to(role));
             let evs = poll_events(&mut c, now);
@@ -787,13 +776,12 @@ fn bomb_header() -> Vec<u8> {
 fn bomb_fails_with_1009_at_the_limit() {
     const LIMIT: usize = 1 << 20;
     let now = Instant::now();
-    let mut cfg = Config::default();
-    cfg.max_message_size(Some(LIMIT));
+    let mut cfg = Config::default().max_message_size(Some(LIMIT));
     // ~1 MiB on the wire, 1 GiB inflated.
     let payload = bomb(LIMIT - 64);
     for role in [Role::Client, Role::Server] {
         for fragments in [false, true] {
-            cfg.deliver_fragments(fragments);
+            cfg = cfg.deliver_fragments(fragments);
             let started = Instant::now();
             let mut c = direct(role, DeflateParams::default(), &cfg);
             c.receive(&RawFrame::binary(&payload).rsv(0b100).to(role));
@@ -983,8 +971,7 @@ proptest! {
         chunk in 1usize..5000,
     ) {
         let cfg = |s: &Side| {
-            let mut c = Config::default();
-            c.outgoing_fragment_size(s.fragment_size).deliver_fragments(s.deliver_fragments);
+            let c = Config::default().outgoing_fragment_size(s.fragment_size).deliver_fragments(s.deliver_fragments);
             c
         };
         let mut s = deflate_pair(client.deflate.clone(), server.deflate.clone(), &cfg(&client), &cfg(&server));
@@ -1031,8 +1018,7 @@ proptest! {
                 payload[i] ^= x;
             }
         }
-        let mut cfg = Config::default();
-        cfg.deliver_fragments(fragments).max_message_size(limit);
+        let cfg = Config::default().deliver_fragments(fragments).max_message_size(limit);
         let mut c = direct(role, DeflateParams::default(), &cfg);
         let cut = split.index(payload.len() + 1);
         let op = if text_frame { 0x1 } else { 0x2 };
@@ -1133,11 +1119,9 @@ fn interop_echo_server() {
     let port: u16 = std::env::var("DEFLATE_ECHO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(9301);
     let secs: u64 = std::env::var("DEFLATE_ECHO_SECS").ok().and_then(|p| p.parse().ok()).unwrap_or(60);
     let spec = std::env::var("DEFLATE_ECHO_CONFIG").unwrap_or_default();
-    let mut options = ServerOptions::default();
-    options.per_message_deflate(Some(deflate_config_from(&spec)));
+    let options = ServerOptions::default().per_message_deflate(Some(deflate_config_from(&spec)));
     let options = Arc::new(options);
-    let mut config = Config::default();
-    config.max_message_size(Some(64 << 20));
+    let config = Config::default().max_message_size(Some(64 << 20));
     let config = Arc::new(config);
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
     listener.set_nonblocking(true).unwrap();
@@ -1209,8 +1193,8 @@ fn interop_client() {
     let port: u16 = std::env::var("DEFLATE_PEER_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(9302);
     let spec = std::env::var("DEFLATE_CLIENT_CONFIG").unwrap_or_default();
     let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let mut config = Config::default();
-    config.permessage_deflate(Some(deflate_config_from(&spec))).max_message_size(Some(64 << 20));
+    let config =
+        Config::default().permessage_deflate(Some(deflate_config_from(&spec))).max_message_size(Some(64 << 20));
     let now = Instant::now();
     let mut hs = ClientHandshake::new(
         ClientRequest::new(&format!("127.0.0.1:{port}"), "/"),

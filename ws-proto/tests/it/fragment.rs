@@ -74,8 +74,7 @@ both_roles!(
 
 both_roles!(client_outgoing_fragment_size_splits_messages, server_outgoing_fragment_size_splits_messages, |role| {
     let sender = Side::of(role);
-    let mut cfg = Config::default();
-    cfg.outgoing_fragment_size(Some(4));
+    let cfg = Config::default().outgoing_fragment_size(Some(4));
     let (ccfg, scfg) = if role == Role::Client { (cfg, Config::default()) } else { (Config::default(), cfg) };
     let mut p = Pair::new(&ccfg, &scfg);
     p.conn(sender).send_text("hello world").unwrap();
@@ -127,8 +126,7 @@ both_roles!(client_outgoing_fragment_size_splits_messages, server_outgoing_fragm
 // ------------------------------------------------------------------ fragment delivery mode
 
 fn fragment_config() -> Config {
-    let mut cfg = Config::default();
-    cfg.deliver_fragments(true);
+    let cfg = Config::default().deliver_fragments(true);
     cfg
 }
 
@@ -282,8 +280,7 @@ both_roles!(client_fragment_mode_control_frames_interleave, server_fragment_mode
 both_roles!(client_fragment_mode_over_a_pair, server_fragment_mode_over_a_pair, |role| {
     // The receiver streams; the sender auto-fragments; reads are 5 bytes at a time.
     let receiver = Side::of(role);
-    let mut send_cfg = Config::default();
-    send_cfg.outgoing_fragment_size(Some(100));
+    let send_cfg = Config::default().outgoing_fragment_size(Some(100));
     let (ccfg, scfg) = if role == Role::Client { (fragment_config(), send_cfg) } else { (send_cfg, fragment_config()) };
     let mut p = Pair::new(&ccfg, &scfg).chunked(5);
     let text: String = (0..300).map(|i| char::from_u32(0x3b1 + i % 20).unwrap_or('x')).collect();

@@ -201,8 +201,7 @@ fn client_prepared_message_is_masked_per_connection() {
 
 #[test]
 fn server_prepared_message_honours_outgoing_fragment_size() {
-    let mut cfg = Config::default();
-    cfg.outgoing_fragment_size(Some(100));
+    let cfg = Config::default().outgoing_fragment_size(Some(100));
     let mut p = Pair::new(&Config::default(), &cfg);
     p.server.send_prepared(&PreparedMessage::new(Message::binary(vec![1u8; 250]))).unwrap();
     p.drive();
@@ -280,8 +279,7 @@ fn server_rejects_unmasked_frames() {
 
 #[test]
 fn server_accept_unmasked_frames_allows_them() {
-    let mut cfg = Config::default();
-    cfg.accept_unmasked_frames(true);
+    let cfg = Config::default().accept_unmasked_frames(true);
     let t0 = Instant::now();
     let mut s = new_conn(Role::Server, &cfg, t0);
     let input = wire(
@@ -304,8 +302,7 @@ fn client_rejects_masked_frames() {
         fails(Role::Client, &[f.masked(KEY)], ProtocolError::MaskedFrameFromServer);
     }
     // `accept_unmasked_frames` is a server knob: it does not let a client accept masks.
-    let mut cfg = Config::default();
-    cfg.accept_unmasked_frames(true);
+    let cfg = Config::default().accept_unmasked_frames(true);
     fails_with(
         Role::Client,
         &cfg,
@@ -453,8 +450,7 @@ both_roles!(
 );
 
 both_roles!(client_skip_utf8_validation, server_skip_utf8_validation, |role| {
-    let mut cfg = Config::default();
-    cfg.skip_utf8_validation(true);
+    let cfg = Config::default().skip_utf8_validation(true);
     let t0 = Instant::now();
     let mut c = new_conn(role, &cfg, t0);
     let input = wire(

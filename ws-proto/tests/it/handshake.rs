@@ -103,8 +103,11 @@ fn text(conn: &mut Connection, now: Instant) -> String {
 fn client_and_server_complete_the_handshake_and_talk() {
     for step in [1, 7, 4096] {
         let now = Instant::now();
-        let mut req = ClientRequest::new("example.com:8080", "/chat?room=1");
-        req.subprotocol("v1.chat").subprotocol("v2.chat").origin("https://example.com").header("Cookie", "id=7");
+        let req = ClientRequest::new("example.com:8080", "/chat?room=1")
+            .subprotocol("v1.chat")
+            .subprotocol("v2.chat")
+            .origin("https://example.com")
+            .header("Cookie", "id=7");
         let mut client = ClientHandshake::new(req, config(), entropy(), now).unwrap();
 
         let mut request = client_bytes(&mut client);
@@ -114,11 +117,14 @@ fn client_and_server_complete_the_handshake_and_talk() {
         early.extend(b"early".iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
         request.extend_from_slice(&early);
 
-        let mut options = ServerOptions::default();
-        options.path("/chat").origins(["https://example.com"]).subprotocols(["v2.chat"]).on_headers(|req, h| {
-            let cookie = req.request().headers()["cookie"].clone();
-            h.insert("x-echo-cookie", cookie);
-        });
+        let options = ServerOptions::default()
+            .path("/chat")
+            .origins(["https://example.com"])
+            .subprotocols(["v2.chat"])
+            .on_headers(|req, h| {
+                let cookie = req.request().headers()["cookie"].clone();
+                h.insert("x-echo-cookie", cookie);
+            });
         let (upgrade, rest) = serve_rest(&request, step, options).unwrap();
         assert_eq!(upgrade.path(), "/chat");
         assert_eq!(upgrade.query(), Some("room=1"));
@@ -159,15 +165,13 @@ fn client_and_server_complete_the_handshake_and_talk() {
 #[test]
 fn version_8_handshake() {
     let now = Instant::now();
-    let mut req = ClientRequest::new("legacy.example", "/");
-    req.protocol_version(8).origin("http://legacy.example");
+    let req = ClientRequest::new("legacy.example", "/").protocol_version(8).origin("http://legacy.example");
     let mut client = ClientHandshake::new(req, config(), entropy(), now).unwrap();
     let request = client_bytes(&mut client);
     let text_req = String::from_utf8(request.clone()).unwrap();
     assert!(text_req.contains("Sec-WebSocket-Version: 8\r\n"));
     assert!(text_req.contains("Sec-WebSocket-Origin: http://legacy.example\r\n"));
-    let mut options = ServerOptions::default();
-    options.origins(["http://legacy.example"]);
+    let options = ServerOptions::default().origins(["http://legacy.example"]);
     let upgrade = serve(&request, 4096, options).unwrap();
     assert_eq!(upgrade.version(), 8);
     let accept = upgrade.negotiate().unwrap();
@@ -185,8 +189,7 @@ fn verify_client_refusal_reaches_the_client_as_rejected() {
     let now = Instant::now();
     let mut client = ClientHandshake::new(ClientRequest::new("h", "/"), config(), entropy(), now).unwrap();
     let request = client_bytes(&mut client);
-    let mut options = ServerOptions::default();
-    options.verify_client(|_| {
+    let options = ServerOptions::default().verify_client(|_| {
         Err(Refusal::new(StatusCode::UNAUTHORIZED)
             .with_header(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ws\""))
             .with_body("who are you?"))
@@ -280,8 +283,7 @@ fn no_server_mode_with_an_external_http_parser() {
 #[test]
 fn handshake_timeouts_on_both_sides() {
     let now = Instant::now();
-    let mut c = Config::default();
-    c.handshake_timeout(Some(Duration::from_millis(500)));
+    let c = Config::default().handshake_timeout(Some(Duration::from_millis(500)));
     let c = Arc::new(c);
     let mut server = ServerHandshake::new(c.clone(), Arc::default(), now);
     let mut client = ClientHandshake::new(ClientRequest::new("h", "/"), c, entropy(), now).unwrap();
@@ -305,8 +307,7 @@ mod props {
     use super::*;
 
     fn valid_request() -> Vec<u8> {
-        let mut req = ClientRequest::new("example.com", "/chat");
-        req.subprotocol("a").subprotocol("b");
+        let req = ClientRequest::new("example.com", "/chat").subprotocol("a").subprotocol("b");
         let mut hs = ClientHandshake::new(req, config(), entropy(), Instant::now()).unwrap();
         client_bytes(&mut hs)
     }
@@ -341,8 +342,7 @@ mod props {
     }
 
     fn client_summary(bytes: &[u8], step: usize) -> String {
-        let mut req = ClientRequest::new("example.com", "/chat");
-        req.subprotocol("a").subprotocol("b");
+        let req = ClientRequest::new("example.com", "/chat").subprotocol("a").subprotocol("b");
         let mut hs = ClientHandshake::new(req, config(), entropy(), Instant::now()).unwrap();
         match conclude(&mut hs, bytes, step, Instant::now()) {
             Ok(ClientOutcome::Accepted { response, connection }) => {

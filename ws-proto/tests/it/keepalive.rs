@@ -11,8 +11,7 @@ const IDLE: Duration = Duration::from_secs(10);
 const PONG: Duration = Duration::from_secs(5);
 
 fn keepalive_config() -> Config {
-    let mut cfg = Config::default();
-    cfg.keep_alive(Some(IDLE), Some(PONG));
+    let cfg = Config::default().keep_alive(Some(IDLE), Some(PONG));
     cfg
 }
 
@@ -35,8 +34,7 @@ both_roles!(client_auto_pong_same_payload, server_auto_pong_same_payload, |role|
 });
 
 both_roles!(client_auto_pong_off_sends_nothing, server_auto_pong_off_sends_nothing, |role| {
-    let mut cfg = Config::default();
-    cfg.auto_pong(false);
+    let cfg = Config::default().auto_pong(false);
     let t0 = Instant::now();
     let mut c = new_conn(role, &cfg, t0);
     assert_eq!(recv(&mut c, &RawFrame::ping("x").to(role), t0), [Ev::ping(b"x")]);
@@ -142,8 +140,7 @@ both_roles!(client_keepalive_pong_deadline_fails_with_1011, server_keepalive_pon
 both_roles!(client_keepalive_pong_deadline_in_a_pair, server_keepalive_pong_deadline_in_a_pair, |role| {
     // The peer never answers pings (auto_pong off and the application ignores them).
     let side = Side::of(role);
-    let mut silent = Config::default();
-    silent.auto_pong(false);
+    let silent = Config::default().auto_pong(false);
     let (ccfg, scfg) = if role == Role::Client { (keepalive_config(), silent) } else { (silent, keepalive_config()) };
     let mut p = Pair::new(&ccfg, &scfg);
     assert_eq!(p.advance_time(), Some(p.start + IDLE));
@@ -202,8 +199,7 @@ both_roles!(
     client_keepalive_without_pong_timeout_keeps_pinging,
     server_keepalive_without_pong_timeout_keeps_pinging,
     |role| {
-        let mut cfg = Config::default();
-        cfg.keep_alive(Some(IDLE), None);
+        let cfg = Config::default().keep_alive(Some(IDLE), None);
         let t0 = Instant::now();
         let mut c = new_conn(role, &cfg, t0);
         for i in 1..=3u32 {
@@ -223,8 +219,7 @@ both_roles!(client_poll_timeout_none_when_nothing_armed, server_poll_timeout_non
     c.send_text("y").unwrap();
     assert_eq!(c.poll_timeout(), None);
     // A pong timeout alone arms nothing.
-    let mut cfg = Config::default();
-    cfg.keep_alive(None, Some(PONG));
+    let cfg = Config::default().keep_alive(None, Some(PONG));
     let mut c = new_conn(role, &cfg, t0);
     assert_eq!(c.poll_timeout(), None);
     c.handle_timeout(t0 + Duration::from_secs(100));

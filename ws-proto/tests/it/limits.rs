@@ -33,8 +33,7 @@ fn fails_at_header(role: Role, cfg: &Config, prefix: &[RawFrame], last: &RawFram
 }
 
 both_roles!(client_max_message_size_single_frame, server_max_message_size_single_frame, |role| {
-    let mut cfg = Config::default();
-    cfg.max_message_size(Some(10));
+    let mut cfg = Config::default().max_message_size(Some(10));
     accepts(role, &cfg, &[RawFrame::binary([1u8; 9])], &[Ev::binary(&[1; 9])]);
     accepts(role, &cfg, &[RawFrame::binary([1u8; 10])], &[Ev::binary(&[1; 10])]);
     accepts(role, &cfg, &[RawFrame::text(&"x".repeat(10))], &[Ev::text(&"x".repeat(10))]);
@@ -44,13 +43,12 @@ both_roles!(client_max_message_size_single_frame, server_max_message_size_single
     let huge = RawFrame::binary([]).declared_len(1 << 40);
     fails_at_header(role, &cfg, &[], &huge, ProtocolError::MessageTooLarge { max: 10 });
     // Same in fragment mode.
-    cfg.deliver_fragments(true);
+    cfg = cfg.deliver_fragments(true);
     fails_at_header(role, &cfg, &[], &RawFrame::binary([1u8; 11]), ProtocolError::MessageTooLarge { max: 10 });
 });
 
 both_roles!(client_max_message_size_across_fragments, server_max_message_size_across_fragments, |role| {
-    let mut cfg = Config::default();
-    cfg.max_message_size(Some(10));
+    let cfg = Config::default().max_message_size(Some(10));
     let first = RawFrame::binary([1u8; 5]).fin(false);
     accepts(role, &cfg, &[first.clone(), RawFrame::cont([2u8; 4])], &[Ev::binary(&[1, 1, 1, 1, 1, 2, 2, 2, 2])]);
     accepts(role, &cfg, &[first.clone(), RawFrame::cont([2u8; 5])], &[Ev::binary(&[1, 1, 1, 1, 1, 2, 2, 2, 2, 2])]);
@@ -76,14 +74,12 @@ both_roles!(client_max_message_size_across_fragments, server_max_message_size_ac
         &[Ev::ping(&[0; 100]), Ev::binary(&[1, 1, 1, 1, 1, 2, 2, 2, 2, 2])],
     );
     // Unlimited.
-    let mut cfg = Config::default();
-    cfg.max_message_size(None);
+    let cfg = Config::default().max_message_size(None);
     accepts(role, &cfg, &[RawFrame::binary(vec![4u8; 200_000])], &[Ev::binary(&vec![4u8; 200_000])]);
 });
 
 both_roles!(client_max_frame_size, server_max_frame_size, |role| {
-    let mut cfg = Config::default();
-    cfg.max_frame_size(Some(10));
+    let cfg = Config::default().max_frame_size(Some(10));
     accepts(role, &cfg, &[RawFrame::binary([1u8; 9])], &[Ev::binary(&[1; 9])]);
     accepts(role, &cfg, &[RawFrame::binary([1u8; 10])], &[Ev::binary(&[1; 10])]);
     fails_at_header(role, &cfg, &[], &RawFrame::binary([1u8; 11]), ProtocolError::FrameTooLarge { len: 11, max: 10 });
@@ -106,8 +102,7 @@ both_roles!(client_max_frame_size, server_max_frame_size, |role| {
 });
 
 both_roles!(client_max_fragments, server_max_fragments, |role| {
-    let mut cfg = Config::default();
-    cfg.max_fragments(Some(3));
+    let mut cfg = Config::default().max_fragments(Some(3));
     let empty_start = RawFrame::text("").fin(false);
     let empty_cont = RawFrame::cont("").fin(false);
     // Below and at the limit, empty fragments included.
@@ -135,7 +130,7 @@ both_roles!(client_max_fragments, server_max_fragments, |role| {
         &[Ev::ping(b""), Ev::pong(b""), Ev::text("a"), Ev::binary(b"bcd")],
     );
     // Fragment mode counts the same way.
-    cfg.deliver_fragments(true);
+    cfg = cfg.deliver_fragments(true);
     fails_at_header(role, &cfg, &prefix, &RawFrame::cont("x"), ProtocolError::TooManyFragments { max: 3 });
 });
 
@@ -148,8 +143,7 @@ fn eight_byte_frame(role: Role) -> Vec<u8> {
 }
 
 both_roles!(client_max_buffered_input_and_wants_read, server_max_buffered_input_and_wants_read, |role| {
-    let mut cfg = Config::default();
-    cfg.max_buffered_input(64);
+    let cfg = Config::default().max_buffered_input(64);
     let t0 = Instant::now();
     let mut c = new_conn(role, &cfg, t0);
     let frame = eight_byte_frame(role);
@@ -189,8 +183,7 @@ both_roles!(client_max_buffered_input_and_wants_read, server_max_buffered_input_
 });
 
 both_roles!(client_fragment_mode_input_stays_bounded, server_fragment_mode_input_stays_bounded, |role| {
-    let mut cfg = Config::default();
-    cfg.max_buffered_input(64).deliver_fragments(true);
+    let cfg = Config::default().max_buffered_input(64).deliver_fragments(true);
     let t0 = Instant::now();
     let mut c = new_conn(role, &cfg, t0);
     let big = RawFrame::binary(vec![5u8; 1000]);
@@ -223,8 +216,7 @@ both_roles!(client_fragment_mode_input_stays_bounded, server_fragment_mode_input
 both_roles!(client_pair_reads_obey_wants_read, server_pair_reads_obey_wants_read, |role| {
     // A tight input cap over a pair never stalls and delivers everything.
     let receiver = Side::of(role);
-    let mut cfg = Config::default();
-    cfg.max_buffered_input(16);
+    let cfg = Config::default().max_buffered_input(16);
     let (ccfg, scfg) = if role == Role::Client { (cfg, Config::default()) } else { (Config::default(), cfg) };
     let mut p = Pair::new(&ccfg, &scfg).chunked(10);
     for i in 0..50u8 {
@@ -236,8 +228,7 @@ both_roles!(client_pair_reads_obey_wants_read, server_pair_reads_obey_wants_read
 });
 
 both_roles!(client_write_high_water, server_write_high_water, |role| {
-    let mut cfg = Config::default();
-    cfg.write_high_water(100);
+    let cfg = Config::default().write_high_water(100);
     let t0 = Instant::now();
     let header = if role == Role::Client { 6 } else { 2 };
     let ready_after = |payload: usize| -> (usize, bool) {
@@ -308,8 +299,7 @@ both_roles!(
     server_send_frame_part_is_not_limited_by_receive_limits,
     |role| {
         // Receive limits apply to the peer's input only.
-        let mut cfg = Config::default();
-        cfg.max_message_size(Some(4)).max_frame_size(Some(4)).max_fragments(Some(1));
+        let cfg = Config::default().max_message_size(Some(4)).max_frame_size(Some(4)).max_fragments(Some(1));
         let t0 = Instant::now();
         let mut c = new_conn(role, &cfg, t0);
         c.send_frame_part(MessageKind::Binary, Bytes::from_static(b"12345"), false).unwrap();

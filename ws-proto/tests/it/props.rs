@@ -166,8 +166,8 @@ fn merge_fragments(evs: Vec<Ev>) -> (Vec<Ev>, Vec<u8>) {
 }
 
 fn invariance_config(deliver_fragments: bool) -> Config {
-    let mut cfg = Config::default();
-    cfg.max_message_size(Some(150))
+    let cfg = Config::default()
+        .max_message_size(Some(150))
         .max_frame_size(Some(100))
         .max_fragments(Some(4))
         .deliver_fragments(deliver_fragments);
@@ -292,10 +292,8 @@ proptest! {
         frag_size in proptest::option::of(1usize..50),
         fragments in any::<(bool, bool)>(),
     ) {
-        let mut ccfg = Config::default();
-        ccfg.outgoing_fragment_size(frag_size).deliver_fragments(fragments.0);
-        let mut scfg = Config::default();
-        scfg.outgoing_fragment_size(frag_size).deliver_fragments(fragments.1);
+        let ccfg = Config::default().outgoing_fragment_size(frag_size).deliver_fragments(fragments.0);
+        let scfg = Config::default().outgoing_fragment_size(frag_size).deliver_fragments(fragments.1);
         let mut p = Pair::new(&ccfg, &scfg).chunked(read_chunk);
         let mut expect = [Vec::new(), Vec::new()];
         for m in &msgs {

@@ -25,10 +25,8 @@ pub fn config() -> Arc<Config> {
 }
 
 /// A configuration changed by `f`.
-pub fn config_with(f: impl FnOnce(&mut Config)) -> Arc<Config> {
-    let mut c = Config::default();
-    f(&mut c);
-    Arc::new(c)
+pub fn config_with(f: impl FnOnce(Config) -> Config) -> Arc<Config> {
+    Arc::new(f(Config::default()))
 }
 
 /// A connection in `role` as if the handshake had happened (no bytes exchanged), on tokio's
