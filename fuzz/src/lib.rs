@@ -4,3 +4,6 @@
 
 #[path = "harness.rs"]
 pub mod harness;
+
+#[path = "pair.rs"]
+pub mod pair;
