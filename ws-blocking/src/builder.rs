@@ -1,19 +1,22 @@
 //! The client builder: Node `new WebSocket(address, protocols, options)` over std threads,
 //! spelled as ws-async's `ClientBuilder`.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ws_async::{ClientOptions, ConnectPlan};
 use ws_proto::http::Response;
 
 use crate::client::{deadline, handshake, Dialer};
+use crate::connector::Connector;
 use crate::transport::ClientStream;
 use crate::websocket::WebSocket;
 use crate::ConnectError;
 
 /// Builds and opens a client connection, with the options of Node `ws`'s
 /// `new WebSocket(address, protocols, options)`; the same names and semantics as the async
-/// bindings' `ClientBuilder`, minus `connector`.
+/// bindings' `ClientBuilder`.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -41,16 +44,27 @@ use crate::ConnectError;
 /// | `handshakeTimeout` | [`handshake_timeout`](Self::handshake_timeout) (per hop: connect, proxy, TLS and handshake) | `Config`'s (10 s) |
 /// | `followRedirects`, `maxRedirects` | [`follow_redirects`](Self::follow_redirects), [`max_redirects`](Self::max_redirects) | off, 10 |
 /// | `localAddress` | [`local_address`](Self::local_address) | any |
+/// | `agent` / `createConnection` | [`connector`](Self::connector) | TCP |
 /// | an HTTP proxy agent | [`proxy`](Self::proxy) (HTTP `CONNECT`) | none; environment variables are **not** read |
 /// | `perMessageDeflate` | [`per_message_deflate`](Self::per_message_deflate) | **on**: `DeflateConfig::default()` |
 /// | `maxPayload` and other limits | [`config`](Self::config) | `Config::default()` |
 /// | `ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, `checkServerIdentity` | `tls` (`TlsOptions`) | Mozilla roots, host verified |
 /// | `'upgrade'` event | the `Response<()>` returned with the connection | |
 /// | `'unexpected-response'` event | [`ConnectError::Rejected`] (status, headers, body) | |
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use = "a ClientBuilder does nothing until connect() is called"]
 pub struct ClientBuilder {
     options: ClientOptions,
+    connector: Option<Arc<dyn Connector>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("options", &self.options)
+            .field("connector", &self.connector.is_some())
+            .finish()
+    }
 }
 
 impl ClientBuilder {
@@ -60,10 +74,23 @@ impl ClientBuilder {
     /// at [`connect`](Self::connect) with [`ConnectError::InvalidUrl`]. Userinfo becomes
     /// `Authorization: Basic` unless an `Authorization` [`header`](Self::header) is set.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { options: ClientOptions::new(url) }
+        Self { options: ClientOptions::new(url), connector: None }
     }
 
     ws_async::client_builder_setters!();
+
+    /// Opens the transport with `connector` instead of TCP (Node `agent` /
+    /// `createConnection`): a closure `Fn(Target) -> io::Result<S>` for any
+    /// `S: Read + Write + Transport + TryClone + Send + 'static` (boxed into
+    /// [`Stream::Custom`](crate::Stream::Custom)), or any [`Connector`](crate::Connector).
+    /// It is called once per connection attempt, so again for every redirect followed. For
+    /// `wss://`, TLS is run over the returned stream unless the connector
+    /// [handles TLS](crate::Connector::handles_tls). With a [`proxy`](Self::proxy) the
+    /// connector reaches the proxy. Not used for `ws+unix:` URLs.
+    pub fn connector(mut self, connector: impl Connector) -> Self {
+        self.connector = Some(Arc::new(connector));
+        self
+    }
 
     /// Connects, performs the handshake (following redirects if enabled) and returns the open
     /// connection and the server's `101` response. The connection's [`url`](WebSocket::url)
@@ -77,6 +104,7 @@ impl ClientBuilder {
     pub fn connect(self) -> Result<(WebSocket<ClientStream>, Response<()>), ConnectError> {
         let mut plan = self.options.plan()?;
         let mut dialer = Dialer::new(plan.config.get_max_handshake_size());
+        dialer.connector = self.connector.clone();
         dialer.local_address = self.options.local_address;
         dialer.proxy = plan.proxy.clone();
         #[cfg(feature = "rustls")]

@@ -12,12 +12,13 @@ use std::time::Instant;
 use ws_proto::http::Response;
 use ws_proto::{ClientHandshake, ClientOutcome, ClientRequest, ClientTarget, Config, Endpoint, HttpProxy};
 
+use crate::connector::Connector;
 use crate::driver::Io;
 #[cfg(feature = "rustls")]
 use crate::tls::{TlsOptions, TlsStream};
 use crate::transport::{ClientStream, Transport};
 use crate::websocket::WebSocket;
-use crate::{ConnectError, OsEntropy};
+use crate::{ConnectError, OsEntropy, Target};
 
 /// Connects to `url` with the default [`Config`] and performs the handshake.
 ///
@@ -101,9 +102,10 @@ pub(crate) fn deadline(config: &Config, start: Instant) -> Option<Instant> {
     config.get_handshake_timeout().filter(|t| !t.is_zero()).and_then(|t| start.checked_add(t))
 }
 
-/// Opens transports: TCP (from a local address), a proxy tunnel, a Unix socket, TLS.
-#[derive(Debug)]
+/// Opens transports: TCP (from a local address) or a custom connector's stream, a proxy
+/// tunnel, a Unix socket, TLS.
 pub(crate) struct Dialer {
+    pub(crate) connector: Option<Arc<dyn Connector>>,
     pub(crate) local_address: Option<IpAddr>,
     pub(crate) proxy: Option<HttpProxy>,
     /// Bound on the proxy's response head.
@@ -112,9 +114,20 @@ pub(crate) struct Dialer {
     pub(crate) tls: TlsOptions,
 }
 
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dialer")
+            .field("connector", &self.connector.is_some())
+            .field("local_address", &self.local_address)
+            .field("proxy", &self.proxy.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Dialer {
     pub(crate) fn new(max_head: usize) -> Self {
         Self {
+            connector: None,
             local_address: None,
             proxy: None,
             max_head,
@@ -134,18 +147,22 @@ impl Dialer {
             }
             Endpoint::Tcp { host, port, secure } => (host, *port, *secure),
         };
+        let connector_tls = self.proxy.is_none() && self.connector.as_ref().is_some_and(|c| c.handles_tls());
+        let add_tls = secure && !connector_tls;
         #[cfg(feature = "rustls")]
-        let tls = if secure { Some(self.tls.build().map_err(ConnectError::Tls)?) } else { None };
+        let tls = if add_tls { Some(self.tls.build().map_err(ConnectError::Tls)?) } else { None };
         #[cfg(not(feature = "rustls"))]
-        if secure {
-            return Err(ConnectError::InvalidUrl("wss:// needs the `rustls` feature of ws-blocking".into()));
+        if add_tls {
+            return Err(ConnectError::InvalidUrl(
+                "wss:// needs the `rustls` feature of ws-blocking, or a connector that handles TLS".into(),
+            ));
         }
-        let tcp = match &self.proxy {
+        let stream = match &self.proxy {
             Some(p) => {
-                let to_proxy = self.tcp(&p.host, p.port, deadline)?;
+                let to_proxy = self.raw(&Target::new(p.host.clone(), p.port, false), deadline)?;
                 crate::proxy::tunnel(to_proxy, p, host, port, self.max_head, deadline).map_err(timed_out)?
             }
-            None => self.tcp(host, port, deadline)?,
+            None => self.raw(&Target::new(host.clone(), port, secure), deadline)?,
         };
         #[cfg(feature = "rustls")]
         if let Some(config) = tls {
@@ -155,13 +172,26 @@ impl Dialer {
             if left.is_some_and(|l| l.is_zero()) {
                 return Err(ConnectError::Timeout);
             }
-            return match TlsStream::connect(ClientStream::Tcp(tcp), name, config, left) {
+            return match TlsStream::connect(stream, name, config, left) {
                 Ok(tls) => Ok(ClientStream::Tls(Box::new(tls))),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(ConnectError::Timeout),
                 Err(e) => Err(ConnectError::Tls(e)),
             };
         }
-        Ok(ClientStream::Tcp(tcp))
+        Ok(stream)
+    }
+
+    /// The connector's stream, or TCP; a connector that returns after `deadline` is a
+    /// timeout (it cannot be interrupted).
+    fn raw(&self, target: &Target, deadline: Option<Instant>) -> Result<ClientStream, ConnectError> {
+        let Some(connector) = &self.connector else {
+            return Ok(ClientStream::Tcp(self.tcp(&target.host, target.port, deadline)?));
+        };
+        let stream = connector.connect(target)?;
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(ConnectError::Timeout);
+        }
+        Ok(stream)
     }
 
     /// A TCP connection to `host:port` (each resolved address in turn, of the local

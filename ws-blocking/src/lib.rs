@@ -79,6 +79,7 @@
 mod accept;
 mod builder;
 mod client;
+mod connector;
 mod core;
 mod driver;
 mod proxy;
@@ -96,13 +97,14 @@ mod websocket;
 pub use accept::{accept, accept_hdr, accept_with};
 pub use builder::ClientBuilder;
 pub use client::{connect, connect_config, connect_with, dial};
+pub use connector::{Connector, CustomStream};
 pub use split::{Reader, Writer, WsReader, WsWriter};
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use tls::TlsOptions;
 pub use transport::{ClientStream, Plain, ServerStream, Stream, Transport, TryClone};
 pub use websocket::{ConnectionMut, ConnectionRef, WebSocket};
-pub use ws_async::{AcceptError, ConnectError, Error, OsEntropy, TrySendError};
+pub use ws_async::{AcceptError, ConnectError, Error, OsEntropy, Target, TrySendError};
 
 pub use ws_proto;
 pub use ws_proto::{

@@ -8,6 +8,8 @@ use std::net::{self, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use crate::connector::CustomStream;
+
 /// Socket capabilities the driving loop uses: read and write timeouts and half-close.
 ///
 /// Implemented for [`TcpStream`], [`UnixStream`], [`Stream`] and
@@ -81,10 +83,10 @@ socket_transport!(TcpStream);
 #[cfg(unix)]
 socket_transport!(UnixStream);
 
-/// A connected stream: TCP, a Unix domain socket (`ws+unix:` URLs), or TLS over one of them
-/// (`wss://`, and the server's TLS listener; feature `rustls`). Every variant supports
-/// timeouts and [`try_clone`](TryClone::try_clone), so every one can be
-/// [split](crate::WebSocket::split).
+/// A connected stream: TCP, a Unix domain socket (`ws+unix:` URLs), TLS over another one
+/// (`wss://`, and the server's TLS listener; feature `rustls`), or a custom connector's stream.
+/// Every variant but a [`CustomStream`] without them supports timeouts and
+/// [`try_clone`](TryClone::try_clone), so it can be [split](crate::WebSocket::split).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Stream {
@@ -97,6 +99,10 @@ pub enum Stream {
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     Tls(Box<crate::tls::TlsStream<Self>>),
+    /// A stream opened by a [`Connector`](crate::Connector)
+    /// ([`ClientBuilder::connector`](crate::ClientBuilder::connector)). Timeouts and a second
+    /// handle work as far as the boxed stream supports them (see [`CustomStream`]).
+    Custom(CustomStream),
 }
 
 /// The stream of a client connection ([`ClientBuilder::connect`](crate::ClientBuilder::connect),
@@ -116,6 +122,7 @@ macro_rules! each {
             Stream::Unix($s) => $e,
             #[cfg(feature = "rustls")]
             Stream::Tls($s) => $e,
+            Stream::Custom($s) => $e,
         }
     };
 }
@@ -130,7 +137,18 @@ impl Stream {
         false
     }
 
-    /// The peer's address (`None` for a Unix socket).
+    /// Whether the stream was opened by a custom [`Connector`](crate::Connector) (under TLS
+    /// or not).
+    pub fn is_custom(&self) -> bool {
+        match self {
+            Self::Custom(_) => true,
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.get_ref().is_custom(),
+            _ => false,
+        }
+    }
+
+    /// The peer's address (`None` for a Unix socket or a custom stream).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match self {
             Self::Tcp(s) => s.peer_addr().ok(),
@@ -138,10 +156,11 @@ impl Stream {
             Self::Unix(_) => None,
             #[cfg(feature = "rustls")]
             Self::Tls(s) => s.get_ref().peer_addr(),
+            Self::Custom(_) => None,
         }
     }
 
-    /// The local address (`None` for a Unix socket).
+    /// The local address (`None` for a Unix socket or a custom stream).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match self {
             Self::Tcp(s) => s.local_addr().ok(),
@@ -149,6 +168,7 @@ impl Stream {
             Self::Unix(_) => None,
             #[cfg(feature = "rustls")]
             Self::Tls(s) => s.get_ref().local_addr(),
+            Self::Custom(_) => None,
         }
     }
 }
@@ -197,6 +217,7 @@ impl TryClone for Stream {
             Self::Unix(s) => Self::Unix(s.try_clone()?),
             #[cfg(feature = "rustls")]
             Self::Tls(s) => Self::Tls(Box::new(s.try_clone()?)),
+            Self::Custom(s) => Self::Custom(s.try_clone()?),
         })
     }
 }

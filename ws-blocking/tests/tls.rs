@@ -248,3 +248,33 @@ fn tls_handshake_timeout() {
         holder.join().unwrap();
     });
 }
+
+/// A custom connector under `wss://`: TLS is layered over the connector's stream (verified
+/// against the URL's host name), and the TLS connection splits.
+#[test]
+fn custom_connector_under_tls() {
+    watchdog(20, || {
+        let (ca, port) = wss_echo(&["ws.test"], None);
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let (ws, _) = ClientBuilder::new("wss://ws.test:443/secure")
+            .tls(TlsOptions::new().ca_pem(&ca))
+            .connector(move |target: ws_blocking::Target| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                assert_eq!(target, ws_blocking::Target::new("ws.test", 443, true));
+                std::net::TcpStream::connect(("127.0.0.1", port))
+            })
+            .connect()
+            .unwrap();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let Stream::Tls(tls) = ws.get_ref() else { panic!("{:?}", ws.get_ref()) };
+        assert!(matches!(tls.get_ref(), Stream::Custom(_)));
+        assert!(ws.get_ref().is_custom() && ws.get_ref().is_tls());
+        let (mut reader, mut writer) = ws.split();
+        writer.send("over TLS over a custom stream").unwrap();
+        assert_eq!(reader.recv_message().unwrap().unwrap(), Message::text("over TLS over a custom stream"));
+        writer.close(CloseCode::NORMAL, "").unwrap();
+        while reader.recv().is_some() {}
+        assert!(reader.close_info().unwrap().close_received);
+    });
+}
