@@ -4,34 +4,30 @@
 #
 # Usage: scripts/autobahn.sh SUITE...
 #
-# Suites:
-#   blocking-quick   ws-blocking `echo-server` example (release build); all cases
-#                    but 9.* (performance), 12.* and 13.* (compression); --strict
-#   blocking-server  ws-blocking `echo-server` example (accepts permessage-deflate),
-#                    built with the zlib-rs deflate backend; every case outside
-#                    12.*/13.* plus a compression sample covering each negotiation
-#                    shape (COMPRESSION_SAMPLE below); --strict
-#   blocking-client  ws-blocking `autobahn-client` example (offers permessage-deflate)
-#                    against the suite's fuzzing server, zlib-rs; the same cases;
-#                    --strict
-#   async-std-server ws-async-std `async-std-echo-server` example on async-std
-#                    (`--runtime async-std`), zlib-rs; all cases but 12.* and 13.*,
-#                    plus a 12.*/13.* sample covering each negotiation shape; --strict
+# Suites (the peers are the ws-conformance binaries `autobahn-server` and
+# `autobahn-client`, one implementation for every adapter, `--adapter NAME`):
+#   blocking-quick   blocking server (release build); all cases but 9.*
+#                    (performance), 12.* and 13.* (compression); --strict
+#   blocking-server  blocking server (accepts permessage-deflate), built with the
+#                    zlib-rs deflate backend; every case outside 12.*/13.* plus a
+#                    compression sample covering each negotiation shape
+#                    (COMPRESSION_SAMPLE below); --strict
+#   blocking-client  blocking client (offers permessage-deflate) against the
+#                    suite's fuzzing server, zlib-rs; the same cases; --strict
+#   async-std-server ws-async-std server on async-std, zlib-rs; the same cases
 #   async-std-server-smol
-#                    the same echo server on smol (`--runtime smol`); the same cases
-#   async-std-client ws-async-std `async-std-autobahn-client` example (smol)
-#                    against the fuzzing server; the same cases; --strict
+#                    the same server on smol; the same cases
+#   async-std-client ws-async-std client on smol; the same cases
 #   async-std-server-full, async-std-client-full
 #                    the same on smol with all 517 cases (run by hand: the
 #                    compression groups take 12 to 15 minutes a role)
 #   blocking-server-full, blocking-client-full
-#                    the blocking examples with all 517 cases (by hand, likewise)
-#   tokio-server     ws-tokio `tokio-autobahn-server` example built with the zlib-rs
-#                    deflate backend (--features zlib-rs); all 517 cases; --strict
-#   tokio-client     ws-tokio `tokio-autobahn-client` example, zlib-rs; all 517 cases;
-#                    --strict
+#                    the blocking peers with all 517 cases (by hand, likewise)
+#   tokio-server     ws-tokio server (multi-thread runtime), zlib-rs; all 517
+#                    cases; --strict
+#   tokio-client     ws-tokio client, zlib-rs; all 517 cases; --strict
 #   tokio-server-default, tokio-client-default
-#                    the same examples with the default deflate backend
+#                    the same peers with the default deflate backend
 #                    (miniz_oxide); only 12.* and 13.*; not strict (no FAILED
 #                    case; miniz_oxide cannot compress with a window below 15
 #                    bits, so some 13.* cases are UNIMPLEMENTED)
@@ -42,7 +38,7 @@
 #
 # Server suites: the echo server is built with `cargo build --release`, started
 # on a free loopback port, run through `server-suite.sh`, then stopped. Client
-# suites: the client example is built likewise and run by `client-suite.sh`,
+# suites: the client binary is built likewise and run by `client-suite.sh`,
 # which starts the fuzzing server on a free loopback port. Several suites run
 # in parallel, their output lines prefixed with [SUITE].
 # Reports: target/autobahn/SUITE/index.html (a server's output: server.log in
@@ -57,13 +53,13 @@
 set -euo pipefail
 
 # ----------------------------------------------------------------- the suites
-# To add one: a word in SUITES and a case below that sets ROLE (server: an
-# echo server example taking the port as its first argument; client: a client
-# example that reads AUTOBAHN_URL and AUTOBAHN_AGENT and drives /getCaseCount,
-# /runCase and /updateReports), PKG, EXAMPLE, AGENT (the name in the report),
-# ARGS (server-suite.sh / client-suite.sh options) and LIMIT (seconds for the
-# run); optionally FEATURES (cargo features of PKG to build the example with)
-# and SERVER_ARGS (more arguments for a server example, after the port).
+# To add one: a word in SUITES and a case below that sets ROLE (server: the
+# ws-conformance `autobahn-server` binary, given the port and `--adapter`;
+# client: its `autobahn-client`, which reads AUTOBAHN_URL and AUTOBAHN_AGENT and
+# drives /getCaseCount, /runCase and /updateReports), BIN, ADAPTER (tokio,
+# tokio-current-thread, async-std, smol or blocking), AGENT (the name in the
+# report), ARGS (server-suite.sh / client-suite.sh options) and LIMIT (seconds
+# for the run); optionally FEATURES (cargo features of ws-conformance).
 SUITES="blocking-quick blocking-server blocking-client tokio-server tokio-client tokio-server-default tokio-client-default async-std-server async-std-server-smol async-std-client async-std-server-full async-std-client-full blocking-server-full blocking-client-full"
 
 # The blocking and async-std suites: every case group but the compression ones (12.*, 13.*;
@@ -75,52 +71,49 @@ NO_COMPRESSION='1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
 COMPRESSION_SAMPLE='12.1.1,12.1.11,12.2.5,12.3.10,12.4.14,12.5.17,13.1.1,13.2.1,13.3.1,13.4.1,13.5.1,13.6.1,13.7.1,13.7.18'
 
 suite_spec() {
-  FEATURES="" SERVER_ARGS=()
+  FEATURES=""
   case "$1" in
     blocking-quick)
-      ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900
+      ROLE=server BIN=autobahn-server ADAPTER=blocking AGENT=ws-blocking LIMIT=900
       ARGS=(--quick --strict) ;;
     blocking-server)
-      ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=900 FEATURES=zlib-rs
+      ROLE=server BIN=autobahn-server ADAPTER=blocking AGENT=ws-blocking LIMIT=900 FEATURES=zlib-rs
       ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
     blocking-client)
-      ROLE=client PKG=ws-blocking EXAMPLE=autobahn-client AGENT=ws-blocking LIMIT=900 FEATURES=zlib-rs
+      ROLE=client BIN=autobahn-client ADAPTER=blocking AGENT=ws-blocking LIMIT=900 FEATURES=zlib-rs
       ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
     async-std-server)
-      ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std LIMIT=900 FEATURES=zlib-rs
-      SERVER_ARGS=(--runtime async-std)
+      ROLE=server BIN=autobahn-server ADAPTER=async-std AGENT=ws-async-std LIMIT=900 FEATURES=zlib-rs
       ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
     async-std-server-smol)
-      ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std-smol LIMIT=900 FEATURES=zlib-rs
-      SERVER_ARGS=(--runtime smol)
+      ROLE=server BIN=autobahn-server ADAPTER=smol AGENT=ws-async-std-smol LIMIT=900 FEATURES=zlib-rs
       ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
     async-std-client)
-      ROLE=client PKG=ws-async-std EXAMPLE=async-std-autobahn-client AGENT=ws-async-std LIMIT=900 FEATURES=zlib-rs
+      ROLE=client BIN=autobahn-client ADAPTER=smol AGENT=ws-async-std LIMIT=900 FEATURES=zlib-rs
       ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
     blocking-server-full)
-      ROLE=server PKG=ws-blocking EXAMPLE=echo-server AGENT=ws-blocking LIMIT=2700 FEATURES=zlib-rs
+      ROLE=server BIN=autobahn-server ADAPTER=blocking AGENT=ws-blocking LIMIT=2700 FEATURES=zlib-rs
       ARGS=(--strict) ;;
     blocking-client-full)
-      ROLE=client PKG=ws-blocking EXAMPLE=autobahn-client AGENT=ws-blocking LIMIT=2700 FEATURES=zlib-rs
+      ROLE=client BIN=autobahn-client ADAPTER=blocking AGENT=ws-blocking LIMIT=2700 FEATURES=zlib-rs
       ARGS=(--strict) ;;
     async-std-server-full)
-      ROLE=server PKG=ws-async-std EXAMPLE=async-std-echo-server AGENT=ws-async-std-smol LIMIT=2700 FEATURES=zlib-rs
-      SERVER_ARGS=(--runtime smol)
+      ROLE=server BIN=autobahn-server ADAPTER=smol AGENT=ws-async-std-smol LIMIT=2700 FEATURES=zlib-rs
       ARGS=(--strict) ;;
     async-std-client-full)
-      ROLE=client PKG=ws-async-std EXAMPLE=async-std-autobahn-client AGENT=ws-async-std LIMIT=2700 FEATURES=zlib-rs
+      ROLE=client BIN=autobahn-client ADAPTER=smol AGENT=ws-async-std LIMIT=2700 FEATURES=zlib-rs
       ARGS=(--strict) ;;
     tokio-server)
-      ROLE=server PKG=ws-tokio EXAMPLE=tokio-autobahn-server AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
+      ROLE=server BIN=autobahn-server ADAPTER=tokio AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
       ARGS=(--strict) ;;
     tokio-client)
-      ROLE=client PKG=ws-tokio EXAMPLE=tokio-autobahn-client AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
+      ROLE=client BIN=autobahn-client ADAPTER=tokio AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
       ARGS=(--strict) ;;
     tokio-server-default)
-      ROLE=server PKG=ws-tokio EXAMPLE=tokio-autobahn-server AGENT=ws-tokio-miniz LIMIT=2700
+      ROLE=server BIN=autobahn-server ADAPTER=tokio AGENT=ws-tokio-miniz LIMIT=2700
       ARGS=(--cases '12.*,13.*') ;;
     tokio-client-default)
-      ROLE=client PKG=ws-tokio EXAMPLE=tokio-autobahn-client AGENT=ws-tokio-miniz LIMIT=2700
+      ROLE=client BIN=autobahn-client ADAPTER=tokio AGENT=ws-tokio-miniz LIMIT=2700
       ARGS=(--cases '12.*,13.*') ;;
     *) return 1 ;;
   esac
@@ -168,14 +161,14 @@ wait_ready() {
   done
 }
 
-# Builds a release example (with cargo features FEATURES, comma separated) and
-# prints the path of a private copy of its executable: examples of the same
-# name in different packages, or one example built with different features,
-# share cargo's target/release/examples/NAME, which the next build overwrites.
-build_example() {
-  local pkg="$1" example="$2" features="${3:-}" out exe copy
+# Builds a release binary of ws-conformance (with cargo features FEATURES,
+# comma separated) and prints the path of a private copy of its executable: one
+# binary built with different features lands in the same target/release/NAME,
+# which the next build overwrites.
+build_bin() {
+  local pkg=ws-conformance example="$1" features="${2:-}" out exe copy
   out="$(mktemp)"
-  if ! (cd "$root" && timeout 1800 cargo build --release -p "$pkg" --example "$example" \
+  if ! (cd "$root" && timeout 1800 cargo build --release -p "$pkg" --bin "$example" \
         ${features:+--features "$features"} --message-format=json-render-diagnostics >"$out"); then
     rm -f "$out"
     return 1
@@ -192,7 +185,7 @@ for line in open(path):
     if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == name and msg.get("executable"):
         exe = msg["executable"]
 if not exe:
-    sys.exit("cargo reported no executable for example " + name)
+    sys.exit("cargo reported no executable for " + name)
 print(exe)
 EOF
 )" || { rm -f "$out"; return 1; }
@@ -222,7 +215,7 @@ run_client_suite() {
     rc=0
     start=$SECONDS
     "$client_runner" "${ARGS[@]}" --timeout "$LIMIT" --report-dir "$dir" \
-      --port "$(free_port)" --agent "$AGENT" -- "$bin" </dev/null &
+      --port "$(free_port)" --agent "$AGENT" -- "$bin" --adapter "$ADAPTER" </dev/null &
     suite_pid=$!
     wait "$suite_pid" || rc=$?
     suite_pid=""
@@ -247,7 +240,7 @@ run_suite() {
   mkdir -p "$dir"
   for attempt in 1 2 3; do
     port="$(free_port)"
-    "$bin" "$port" "${SERVER_ARGS[@]}" >"$dir/server.log" 2>&1 </dev/null &
+    "$bin" "$port" --adapter "$ADAPTER" >"$dir/server.log" 2>&1 </dev/null &
     server_pid=$!
     ready=0
     wait_ready "$server_pid" "$port" 30 || ready=$?
@@ -263,7 +256,7 @@ run_suite() {
     server_pid=""
   done
   [ "$ready" = 0 ] || return 1
-  log "$name: $EXAMPLE of $PKG listening on 127.0.0.1:$port (pid $server_pid)"
+  log "$name: $BIN --adapter $ADAPTER listening on 127.0.0.1:$port (pid $server_pid)"
 
   # In the background, so that a TERM to this subshell is handled at once.
   "$runner" "${ARGS[@]}" --timeout "$LIMIT" --report-dir "$dir" "$port" "$AGENT" </dev/null &
@@ -298,14 +291,14 @@ if ! "$kit/install.sh" >/dev/null; then
   die "installing Autobahn|Testsuite failed (try scripts/setup-interop.sh)"
 fi
 
-# Build every example first, one cargo at a time.
+# Build every binary first, one cargo at a time.
 declare -A bins=()
 for s in "${suites[@]}"; do
   suite_spec "$s"
-  key="$PKG/$EXAMPLE/$FEATURES"
+  key="$BIN/$FEATURES"
   if [ -z "${bins[$key]-}" ]; then
-    bins[$key]="$(build_example "$PKG" "$EXAMPLE" "$FEATURES")" \
-      || die "building example $EXAMPLE of $PKG${FEATURES:+ (features $FEATURES)} failed"
+    bins[$key]="$(build_bin "$BIN" "$FEATURES")" \
+      || die "building $BIN of ws-conformance${FEATURES:+ (features $FEATURES)} failed"
   fi
 done
 
@@ -323,7 +316,7 @@ trap 'on_signal 130' INT
 
 for s in "${suites[@]}"; do
   suite_spec "$s"
-  bin="${bins[$PKG/$EXAMPLE/$FEATURES]}"
+  bin="${bins[$BIN/$FEATURES]}"
   fn=run_suite
   [ "$ROLE" = client ] && fn=run_client_suite
   if [ "${#suites[@]}" -gt 1 ]; then

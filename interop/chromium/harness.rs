@@ -37,6 +37,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+// The adapter's `ws_proto`, which the including test imports at its root.
+use crate::ws_proto::{Config, UpgradeRequest};
+
 /// The whole test: server, browser start, both cases.
 pub(crate) const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the page may take to start talking once Chromium runs; mostly Chromium's start.
@@ -90,6 +93,24 @@ pub(crate) fn text_action(text: &str) -> TextAction<'_> {
     } else {
         TextAction::Echo
     }
+}
+
+/// The server's connection settings (the including test's root imports its adapter's
+/// `ws_proto`): large messages, a short close timeout, the handshake within [`IO_TIMEOUT`].
+pub(crate) fn server_config() -> Arc<Config> {
+    let config = Config::default()
+        .max_message_size(Some(64 * 1024 * 1024))
+        .max_fragments(Some(131_072))
+        .close_timeout(Some(Duration::from_secs(5)))
+        .handshake_timeout(Some(IO_TIMEOUT));
+    Arc::new(config)
+}
+
+/// What the page's upgrade request carried: `Origin`, `Sec-WebSocket-Extensions` and
+/// `Sec-WebSocket-Protocol`.
+pub(crate) fn offered(req: &UpgradeRequest) -> (Option<String>, Option<String>, Option<String>) {
+    let header = |name: &str| req.request().headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (header("origin"), header("sec-websocket-extensions"), header("sec-websocket-protocol"))
 }
 
 /// The origin the page runs at, the only one the adapters' servers allow.

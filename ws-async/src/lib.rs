@@ -71,6 +71,7 @@ mod bind;
 mod builder_setters;
 mod byte_stream;
 mod client;
+mod client_stream;
 mod client_options;
 mod connector;
 mod driver;
@@ -103,6 +104,11 @@ pub use split::{ReuniteError, WsReader, WsWriter};
 pub use stream::{MessagePieces, WebSocket};
 
 pub use ws_proto;
+// The IO traits `client_stream!` implements, reachable from the bindings' expansions.
+#[doc(hidden)]
+pub use futures_io;
+#[doc(hidden)]
+pub use tokio::io as tokio_io;
 pub use ws_proto::{
     http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
     PreparedMessage, SendError, State, Utf8Bytes,

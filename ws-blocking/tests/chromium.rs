@@ -11,36 +11,24 @@
 #[path = "../../interop/chromium/harness.rs"]
 mod harness;
 
+use ws_blocking::ws_proto;
+
 use std::net::TcpStream;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::Duration;
 
 mod common;
 use common::ReadEvent;
-use harness::{page_origin, text_action, Report, TextAction, IO_TIMEOUT};
-use ws_blocking::{accept_hdr, Config, Error, Event, Message, ServerOptions};
-
-fn config() -> Arc<Config> {
-    let mut config = Config::default().max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
-    config = config.close_timeout(Some(Duration::from_secs(5))).handshake_timeout(Some(IO_TIMEOUT));
-    Arc::new(config)
-}
+use harness::{offered, page_origin, server_config, text_action, Report, TextAction};
+use ws_blocking::{accept_hdr, Error, Event, Message, ServerOptions};
 
 /// One upgrade request from the page, on a thread of the harness's server.
 fn websocket(stream: TcpStream, target: String, port: u16, reports: &Sender<Report>) {
     let options = ServerOptions::default().origins([page_origin(port)]);
     let options = Arc::new(options);
-    let header = |req: &ws_blocking::UpgradeRequest, name: &str| {
-        req.request().headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-    };
     let mut seen = None;
-    let accepted = accept_hdr(stream, config(), options, |req| {
-        seen = Some((
-            header(req, "origin"),
-            header(req, "sec-websocket-extensions"),
-            header(req, "sec-websocket-protocol"),
-        ));
+    let accepted = accept_hdr(stream, server_config(), options, |req| {
+        seen = Some(offered(req));
         req.negotiate()
     });
     let mut ws = match accepted {

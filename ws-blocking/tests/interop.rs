@@ -11,13 +11,16 @@
 //! missing these tests fail (they never skip).
 #![cfg(feature = "server")]
 
+#[path = "../../interop/peers.rs"]
+mod peers;
+
+use peers::{repo_root, run_with_timeout, show_output, KillOnDrop, Peer};
+
 use std::ffi::OsString;
-use std::fmt::Write as _;
 use std::fs::File;
-use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,77 +33,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const PEER_TIMEOUT: Duration = Duration::from_secs(90);
 /// Seconds the peers allow themselves per case.
 const CASE_TIMEOUT_SECS: u64 = 10;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("ws-blocking sits inside the workspace").to_path_buf()
-}
-
-const SETUP_HINT: &str = "run `scripts/setup-interop.sh` from the repository root first \
-     (it installs the pinned Node `ws` and Python `websockets` peers)";
-
-/// A child process that is killed (and reaped) when dropped.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// What a finished (or killed) child printed.
-struct Output {
-    /// `None` when it was killed for running past its time limit.
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-}
-
-fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// Runs `cmd` to completion with piped output, killing it after `limit`.
-fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
-    let stdout = read_all(child.stdout.take());
-    let stderr = read_all(child.stderr.take());
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(format!("waiting for {cmd:?}: {e}")),
-        }
-    };
-    Ok(Output { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() })
-}
-
-fn show_output(out: &Output) -> String {
-    let mut s = String::new();
-    for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        if !text.trim().is_empty() {
-            let _ = write!(s, "\n----- {name} -----\n{}", text.trim_end());
-        }
-    }
-    s
-}
 
 /// Builds the `echo-server` example (same profile as this test) and returns its path.
 fn echo_server_binary() -> &'static Path {
@@ -284,28 +216,10 @@ fn run_peer(peer: &str, mut cmd: Command) {
 
 #[test]
 fn node_ws_peer() {
-    let root = repo_root();
-    let ws = root.join("interop/node/node_modules/ws/package.json");
-    assert!(ws.is_file(), "Node `ws` is not installed ({} is missing): {SETUP_HINT}", ws.display());
-    let node = std::env::var_os("NODE").unwrap_or_else(|| OsString::from("node"));
-    if Command::new(&node).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
-        panic!("`{}` (Node.js) is not on PATH; install Node.js 18 or newer, then {SETUP_HINT}", node.to_string_lossy());
-    }
-    let mut cmd = Command::new(&node);
-    cmd.arg(root.join("interop/node/client.js"));
-    run_peer("node-ws", cmd);
+    run_peer(Peer::Node.name(), Peer::Node.command("client"));
 }
 
 #[test]
 fn python_websockets_peer() {
-    let root = repo_root();
-    let python = root.join("interop/python/.venv/bin/python");
-    assert!(
-        python.is_file(),
-        "the Python `websockets` venv is not installed ({} is missing): {SETUP_HINT}",
-        python.display()
-    );
-    let mut cmd = Command::new(&python);
-    cmd.arg(root.join("interop/python/client.py"));
-    run_peer("python-websockets", cmd);
+    run_peer(Peer::Python.name(), Peer::Python.command("client"));
 }

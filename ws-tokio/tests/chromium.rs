@@ -16,19 +16,14 @@
 #[path = "../../interop/chromium/harness.rs"]
 mod harness;
 
+use ws_tokio::ws_proto;
+
 use std::net::TcpStream;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::Duration;
 
-use harness::{page_origin, text_action, Report, TextAction, IO_TIMEOUT};
-use ws_tokio::{accept_hdr_with, CloseFrame, Config, DeflateConfig, Error, Event, Message, ServerOptions};
-
-fn config() -> Arc<Config> {
-    let mut config = Config::default().max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072));
-    config = config.close_timeout(Some(Duration::from_secs(5))).handshake_timeout(Some(IO_TIMEOUT));
-    Arc::new(config)
-}
+use harness::{offered, page_origin, server_config, text_action, Report, TextAction};
+use ws_tokio::{accept_hdr_with, CloseFrame, DeflateConfig, Error, Event, Message, ServerOptions};
 
 /// One upgrade request from the page, on a thread of the harness's server: served by a
 /// current-thread tokio runtime of its own.
@@ -45,16 +40,9 @@ fn websocket(stream: TcpStream, target: String, port: u16, reports: &Sender<Repo
         };
         let options =
             ServerOptions::default().origins([page_origin(port)]).per_message_deflate(Some(DeflateConfig::default()));
-        let header = |req: &ws_tokio::UpgradeRequest, name: &str| {
-            req.request().headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-        };
         let mut seen = None;
-        let accepted = accept_hdr_with(stream, config(), Arc::new(options), |req| {
-            seen = Some((
-                header(req, "origin"),
-                header(req, "sec-websocket-extensions"),
-                header(req, "sec-websocket-protocol"),
-            ));
+        let accepted = accept_hdr_with(stream, server_config(), Arc::new(options), |req| {
+            seen = Some(offered(req));
             req.negotiate()
         })
         .await;

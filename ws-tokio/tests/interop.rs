@@ -18,16 +18,17 @@
 //! they are missing these tests fail (they never skip).
 
 use std::collections::HashMap;
-use std::ffi::OsString;
-use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{ChildStdout, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "../../interop/peers.rs"]
+mod peers;
+
+use peers::{read_all, repo_root, run_with_timeout, show_output, KillOnDrop, Peer};
 use tokio::net::{TcpListener, TcpStream};
 use ws_tokio::http::{HeaderMap, StatusCode};
 use ws_tokio::ws_proto::Initiator;
@@ -45,130 +46,6 @@ const CASE_TIMEOUT_SECS: u64 = 30;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time allowed for one case of our client.
 const CLIENT_CASE_TIMEOUT: Duration = Duration::from_secs(30);
-
-const SETUP_HINT: &str = "run `scripts/setup-interop.sh` from the repository root first \
-     (it installs the pinned Node `ws` and Python `websockets` peers)";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("ws-tokio sits inside the workspace").to_path_buf()
-}
-
-// ------------------------------------------------------------------------------ the peers
-
-/// A peer: its name in messages and how to start its programs.
-#[derive(Clone, Copy)]
-enum Peer {
-    Node,
-    Python,
-}
-
-impl Peer {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Node => "node-ws",
-            Self::Python => "python-websockets",
-        }
-    }
-
-    /// The command running `script` (`client` or `server`) of this peer; panics with the setup
-    /// hint when the peer is not installed.
-    fn command(self, script: &str) -> Command {
-        let root = repo_root();
-        match self {
-            Self::Node => {
-                let ws = root.join("interop/node/node_modules/ws/package.json");
-                assert!(ws.is_file(), "Node `ws` is not installed ({} is missing): {SETUP_HINT}", ws.display());
-                let node = std::env::var_os("NODE").unwrap_or_else(|| OsString::from("node"));
-                let works = Command::new(&node).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-                assert!(
-                    works.is_ok_and(|s| s.success()),
-                    "`{}` (Node.js) is not on PATH; install Node.js 18 or newer, then {SETUP_HINT}",
-                    node.to_string_lossy()
-                );
-                let mut cmd = Command::new(node);
-                cmd.arg(root.join(format!("interop/node/{script}.js")));
-                cmd
-            }
-            Self::Python => {
-                let python = root.join("interop/python/.venv/bin/python");
-                assert!(
-                    python.is_file(),
-                    "the Python `websockets` venv is not installed ({} is missing): {SETUP_HINT}",
-                    python.display()
-                );
-                let mut cmd = Command::new(python);
-                cmd.arg(root.join(format!("interop/python/{script}.py"))).env("PYTHONDONTWRITEBYTECODE", "1");
-                cmd
-            }
-        }
-    }
-}
-
-/// A child process that is killed (and reaped) when dropped.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// What a finished (or killed) child printed.
-struct Output {
-    /// `None` when it was killed for running past its time limit.
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-}
-
-fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// Runs `cmd` to completion with piped output, killing it after `limit`.
-fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
-    let mut child = KillOnDrop(child);
-    let stdout = read_all(child.0.stdout.take());
-    let stderr = read_all(child.0.stderr.take());
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.0.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.0.kill();
-                let _ = child.0.wait();
-                break None;
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(format!("waiting for {cmd:?}: {e}")),
-        }
-    };
-    drop(child);
-    Ok(Output { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() })
-}
-
-fn show_output(out: &Output) -> String {
-    let mut s = String::new();
-    for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        if !text.trim().is_empty() {
-            let _ = write!(s, "\n----- {name} -----\n{}", text.trim_end());
-        }
-    }
-    s
-}
 
 // ------------------------------------------------------------------- our server (role 1)
 
