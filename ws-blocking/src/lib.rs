@@ -78,6 +78,7 @@
 
 mod accept;
 mod builder;
+mod byte_stream;
 mod client;
 mod connector;
 mod core;
@@ -96,6 +97,7 @@ mod websocket;
 
 pub use accept::{accept, accept_hdr, accept_with};
 pub use builder::ClientBuilder;
+pub use byte_stream::{WsByteReader, WsByteStream, WsByteWriter};
 pub use client::{connect, connect_config, connect_with, dial};
 pub use connector::{Connector, CustomStream};
 pub use split::{Reader, Writer, WsReader, WsWriter};
