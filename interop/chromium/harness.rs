@@ -38,7 +38,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 // The adapter's `ws_proto`, which the including test imports at its root.
-use crate::ws_proto::{Config, UpgradeRequest};
+use crate::ws_proto::{CloseInfo, Config, Negotiated, UpgradeRequest};
 
 /// The whole test: server, browser start, both cases.
 pub(crate) const TEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -75,6 +75,33 @@ pub(crate) enum Report {
     Closed { target: String, code: u16, reason: String, clean: bool, error: Option<String> },
 }
 
+impl Report {
+    /// The accepted upgrade: what the page's request carried ([`offered`]) and what the server
+    /// agreed on.
+    pub(crate) fn upgrade(target: String, seen: Option<Offered>, negotiated: &Negotiated) -> Self {
+        let (origin, offer, protocols) = seen.unwrap_or_default();
+        Self::Upgrade {
+            target,
+            origin,
+            offer,
+            protocols,
+            agreed_extensions: negotiated.extensions.clone(),
+            agreed_protocol: negotiated.subprotocol.clone(),
+        }
+    }
+
+    /// How a connection ended.
+    pub(crate) fn closed(target: String, info: &CloseInfo) -> Self {
+        Self::Closed {
+            target,
+            code: info.code().as_u16(),
+            reason: info.reason().to_owned(),
+            clean: info.was_clean(),
+            error: info.error.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
 /// What a handler does with a text message from the page: `close-me:CODE:REASON` → close with
 /// that code and reason; `RESULT …` → report it (no echo); anything else → echo it.
 pub(crate) enum TextAction<'a> {
@@ -108,7 +135,10 @@ pub(crate) fn server_config() -> Arc<Config> {
 
 /// What the page's upgrade request carried: `Origin`, `Sec-WebSocket-Extensions` and
 /// `Sec-WebSocket-Protocol`.
-pub(crate) fn offered(req: &UpgradeRequest) -> (Option<String>, Option<String>, Option<String>) {
+pub(crate) type Offered = (Option<String>, Option<String>, Option<String>);
+
+/// The [`Offered`] headers of an upgrade request.
+pub(crate) fn offered(req: &UpgradeRequest) -> Offered {
     let header = |name: &str| req.request().headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     (header("origin"), header("sec-websocket-extensions"), header("sec-websocket-protocol"))
 }

@@ -148,6 +148,19 @@ pub enum ConnectError {
     },
 }
 
+impl ConnectError {
+    /// The rustls error behind a [`Tls`](Self::Tls) failure (e.g.
+    /// `InvalidCertificate(NotValidForName)`), when there is one.
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn rustls_error(&self) -> Option<&rustls::Error> {
+        match self {
+            Self::Tls(e) => e.get_ref()?.downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

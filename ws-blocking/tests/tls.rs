@@ -82,13 +82,7 @@ fn echo_once(url: &str, tls: TlsOptions) -> Result<(), ConnectError> {
 
 /// The rustls error inside a `ConnectError::Tls`.
 fn rustls_error(e: &ConnectError) -> &rustls::Error {
-    match e {
-        ConnectError::Tls(io) => io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .unwrap_or_else(|| panic!("no rustls error in {io:?}")),
-        other => panic!("expected a TLS error, got {other:?}"),
-    }
+    e.rustls_error().unwrap_or_else(|| panic!("expected a TLS error with a rustls error, got {e:?}"))
 }
 
 #[test]

@@ -53,16 +53,7 @@ fn websocket(stream: TcpStream, target: String, port: u16, reports: &Sender<Repo
                 return;
             }
         };
-        let (origin, offer, protocols) = seen.unwrap_or_default();
-        let negotiated = ws.connection().negotiated();
-        let _ = reports.send(Report::Upgrade {
-            target: target.clone(),
-            origin,
-            offer,
-            protocols,
-            agreed_extensions: negotiated.extensions.clone(),
-            agreed_protocol: negotiated.subprotocol.clone(),
-        });
+        let _ = reports.send(Report::upgrade(target.clone(), seen, ws.connection().negotiated()));
         while let Some(event) = ws.recv().await {
             let sent = match event {
                 Ok(Event::Message(Message::Text(text))) => match text_action(&text) {
@@ -75,13 +66,7 @@ fn websocket(stream: TcpStream, target: String, port: u16, reports: &Sender<Repo
                 },
                 Ok(Event::Message(msg)) => ws.send(msg).await,
                 Ok(Event::Closed(info)) => {
-                    let _ = reports.send(Report::Closed {
-                        target: target.clone(),
-                        code: info.code().as_u16(),
-                        reason: info.reason().to_owned(),
-                        clean: info.was_clean(),
-                        error: info.error.as_ref().map(ToString::to_string),
-                    });
+                    let _ = reports.send(Report::closed(target.clone(), &info));
                     // Go on (bounded by the close timeout) until the browser closed TCP.
                     Ok(())
                 }

@@ -115,13 +115,7 @@ async fn round_trip<S, R: Io<S>>(ws: &mut WebSocket<S, R>, text: &str) {
 
 /// The rustls error inside a `ConnectError::Tls`.
 fn rustls_error(e: &ConnectError) -> &rustls::Error {
-    match e {
-        ConnectError::Tls(io) => io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .unwrap_or_else(|| panic!("no rustls error in {io:?}")),
-        other => panic!("expected a TLS error, got {other:?}"),
-    }
+    e.rustls_error().unwrap_or_else(|| panic!("expected a TLS error with a rustls error, got {e:?}"))
 }
 
 /// A connector that does TLS itself (e.g. with another TLS stack): here the runtime's rustls
