@@ -61,6 +61,7 @@ step() {  # step NAME COMMAND...
 
 step "setup interop peers" bash scripts/setup-interop.sh
 step "cargo test --workspace" timeout -k 30 "$CARGO_TEST_TIMEOUT" cargo test --workspace --no-fail-fast
+step "guide (mdbook build)" bash scripts/book.sh
 for phase in "${AUTOBAHN_PHASES[@]}"; do
   # shellcheck disable=SC2086 # word splitting wanted: one argument per suite
   step "autobahn $phase" bash scripts/autobahn.sh $phase
