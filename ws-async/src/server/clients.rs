@@ -15,8 +15,8 @@ use crate::driver::WsHandle;
 use crate::error::TrySendError;
 use crate::runtime::{self, Runtime};
 
-/// How often [`Clients::wait_empty`] looks for connections that reported `Event::Closed`
-/// while their driver task is still delivering events.
+/// How often the waits for an empty registry look for connections that are over but not yet
+/// removed (a driver task still delivering events, a blocking connection nobody reads).
 const PRUNE_TICK: Duration = Duration::from_millis(20);
 
 /// Identifies a connection of a [`Server`](super::Server): unique per server, never reused.
@@ -24,12 +24,6 @@ const PRUNE_TICK: Duration = Duration::from_millis(20);
 pub struct ClientId(u64);
 
 impl ClientId {
-    /// The id numbered `n` (for adapters that keep their own registries; a server hands out
-    /// 1, 2, 3…).
-    pub fn new(n: u64) -> Self {
-        Self(n)
-    }
-
     /// The number behind the id (1 for a server's first connection).
     pub fn get(self) -> u64 {
         self.0
@@ -69,91 +63,148 @@ pub struct BroadcastReport {
     pub closed: usize,
 }
 
-/// The connections a [`Server`](super::Server) tracks (Node `server.clients`): every
-/// connection from [`Server::accept`](super::Server::accept) or
-/// [`Server::track`](super::Server::track) while client tracking is on, until it reports
-/// `Event::Closed` (it is then no longer counted, listed or broadcast to) and its driver task
-/// ends (it is then removed).
+/// Why a broadcast did not queue a message for one connection.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Skipped {
+    /// Its output queue is full (a slow consumer).
+    Full,
+    /// It is closing or closed.
+    Closed,
+}
+
+/// What [`Clients`] needs from a tracked connection's handle: the async adapters' [`WsHandle`],
+/// or ws-blocking's shared connection. For adapters; not part of the API users call.
+#[doc(hidden)]
+pub trait Tracked: Clone + Send + Sync + 'static {
+    /// Queues `msg` without waiting.
+    fn offer(&self, msg: &PreparedMessage) -> Result<(), Skipped>;
+    /// Starts the closing handshake (after what is already queued).
+    fn close_with(&self, code: CloseCode, reason: &str);
+    /// Drops the connection at once.
+    fn end(&self);
+    /// Whether the connection is over (it reported `Event::Closed`, or was terminated): it is
+    /// no longer counted, listed or broadcast to.
+    fn is_over(&self) -> bool;
+}
+
+impl Tracked for WsHandle {
+    fn offer(&self, msg: &PreparedMessage) -> Result<(), Skipped> {
+        match self.try_send_prepared(msg.clone()) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(Skipped::Full),
+            Err(_) => Err(Skipped::Closed),
+        }
+    }
+
+    fn close_with(&self, code: CloseCode, reason: &str) {
+        let _ = self.close_now(code, reason);
+    }
+
+    fn end(&self) {
+        let _ = self.terminate_now();
+    }
+
+    fn is_over(&self) -> bool {
+        self.is_closed()
+    }
+}
+
+/// The connections a server tracks (Node `server.clients`): every connection from its
+/// `accept` or `track` while client tracking is on, until it is over (it then is no longer
+/// counted, listed or broadcast to; the async server removes it when its driver task ends).
+/// `H` is the adapter's connection handle: [`WsHandle`] for the async adapters.
 ///
 /// Cheap to clone (a shared registry), so a connection's task can broadcast. Every method is
 /// synchronous and holds a lock only briefly; broadcasts never wait for a client.
-#[derive(Clone)]
-pub struct Clients {
-    shared: Arc<Registry>,
+pub struct Clients<H = WsHandle> {
+    shared: Arc<Registry<H>>,
 }
 
-impl fmt::Debug for Clients {
+impl<H> Clone for Clients<H> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl<H: Tracked> fmt::Debug for Clients<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Clients").field("len", &self.len()).field("policy", &self.shared.policy).finish()
     }
 }
 
-struct Registry {
-    state: Mutex<State>,
+struct Registry<H> {
+    state: Mutex<State<H>>,
     next_id: AtomicU64,
     policy: SlowPolicy,
     /// Notified whenever a client is removed.
     changed: Notify,
 }
 
-#[derive(Default)]
-struct State {
-    map: HashMap<ClientId, Entry>,
+struct State<H> {
+    map: HashMap<ClientId, Entry<H>>,
     /// The server is closing: no client is added any more.
     closing: bool,
 }
 
-struct Entry {
-    handle: WsHandle,
+struct Entry<H> {
+    handle: H,
     /// Closed by [`SlowPolicy::Close`]: no longer broadcast to nor counted in reports.
     evicted: bool,
 }
 
-impl Clients {
-    pub(crate) fn new(policy: SlowPolicy) -> Self {
-        let shared = Registry { state: Mutex::default(), next_id: AtomicU64::new(1), policy, changed: Notify::new() };
+impl<H: Tracked> Clients<H> {
+    /// An empty registry (for adapters: a server makes its own).
+    #[doc(hidden)]
+    pub fn new(policy: SlowPolicy) -> Self {
+        let state = Mutex::new(State { map: HashMap::new(), closing: false });
+        let shared = Registry { state, next_id: AtomicU64::new(1), policy, changed: Notify::new() };
         Self { shared: Arc::new(shared) }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Drops entries whose connection reported `Event::Closed`; true if any was dropped.
-    fn prune(state: &mut State) -> bool {
+    /// The registry, without the connections that are over.
+    fn live(&self) -> MutexGuard<'_, State<H>> {
+        let mut state = self.shared.state.lock().unwrap_or_else(PoisonError::into_inner);
         let before = state.map.len();
-        state.map.retain(|_, e| !e.handle.is_closed());
-        state.map.len() != before
+        state.map.retain(|_, e| !e.handle.is_over());
+        if state.map.len() != before {
+            self.shared.changed.notify_waiters();
+        }
+        state
     }
 
-    pub(crate) fn next_id(&self) -> ClientId {
+    /// The next connection's id.
+    #[doc(hidden)]
+    pub fn next_id(&self) -> ClientId {
         ClientId(self.shared.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Adds a client; false (and nothing added) once the server is closing.
-    pub(crate) fn insert(&self, id: ClientId, handle: WsHandle) -> bool {
-        let mut state = self.lock();
-        if state.closing {
-            return false;
+    #[doc(hidden)]
+    pub fn insert(&self, id: ClientId, handle: H) -> bool {
+        let mut state = self.live();
+        if !state.closing {
+            state.map.insert(id, Entry { handle, evicted: false });
         }
-        state.map.insert(id, Entry { handle, evicted: false });
-        true
+        !state.closing
     }
 
-    pub(crate) fn remove(&self, id: ClientId) {
-        self.lock().map.remove(&id);
+    /// Removes a client (its connection ended).
+    #[doc(hidden)]
+    pub fn remove(&self, id: ClientId) {
+        self.live().map.remove(&id);
         self.shared.changed.notify_waiters();
     }
 
-    /// Marks the registry closing and returns the clients to close.
-    pub(crate) fn start_closing(&self) -> Vec<WsHandle> {
-        let mut state = self.lock();
+    /// Refuses new clients from now on and returns the current ones.
+    #[doc(hidden)]
+    pub fn start_closing(&self) -> Vec<H> {
+        let mut state = self.live();
         state.closing = true;
-        Self::prune(&mut state);
         state.map.values().map(|e| e.handle.clone()).collect()
     }
 
-    /// Resolves once no client is left (closed connections count as gone).
+    /// Resolves once no client is left.
     pub(crate) async fn wait_empty<R: Runtime>(&self) {
         loop {
             let mut changed = pin!(self.shared.changed.notified());
@@ -165,19 +216,30 @@ impl Clients {
         }
     }
 
-    /// The policy for full queues, set with
-    /// [`ServerBuilder::slow_client_policy`](super::ServerBuilder::slow_client_policy).
+    /// Blocks until no client is left, at most until `deadline`; whether none is left (for
+    /// threads).
+    #[doc(hidden)]
+    pub fn wait_empty_until(&self, deadline: std::time::Instant) -> bool {
+        loop {
+            if self.is_empty() {
+                return true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            std::thread::sleep(PRUNE_TICK.min(deadline - now));
+        }
+    }
+
+    /// The policy for full queues (the server builder's `slow_client_policy`).
     pub fn policy(&self) -> SlowPolicy {
         self.shared.policy
     }
 
     /// How many connections are open (Node `clients.size`).
     pub fn len(&self) -> usize {
-        let mut state = self.lock();
-        if Self::prune(&mut state) {
-            self.shared.changed.notify_waiters();
-        }
-        state.map.len()
+        self.live().map.len()
     }
 
     /// Whether no connection is open.
@@ -187,28 +249,35 @@ impl Clients {
 
     /// Whether this connection is tracked and open.
     pub fn contains(&self, id: ClientId) -> bool {
-        self.get(id).is_some()
+        self.live().map.contains_key(&id)
     }
 
     /// The handle of a tracked connection that is still open.
-    pub fn get(&self, id: ClientId) -> Option<WsHandle> {
-        self.lock().map.get(&id).filter(|e| !e.handle.is_closed()).map(|e| e.handle.clone())
+    pub fn get(&self, id: ClientId) -> Option<H> {
+        self.live().map.get(&id).map(|e| e.handle.clone())
     }
 
     /// The ids of the open connections, in no particular order.
     pub fn ids(&self) -> Vec<ClientId> {
-        let mut state = self.lock();
-        Self::prune(&mut state);
-        state.map.keys().copied().collect()
+        self.live().map.keys().copied().collect()
     }
 
     /// A snapshot of the open connections and their handles (Node's `for (const ws of
     /// wss.clients)`). The lock is not held while iterating.
-    pub fn iter(&self) -> impl Iterator<Item = (ClientId, WsHandle)> {
-        let mut state = self.lock();
-        Self::prune(&mut state);
-        let snapshot: Vec<_> = state.map.iter().map(|(id, e)| (*id, e.handle.clone())).collect();
+    pub fn iter(&self) -> impl Iterator<Item = (ClientId, H)> {
+        let snapshot: Vec<_> = self.live().map.iter().map(|(id, e)| (*id, e.handle.clone())).collect();
         snapshot.into_iter()
+    }
+
+    /// Starts the closing handshake with `id` (e.g. to kick a client), after what is already
+    /// queued for it; false if it is not tracked.
+    pub fn close(&self, id: ClientId, code: impl Into<CloseCode>, reason: &str) -> bool {
+        self.get(id).map(|h| h.close_with(code.into(), reason)).is_some()
+    }
+
+    /// Drops the connection `id` at once; false if it is not tracked.
+    pub fn terminate(&self, id: ClientId) -> bool {
+        self.get(id).map(|h| h.end()).is_some()
     }
 
     /// Queues `msg` for every open connection: framed once, the same bytes shared by every
@@ -235,32 +304,23 @@ impl Clients {
     pub fn broadcast_filter(&self, msg: &PreparedMessage, mut to: impl FnMut(ClientId) -> bool) -> BroadcastReport {
         let policy = self.shared.policy;
         let mut report = BroadcastReport::default();
-        let mut state = self.lock();
-        let before = state.map.len();
-        state.map.retain(|&id, entry| {
-            if entry.handle.is_closed() {
-                return false;
-            }
+        for (&id, entry) in self.live().map.iter_mut() {
             if entry.evicted || !to(id) {
-                return true;
+                continue;
             }
-            match entry.handle.try_send_prepared(msg.clone()) {
+            match entry.handle.offer(msg) {
                 Ok(()) => report.sent += 1,
-                Err(TrySendError::Full(_)) => match policy {
+                Err(Skipped::Full) => match policy {
                     SlowPolicy::Drop => report.dropped += 1,
                     SlowPolicy::Close => {
                         entry.evicted = true;
-                        let _ = entry.handle.close_now(CloseCode::TRY_AGAIN_LATER, "slow consumer");
+                        entry.handle.close_with(CloseCode::TRY_AGAIN_LATER, "slow consumer");
                         report.closed += 1;
                     }
                 },
-                // The connection is closing: it stays until it reports `Event::Closed`.
-                Err(_) => {}
+                // The connection is closing: it stays listed until it is over.
+                Err(Skipped::Closed) => {}
             }
-            true
-        });
-        if state.map.len() != before {
-            self.shared.changed.notify_waiters();
         }
         report
     }

@@ -89,7 +89,7 @@ use crate::runtime::{self, Io, Net, Runtime};
 use crate::stream::WebSocket;
 
 pub use builder::{IntoVerdict, ServerBuilder, Shutdown, VerifyFuture};
-pub use clients::{BroadcastReport, ClientId, Clients, SlowPolicy};
+pub use clients::{BroadcastReport, ClientId, Clients, Skipped, SlowPolicy, Tracked};
 
 use builder::Verify;
 pub use settings::{handles, ServerSettings, ShouldHandleFn, DEFAULT_BACKLOG};

@@ -56,7 +56,7 @@ use ws_proto::http::{HeaderMap, Request};
 use ws_proto::{Accept, Bytes, CloseCode, Config, HandshakeError, Rejection, ServerOptions, UpgradeRequest};
 
 pub use builder::ServerBuilder;
-pub use clients::{ClientId, Clients};
+pub use clients::{ClientHandle, ClientId, Clients};
 pub use ws_async::server::{
     forwarded_for, rejection_response, BroadcastReport, ClientInfo, IntoVerdict, ServerError, Shutdown, SlowPolicy,
 };
@@ -68,7 +68,6 @@ use crate::transport::{ServerStream, Transport, TryClone};
 use crate::websocket::{Core, WebSocket};
 use crate::AcceptError;
 use builder::{ShouldHandleFn, TlsConfig, VerifyFn};
-use clients::Tracked;
 
 /// Pause after a listener error, so that running out of file descriptors does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -264,12 +263,12 @@ impl Server {
         };
         half.end_on_drop(true);
         let shared = half.shared.clone();
-        if shared.spawn_flusher().is_err() {
+        if shared.spawn_flusher(false).is_err() {
             shared.terminate();
         }
-        let tracked: Arc<dyn Tracked> = shared;
-        if !self.inner.clients.insert(id, tracked.clone()) {
-            self.inner.end(&*tracked);
+        let handle = ClientHandle::new(shared);
+        if !self.inner.clients.insert(id, handle.clone()) {
+            self.inner.end(&handle);
         }
         let ws = WebSocket::from_fields(Core::Shared(half), recv, url, negotiated);
         ServerConnection { id, ws, info, request }
@@ -309,14 +308,14 @@ impl Server {
         }
         let clients = &self.inner.clients;
         for conn in clients.start_closing() {
-            self.inner.end(&*conn);
+            self.inner.end(&conn);
         }
         let bound = self.inner.config.get_close_timeout().unwrap_or(Duration::ZERO) + CLOSE_MARGIN;
-        if !clients.wait_empty(Instant::now() + bound) {
+        if !clients.wait_empty_until(Instant::now() + bound) {
             for conn in clients.start_closing() {
-                conn.end();
+                conn.terminate();
             }
-            clients.wait_empty(Instant::now() + CLOSE_MARGIN);
+            clients.wait_empty_until(Instant::now() + CLOSE_MARGIN);
         }
     }
 
@@ -440,10 +439,10 @@ impl Inner {
     }
 
     /// Ends a tracked connection per the shutdown mode.
-    fn end(&self, conn: &dyn Tracked) {
+    fn end(&self, conn: &ClientHandle) {
         match self.shutdown {
-            Shutdown::Terminate => conn.end(),
-            _ => conn.close_with(CloseCode::GOING_AWAY, "server closing"),
+            Shutdown::Terminate => conn.terminate(),
+            _ => conn.close(CloseCode::GOING_AWAY, "server closing"),
         }
     }
 
