@@ -160,8 +160,8 @@ impl<S: Read + Write + Transport + Send + 'static> Object for Single<S> {
 ///
 /// It keeps the capabilities of the stream it boxes: socket timeouts (so the connection's
 /// timers fire while a call blocks) when its `Transport::TIMEOUTS` is true, half-close, and a
-/// second handle for [`WebSocket::split`](crate::WebSocket::split) when made with
-/// [`new`](Self::new). A stream without
+/// second handle for [`WebSocket::split`](crate::WebSocket::split) and
+/// [driver mode](crate::WebSocket::spawn) when made with [`new`](Self::new). A stream without
 /// timeouts (a [`Plain`](crate::Plain) wrapper) behaves as `Plain` does: the timers fire only
 /// when a call finds them expired.
 pub struct CustomStream {
@@ -185,7 +185,8 @@ impl CustomStream {
     }
 
     /// Boxes a stream without a second handle (an in-memory pipe…): the connection works,
-    /// but [`split`](crate::WebSocket::split) fails it at once with an `Unsupported` error.
+    /// but [`split`](crate::WebSocket::split) and [driver mode](crate::WebSocket::spawn) fail
+    /// it at once with an `Unsupported` error.
     pub fn without_clone<S: Read + Write + Transport + Send + 'static>(stream: S) -> Self {
         Self { inner: Mutex::new(Box::new(Single(stream))) }
     }

@@ -2,11 +2,13 @@
 //!
 //! The blocking adapter for the sans-IO core [`ws_proto`], with the API of the async
 //! bindings (`ws-tokio`, `ws-async-std`) spelled the same, minus `async`: a
-//! [`ClientBuilder`], [`connect`] / [`dial`] / [`connect_with`], a Node-style
-//! `server::Server`, and [`WebSocket`] with `recv` / `send` / `close` and
-//! [`split`](WebSocket::split) halves. Errors, entropy and TLS options are ws-async's
-//! runtime-free pieces, re-exported; URL parsing, redirects, proxies and the server policy
-//! are ws-proto's.
+//! [`ClientBuilder`] (with custom [`Connector`]s), [`connect`] / [`dial`] /
+//! [`connect_with`], a Node-style `server::Server`, and [`WebSocket`] with `recv` / `send` /
+//! `close`, [`split`](WebSocket::split) halves, driver mode ([`WebSocket::spawn`]: a
+//! cloneable [`WsHandle`] and an [`EventReceiver`]) and the byte stream ([`WsByteStream`],
+//! Node `createWebSocketStream`). Errors, entropy and TLS options are ws-async's runtime-free
+//! pieces, re-exported; URL parsing, redirects, proxies and the server policy are
+//! ws-proto's.
 //!
 //! ```no_run
 //! use ws_blocking::{ClientBuilder, Event, Message};
@@ -65,7 +67,8 @@
 //! write timeouts for streams whose [`Transport::TIMEOUTS`] is true (`TcpStream`,
 //! `UnixStream`, [`Stream`], TLS over them). For other streams ([`Plain`]) they only fire
 //! when a call finds them expired. After [`WebSocket::split`], the [`WsReader`] runs the
-//! timers, so it must be read.
+//! timers, so it must be read. In driver mode the driver thread reads and the connection's
+//! flusher thread fires the timers too, so they run while the application is idle.
 //!
 //! ## Features
 //!
@@ -83,6 +86,7 @@ mod client;
 mod connector;
 mod core;
 mod driver;
+mod handle;
 mod proxy;
 mod recv;
 #[cfg(feature = "server")]
@@ -100,6 +104,7 @@ pub use builder::ClientBuilder;
 pub use byte_stream::{WsByteReader, WsByteStream, WsByteWriter};
 pub use client::{connect, connect_config, connect_with, dial};
 pub use connector::{Connector, CustomStream};
+pub use handle::{EventIntoIter, EventIter, EventReceiver, WsHandle};
 pub use split::{Reader, Writer, WsReader, WsWriter};
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]

@@ -9,11 +9,13 @@
 //! connection under its lock; if that queued output (a pong, a close echo) it writes it too,
 //! without waiting when the writer lock is busy: whoever holds it re-checks the queue before
 //! returning. Tracked server connections live the same way, with a flusher thread writing
-//! what broadcasts queue ([`Server`](crate::server::Server)).
+//! what broadcasts queue ([`Server`](crate::server::Server)), and so does driver mode
+//! ([`WebSocket::spawn`]), whose flusher also fires the timers.
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -35,8 +37,7 @@ const CHUNK: usize = 128 * 1024;
 /// another thread (which cannot interrupt the write otherwise).
 const WRITE_POLL: Duration = Duration::from_millis(200);
 /// How often an idle flusher thread checks whether its connection is still wanted.
-#[cfg_attr(not(feature = "server"), allow(dead_code))]
-const FLUSHER_TICK: Duration = Duration::from_millis(250);
+pub(crate) const FLUSHER_TICK: Duration = Duration::from_millis(250);
 
 /// The write handle and its state, behind the writer lock.
 struct Out<S> {
@@ -66,6 +67,16 @@ pub(crate) struct Shared<S> {
     out: Mutex<Out<S>>,
     /// Wakes the flusher thread of a tracked connection; waited on with `conn`'s lock.
     wake: Condvar,
+    /// Signalled when output was written or the connection ended (room for a driver-mode
+    /// send); waited on with `conn`'s lock.
+    room: Condvar,
+    /// Messages driver-mode handles queued since the output was last found empty.
+    pub(crate) unwritten: AtomicUsize,
+    /// A flusher thread was started.
+    flusher: AtomicBool,
+    /// The flusher fires the connection's timers (driver mode: a handle's `close` arms the
+    /// close timer while the reader may be blocked with no read timeout).
+    flusher_timers: AtomicBool,
 }
 
 impl<S> fmt::Debug for Shared<S> {
@@ -83,9 +94,21 @@ impl<S: Write + Transport> Shared<S> {
         lock(&self.conn)
     }
 
-    /// Wakes the flusher thread, if any: output was queued or the connection ended.
+    /// Wakes the flusher thread, if any: output was queued or the connection ended; and
+    /// driver-mode senders waiting for room.
     pub(crate) fn notify(&self) {
         self.wake.notify_all();
+        self.room.notify_all();
+    }
+
+    /// Waits (at most `timeout`) for output to be written or the connection to end; `conn`
+    /// is this connection's lock.
+    pub(crate) fn wait_room<'a>(
+        &self,
+        conn: MutexGuard<'a, Connection>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Connection> {
+        self.room.wait_timeout(conn, timeout).unwrap_or_else(PoisonError::into_inner).0
     }
 
     /// Writes out everything queued. The caller holds the writer lock (`out`). `Ok(false)` if
@@ -124,6 +147,7 @@ impl<S: Write + Transport> Shared<S> {
                 }
             } else if self.write_buf(out)? {
                 wrote = true;
+                self.room.notify_all();
             } else {
                 return Ok(false);
             }
@@ -197,7 +221,11 @@ impl<S: Write + Transport> Shared<S> {
             }
             drop(out);
             // Output queued by a thread that found the writer lock busy is ours to write.
-            if !self.conn().wants_write() {
+            let conn = self.conn();
+            if !conn.wants_write() {
+                self.unwritten.store(0, Ordering::Release);
+                drop(conn);
+                self.room.notify_all();
                 return Ok(true);
             }
         }
@@ -222,28 +250,60 @@ impl<S: Write + Transport> Shared<S> {
     }
 }
 
-#[cfg_attr(not(feature = "server"), allow(dead_code))]
 impl<S: Write + Transport + Send + 'static> Shared<S> {
     /// Starts the thread that writes what other threads queue without writing it (a
-    /// broadcast, a server's close); it ends with the connection, or once only it holds
-    /// the connection.
-    pub(crate) fn spawn_flusher(self: &Arc<Self>) -> io::Result<()> {
+    /// broadcast, a server's close, driver-mode sends), unless one runs already; with
+    /// `timers`, it also fires the connection's due timers from now on. It ends with the
+    /// connection, or once only it holds the connection.
+    pub(crate) fn spawn_flusher(self: &Arc<Self>, timers: bool) -> io::Result<()> {
+        if timers {
+            self.flusher_timers.store(true, Ordering::Release);
+            self.notify();
+        }
+        if self.flusher.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
         let weak = Arc::downgrade(self);
-        std::thread::Builder::new().name("ws-blocking flusher".into()).spawn(move || loop {
+        let spawned = std::thread::Builder::new().name("ws-blocking flusher".into()).spawn(move || loop {
             let Some(shared) = weak.upgrade() else { return };
-            {
+            let timers = shared.flusher_timers.load(Ordering::Acquire);
+            let (work, over) = {
                 let conn = shared.conn();
+                let wait = match conn.poll_timeout() {
+                    Some(d) if timers => d.saturating_duration_since(Instant::now()).min(FLUSHER_TICK),
+                    _ => FLUSHER_TICK,
+                };
                 let idle = |c: &mut Connection| !c.wants_write() && !c.is_terminated();
-                let (conn, _) =
-                    shared.wake.wait_timeout_while(conn, FLUSHER_TICK, idle).unwrap_or_else(PoisonError::into_inner);
-                if conn.is_terminated() && !conn.wants_write() {
-                    return;
+                let (mut conn, _) =
+                    shared.wake.wait_timeout_while(conn, wait, idle).unwrap_or_else(PoisonError::into_inner);
+                if timers {
+                    let now = Instant::now();
+                    if conn.poll_timeout().is_some_and(|d| d <= now) {
+                        conn.handle_timeout(now);
+                    }
                 }
-            }
-            if Arc::strong_count(&shared) == 1 || shared.flush(true).is_err() {
+                (conn.wants_write(), conn.is_terminated())
+            };
+            if Arc::strong_count(&shared) == 1 {
                 return;
             }
-        })?;
+            if over && !work {
+                if timers {
+                    // Whoever ended it closed the socket, unless a timer fired here: close it,
+                    // which wakes the reader blocked reading.
+                    shared.close_out();
+                    shared.notify();
+                }
+                return;
+            }
+            if work && shared.flush(true).is_err() {
+                return;
+            }
+        });
+        if let Err(e) = spawned {
+            self.flusher.store(false, Ordering::Release);
+            return Err(e);
+        }
         Ok(())
     }
 }
@@ -281,7 +341,15 @@ impl<S: Read + Write + Transport + TryClone> ReadHalf<S> {
         };
         let out =
             Out { stream: write, buf: Vec::new(), armed: io.write_armed, write_shut: io.write_shut, closed: io.closed };
-        let shared = Arc::new(Shared { conn: Mutex::new(conn), out: Mutex::new(out), wake: Condvar::new() });
+        let shared = Arc::new(Shared {
+            conn: Mutex::new(conn),
+            out: Mutex::new(out),
+            wake: Condvar::new(),
+            room: Condvar::new(),
+            unwritten: AtomicUsize::new(0),
+            flusher: AtomicBool::new(false),
+            flusher_timers: AtomicBool::new(false),
+        });
         let mut half = Self {
             stream: io.stream,
             armed: io.read_armed,
@@ -477,6 +545,11 @@ impl<S: Read + Write + Transport> WsReader<S> {
 impl<S: Write + Transport> WsWriter<S> {
     fn sender(&mut self) -> &mut Self {
         self
+    }
+
+    /// What the halves share.
+    pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
+        &self.shared
     }
 
     sending_methods!();

@@ -1,0 +1,442 @@
+//! Driver mode (`WebSocket::spawn`): a driven server connection echoes N messages; handles
+//! send from several threads; a handle's close reaches the peer with its code; keepalive pings
+//! go out while the application is idle (also while its event channel is full); the close
+//! timeout ends a connection whose peer never answers; backpressure (`try_send` hands the
+//! message back, `send` waits); terminate; dropping every handle and the receiver closes with
+//! 1000; a tracked `Server` connection. The events always end with `Event::Closed`, then
+//! `None`. Every test runs under a watchdog.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{serve, watchdog, ReadEvent};
+use ws_blocking::ws_proto::{Error as ProtoError, TimeoutKind};
+use ws_blocking::{
+    accept_with, connect, ClientStream, CloseCode, CloseInfo, Config, Error, Event, EventReceiver, Message,
+    ServerOptions, TrySendError, WebSocket, WsHandle,
+};
+
+/// A server accepting one connection with `config`, driven with `queue`, handed to `app`.
+fn driven_server<F>(config: Config, queue: usize, app: F) -> SocketAddr
+where
+    F: Fn(WsHandle, EventReceiver) + Send + Sync + 'static,
+{
+    let config = Arc::new(config);
+    let options = Arc::new(ServerOptions::default());
+    serve(1, move |stream| {
+        let ws = accept_with(stream, config.clone(), options.clone()).unwrap();
+        let (handle, events) = ws.spawn(queue);
+        app(handle, events);
+    })
+    .0
+}
+
+fn client(addr: SocketAddr) -> WebSocket<ClientStream> {
+    connect(&format!("ws://{addr}/")).unwrap().0
+}
+
+/// Drains the receiver: the events after the data, which must end with exactly one
+/// `Event::Closed`, then `None`. Returns that close.
+fn ends_with_closed(events: &mut EventReceiver) -> CloseInfo {
+    let mut closed = None;
+    for event in events {
+        match event {
+            Ok(Event::Closed(info)) => {
+                assert!(closed.is_none(), "Closed twice");
+                closed = Some(info);
+            }
+            Ok(other) => assert!(closed.is_none(), "{other:?} after Closed"),
+            Err(e) => assert!(closed.is_none(), "{e} after Closed"),
+        }
+    }
+    closed.expect("no Event::Closed")
+}
+
+/// Reads the client's events until its close, returning the data messages and the close.
+fn read_all<S: Read + Write + ws_blocking::Transport>(ws: &mut WebSocket<S>) -> (Vec<Message>, CloseInfo) {
+    let mut messages = Vec::new();
+    loop {
+        match ws.read_event().unwrap() {
+            Event::Message(m) => messages.push(m),
+            Event::Closed(info) => return (messages, info),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn driven_server_echoes_n_messages() {
+    const N: usize = 2000;
+    watchdog(30, || {
+        let (tx, rx) = mpsc::channel();
+        let addr = driven_server(Config::default(), 16, move |handle, mut events| {
+            let mut echoed = 0;
+            while let Some(event) = events.recv() {
+                match event.unwrap() {
+                    Event::Message(m) => {
+                        handle.send(m).unwrap();
+                        echoed += 1;
+                    }
+                    Event::Closed(info) => {
+                        // Nothing after Closed but the end.
+                        assert!(events.recv().is_none());
+                        tx.send((echoed, info)).unwrap();
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            handle.closed();
+            assert!(handle.is_closed());
+        });
+        let (mut reader, mut writer) = client(addr).split();
+        let sender = thread::spawn(move || {
+            for i in 0..N {
+                if i % 2 == 0 {
+                    writer.send(format!("text {i}")).unwrap();
+                } else {
+                    writer.send(vec![i as u8; i % 700]).unwrap();
+                }
+            }
+            writer
+        });
+        for i in 0..N {
+            let expected =
+                if i % 2 == 0 { Message::text(format!("text {i}")) } else { Message::binary(vec![i as u8; i % 700]) };
+            assert_eq!(reader.recv_message().unwrap().unwrap(), expected, "message {i}");
+        }
+        let mut writer = sender.join().unwrap();
+        writer.close(CloseCode::NORMAL, "done").unwrap();
+        while reader.recv().is_some() {}
+        assert!(reader.close_info().unwrap().was_clean());
+        let (echoed, info) = rx.recv().unwrap();
+        assert_eq!(echoed, N);
+        assert_eq!(info.code(), CloseCode::NORMAL);
+        assert_eq!(info.reason(), "done");
+    });
+}
+
+#[test]
+fn handles_send_from_several_threads() {
+    const THREADS: usize = 4;
+    const EACH: usize = 250;
+    watchdog(30, || {
+        let addr = driven_server(Config::default(), 4, |handle, mut events| {
+            let senders: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let handle = handle.clone();
+                    thread::spawn(move || {
+                        for i in 0..EACH {
+                            handle.send(format!("{t}:{i}")).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for s in senders {
+                s.join().unwrap();
+            }
+            handle.close(CloseCode::NORMAL, "all sent").unwrap();
+            ends_with_closed(&mut events);
+        });
+        let mut ws = client(addr);
+        let (messages, info) = read_all(&mut ws);
+        assert_eq!(messages.len(), THREADS * EACH);
+        // Every thread's messages arrive whole and in its order.
+        let mut next = HashMap::new();
+        for m in messages {
+            let Message::Text(t) = m else { panic!("{m:?}") };
+            let (t, i) = t.split_once(':').unwrap();
+            let expected = next.entry(t.to_string()).or_insert(0usize);
+            assert_eq!(i.parse::<usize>().unwrap(), *expected);
+            *expected += 1;
+        }
+        assert!(next.values().all(|n| *n == EACH));
+        assert_eq!(info.received.unwrap().code, CloseCode::NORMAL);
+    });
+}
+
+#[test]
+fn close_from_the_handle_reaches_the_peer() {
+    watchdog(20, || {
+        let (tx, rx) = mpsc::channel();
+        let addr = driven_server(Config::default(), 8, move |handle, mut events| {
+            handle.send("before the close").unwrap();
+            handle.close(4000u16, "done here").unwrap();
+            // Nothing handed over after the close is dropped silently: it is refused.
+            assert!(matches!(handle.send("late"), Err(Error::Send(_) | Error::ConnectionClosed)));
+            assert!(matches!(handle.try_send("late"), Err(TrySendError::Closed(m)) if m == Message::text("late")));
+            assert!(matches!(handle.close(1000u16, ""), Err(Error::Send(_) | Error::ConnectionClosed)));
+            let info = ends_with_closed(&mut events);
+            handle.closed();
+            assert!(handle.is_closed());
+            assert!(matches!(handle.send("later"), Err(Error::ConnectionClosed)));
+            assert!(matches!(handle.ping(b""), Err(Error::ConnectionClosed)));
+            assert!(matches!(handle.terminate(), Err(Error::ConnectionClosed)));
+            tx.send(info).unwrap();
+        });
+        let mut ws = client(addr);
+        let (messages, info) = read_all(&mut ws);
+        assert_eq!(messages, [Message::text("before the close")]);
+        let received = info.received.unwrap();
+        assert_eq!(received.code, CloseCode::from(4000u16));
+        assert_eq!(received.reason, "done here");
+        while ws.recv().is_some() {}
+        let server = rx.recv().unwrap();
+        assert!(server.was_clean(), "{server:?}");
+        assert_eq!(server.sent.unwrap().code, CloseCode::from(4000u16));
+    });
+}
+
+#[test]
+fn keepalive_pings_while_the_app_is_idle() {
+    watchdog(20, || {
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let done_rx = Mutex::new(done_rx);
+        let config = Config::default().keep_alive(Some(Duration::from_millis(100)), Some(Duration::from_secs(5)));
+        let addr = driven_server(config, 8, move |_handle, mut events| {
+            // The application does nothing until the client is done: the driver pings.
+            done_rx.lock().unwrap().recv().unwrap();
+            let pongs = events.iter().filter(|e| matches!(e, Ok(Event::Pong(_)))).count();
+            assert!(pongs >= 3, "{pongs} pongs");
+        });
+        let mut ws = client(addr);
+        let start = Instant::now();
+        let mut pings = 0;
+        while pings < 3 {
+            match ws.read_event().unwrap() {
+                Event::Ping(_) => pings += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+        done_tx.send(()).unwrap();
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        while ws.recv().is_some() {}
+        assert!(ws.close_info().unwrap().was_clean());
+    });
+}
+
+#[test]
+fn keepalive_goes_on_while_the_event_channel_is_full() {
+    watchdog(20, || {
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let done_rx = Mutex::new(done_rx);
+        let config = Config::default().keep_alive(Some(Duration::from_millis(100)), None);
+        let addr = driven_server(config, 1, move |_handle, mut events| {
+            done_rx.lock().unwrap().recv().unwrap();
+            let messages = events.iter().filter(|e| matches!(e, Ok(Event::Message(_)))).count();
+            assert_eq!(messages, 20);
+        });
+        let (mut reader, mut writer) = client(addr).split();
+        // Far more than the channel holds: the driver stops reading; its pings still come.
+        for i in 0..20 {
+            writer.send(format!("unread {i}")).unwrap();
+        }
+        let mut pings = 0;
+        while pings < 3 {
+            if let Event::Ping(_) = reader.read_event().unwrap() {
+                pings += 1;
+            }
+        }
+        done_tx.send(()).unwrap();
+        writer.close(CloseCode::NORMAL, "").unwrap();
+        while reader.recv().is_some() {}
+    });
+}
+
+#[test]
+fn close_timeout_ends_a_silent_peer() {
+    watchdog(20, || {
+        let (tx, rx) = mpsc::channel();
+        let config = Config::default().close_timeout(Some(Duration::from_millis(300)));
+        let addr = driven_server(config, 8, move |handle, mut events| {
+            // Nothing arrives: the reader blocks without a read timeout when `close` arms the
+            // close timer; the driver's flusher fires it.
+            assert!(matches!(events.recv_timeout(Duration::from_millis(100)), Err(RecvTimeoutError::Timeout)));
+            assert!(events.try_recv().is_none());
+            let start = Instant::now();
+            handle.close(CloseCode::NORMAL, "").unwrap();
+            let info = ends_with_closed(&mut events);
+            tx.send((info, start.elapsed())).unwrap();
+            assert!(matches!(events.recv_timeout(Duration::from_millis(10)), Err(RecvTimeoutError::Disconnected)));
+        });
+        // A peer that completes the handshake and then never reads nor answers.
+        let ws = client(addr);
+        let (info, took) = rx.recv().unwrap();
+        assert_eq!(info.error, Some(ProtoError::Timeout(TimeoutKind::Close)));
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        drop(ws);
+    });
+}
+
+#[test]
+fn backpressure_try_send_hands_back_send_waits() {
+    watchdog(60, || {
+        let (tx, rx) = mpsc::channel();
+        let addr = driven_server(Config::default(), 2, move |handle, mut events| {
+            let payload = vec![7u8; 1 << 20];
+            let mut accepted = 0usize;
+            // The client does not read: the socket buffers, then the output, fill up. `Full`
+            // hands the message back. It lasts once the kernel stops taking more (its send
+            // buffer may still grow for a while: wait until nothing moved for 750 ms).
+            let mut full_in_a_row = 0;
+            while full_in_a_row < 15 {
+                match handle.try_send(payload.clone()) {
+                    Ok(()) => {
+                        accepted += 1;
+                        full_in_a_row = 0;
+                    }
+                    Err(TrySendError::Full(back)) => {
+                        assert_eq!(back, Message::binary(payload.clone()));
+                        full_in_a_row += 1;
+                        thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+                assert!(accepted < 1000, "never full");
+            }
+            // `send` waits until the client reads.
+            let waiting = {
+                let handle = handle.clone();
+                let payload = payload.clone();
+                thread::spawn(move || handle.send(payload))
+            };
+            thread::sleep(Duration::from_millis(300));
+            if waiting.is_finished() {
+                panic!("send did not wait: {:?}", waiting.join().unwrap());
+            }
+            // The client reads once it knows how many to expect.
+            tx.send(accepted + 1).unwrap();
+            waiting.join().unwrap().unwrap();
+            handle.close(CloseCode::NORMAL, "").unwrap();
+            ends_with_closed(&mut events);
+        });
+        let mut ws = client(addr);
+        let expected = rx.recv().unwrap();
+        let (messages, _) = read_all(&mut ws);
+        assert_eq!(messages.len(), expected);
+        assert!(messages.iter().all(|m| m.len() == 1 << 20));
+    });
+}
+
+#[test]
+fn terminate_drops_the_connection() {
+    watchdog(20, || {
+        let (tx, rx) = mpsc::channel();
+        let addr = driven_server(Config::default(), 8, move |handle, mut events| {
+            handle.terminate().unwrap();
+            let info = ends_with_closed(&mut events);
+            assert!(matches!(handle.terminate(), Err(Error::ConnectionClosed)));
+            tx.send(info).unwrap();
+        });
+        let mut ws = client(addr);
+        let (_, info) = read_all(&mut ws);
+        assert_eq!(info.code(), CloseCode::ABNORMAL);
+        assert_eq!(rx.recv().unwrap().code(), CloseCode::ABNORMAL);
+    });
+}
+
+#[test]
+fn dropping_handles_and_receiver_closes_with_1000() {
+    watchdog(20, || {
+        let addr = driven_server(Config::default(), 8, |handle, events| {
+            handle.send("last").unwrap();
+            drop(events);
+            let second = handle.clone();
+            drop(handle);
+            second.send("very last").unwrap();
+            drop(second);
+        });
+        let mut ws = client(addr);
+        let (messages, info) = read_all(&mut ws);
+        assert_eq!(messages, [Message::text("last"), Message::text("very last")]);
+        assert_eq!(info.received.unwrap().code, CloseCode::NORMAL);
+        while ws.recv().is_some() {}
+        assert!(ws.close_info().unwrap().was_clean());
+    });
+}
+
+#[cfg(feature = "server")]
+#[test]
+fn driven_client_and_tracked_server_connection() {
+    watchdog(20, || {
+        let server = ws_blocking::server::Server::builder().bind("127.0.0.1", 0).unwrap();
+        let addr = server.local_addr().unwrap();
+        let server = Arc::new(server);
+        let accepting = server.clone();
+        let t = thread::spawn(move || {
+            let conn = accepting.accept().unwrap();
+            let (handle, mut events) = conn.ws.spawn(8);
+            for event in &mut events {
+                match event.unwrap() {
+                    Event::Message(m) => handle.send(m).unwrap(),
+                    Event::Closed(_) => break,
+                    _ => {}
+                }
+            }
+            assert!(events.recv().is_none());
+        });
+        // The client side driven too.
+        let (handle, mut events) = client(addr).spawn(8);
+        handle.send("hello").unwrap();
+        assert!(matches!(events.recv(), Some(Ok(Event::Message(m))) if m == Message::text("hello")));
+        // A broadcast reaches the driven tracked connection through its flusher.
+        while server.clients().is_empty() {
+            thread::sleep(Duration::from_millis(10));
+        }
+        server.clients().broadcast_message("to all");
+        assert!(matches!(events.recv(), Some(Ok(Event::Message(m))) if m == Message::text("to all")));
+        handle.ping(b"p").unwrap();
+        assert!(matches!(events.recv(), Some(Ok(Event::Pong(p))) if &p[..] == b"p"));
+        handle.close(CloseCode::NORMAL, "").unwrap();
+        let info = ends_with_closed(&mut events);
+        assert!(info.was_clean());
+        handle.closed();
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn handles_are_send_sync_clone() {
+    fn check<T: Send + Sync + Clone>() {}
+    fn send<T: Send>() {}
+    check::<WsHandle>();
+    send::<EventReceiver>();
+}
+
+/// Raw bytes to a driven server: a protocol error ends the events with `Closed` (1002).
+#[test]
+fn protocol_error_ends_the_events() {
+    watchdog(20, || {
+        let (tx, rx) = mpsc::channel();
+        let addr = driven_server(Config::default(), 8, move |_handle, mut events| {
+            loop {
+                match events.recv() {
+                    Some(Ok(Event::Closed(info))) => break tx.send(info).unwrap(),
+                    Some(Ok(_)) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+            // The connection is over once the peer closes TCP.
+            assert!(events.recv().is_none());
+        });
+        let mut raw = TcpStream::connect(addr).unwrap();
+        raw.write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+        // An unmasked frame from a client breaks RFC 6455.
+        raw.write_all(&[0x81, 0x02, b'h', b'i']).unwrap();
+        let info = rx.recv().unwrap();
+        assert!(matches!(info.error, Some(ProtoError::Protocol(_))), "{info:?}");
+        assert_eq!(info.sent.unwrap().code, CloseCode::PROTOCOL_ERROR);
+        drop(raw);
+    });
+}
