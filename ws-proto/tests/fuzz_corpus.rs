@@ -74,3 +74,40 @@ fn pair_delivers_and_closes_cleanly() {
         assert_eq!(s.clean, [true, true], "{seed}: {s:?}");
     }
 }
+
+#[test]
+fn extensions_corpus() {
+    replay("extensions", harness::extensions);
+}
+
+#[test]
+fn subprotocols_corpus() {
+    replay("subprotocols", harness::subprotocols);
+}
+
+#[test]
+fn inflate_corpus() {
+    replay("inflate", harness::inflate);
+}
+
+#[test]
+fn proxy_corpus() {
+    replay("proxy", harness::proxy);
+}
+
+#[cfg(feature = "url")]
+#[test]
+fn url_corpus() {
+    replay("url", harness::url);
+}
+
+/// Every corpus directory has its test above (a new target's corpus cannot be forgotten).
+#[test]
+fn every_corpus_is_replayed() {
+    let this = include_str!("fuzz_corpus.rs");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    for entry in std::fs::read_dir(&dir).expect("corpus dir") {
+        let name = entry.expect("entry").file_name().into_string().expect("UTF-8 name");
+        assert!(this.contains(&format!("replay(\"{name}\"")), "corpus {name} is not replayed by a test");
+    }
+}
