@@ -521,7 +521,7 @@ pub fn extensions(data: &[u8]) {
     let Some(offer) = deflate_config(*client_sel) else { return };
     let config = Config::default().permessage_deflate(Some(offer.clone()));
     let Ok(mut client) = client_response(config, &[], &fields, now) else { return };
-    let params = client.negotiated().deflate.clone();
+    let params = client.negotiated().deflate;
     if let Some(p) = &params {
         let m = offer.get_backend().expect("backend").min_window_bits();
         if offer.get_server_no_context_takeover() {
@@ -1016,7 +1016,7 @@ pub fn url(data: &[u8]) {
     match ws_proto::ClientTarget::parse(first) {
         Ok(t) => check_target(&t, true),
         Err(e) => {
-            assert_eq!(e.to_string().contains(e.url()), true);
+            assert!(e.to_string().contains(e.url()));
             check_redacted(first, &e.to_string());
         }
     }

@@ -55,6 +55,25 @@ impl Outbound {
     }
 }
 
+/// What goes through the urgent channel: commands that bypass the queue, and the event
+/// receiver's go-ahead for the held close echo.
+#[derive(Debug)]
+enum Urgent {
+    Command(Outbound),
+    /// The application took [`Item::PeerClosing`]: once the commands it queued before are
+    /// applied, echo the peer's close.
+    ReleaseCloseEcho,
+}
+
+/// What goes through the event channel.
+#[derive(Debug)]
+enum Item {
+    Event(io::Result<Event>),
+    /// The peer's close was reached (every event before it is ahead in the channel) and its
+    /// echo is held; the receiver turns this into [`Urgent::ReleaseCloseEcho`].
+    PeerClosing,
+}
+
 /// State the driver shares with the handles.
 #[derive(Debug, Default)]
 struct Status {
@@ -71,7 +90,7 @@ struct Status {
 pub struct WsHandle {
     tx: mpsc::Sender<Outbound>,
     /// Close and terminate commands that bypass the bounded queue ([`WsHandle::close_now`]).
-    urgent: mpsc::UnboundedSender<Outbound>,
+    urgent: mpsc::UnboundedSender<Urgent>,
     status: Arc<Status>,
 }
 
@@ -178,7 +197,7 @@ impl WsHandle {
         if self.is_closed() {
             return Err(Error::ConnectionClosed);
         }
-        self.urgent.send(cmd).map_err(|_| Error::ConnectionClosed)
+        self.urgent.send(Urgent::Command(cmd)).map_err(|_| Error::ConnectionClosed)
     }
 
     /// Whether the connection has closed (`Event::Closed` was produced) or the driver ended.
@@ -199,25 +218,48 @@ impl WsHandle {
 /// The channel is bounded: while it is full the driver stops reading the socket. Dropping the
 /// receiver discards further events; the connection keeps running for the handles (and closes
 /// with 1000 once the handles are gone too).
+///
+/// The peer's close does not overtake the application: the driver echoes it only once the
+/// application has taken every event before it from this receiver and the commands it queued
+/// until then are applied (bounded by the close timeout), so an echo server answers every
+/// message before the close; `Event::Closed` follows the echo.
 #[derive(Debug)]
 pub struct EventReceiver {
-    rx: mpsc::Receiver<io::Result<Event>>,
+    rx: mpsc::Receiver<Item>,
+    urgent: mpsc::UnboundedSender<Urgent>,
 }
 
 impl EventReceiver {
     /// The next event; `None` once the driver ended. Cancel safe.
     pub async fn recv(&mut self) -> Option<io::Result<Event>> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// The next event if one is waiting.
     pub fn try_recv(&mut self) -> Option<io::Result<Event>> {
-        self.rx.try_recv().ok()
+        loop {
+            match self.rx.try_recv().ok()? {
+                Item::Event(event) => return Some(event),
+                Item::PeerClosing => self.release_close_echo(),
+            }
+        }
     }
 
     /// Polls for the next event.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Event>>> {
-        self.rx.poll_recv(cx)
+        loop {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(Item::Event(event))) => return Poll::Ready(Some(event)),
+                Poll::Ready(Some(Item::PeerClosing)) => self.release_close_echo(),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn release_close_echo(&self) {
+        // The driver may be gone already; then there is nothing left to echo.
+        let _ = self.urgent.send(Urgent::ReleaseCloseEcho);
     }
 }
 
@@ -226,14 +268,14 @@ impl futures_core::Stream for EventReceiver {
     type Item = io::Result<Event>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().rx.poll_recv(cx)
+        self.get_mut().poll_recv(cx)
     }
 }
 
 /// Commands applied per turn before the socket gets its turn.
 const COMMANDS_PER_TURN: usize = 64;
 
-type Reserve = Pin<Box<dyn Future<Output = Result<OwnedPermit<io::Result<Event>>, mpsc::error::SendError<()>>> + Send>>;
+type Reserve = Pin<Box<dyn Future<Output = Result<OwnedPermit<Item>, mpsc::error::SendError<()>>> + Send>>;
 
 /// The task that runs a connection in driver mode: a future that ends when the connection is
 /// over. [`WebSocket::spawn`] spawns it; [`WebSocket::into_driver`] hands it out for other
@@ -243,12 +285,16 @@ pub struct Driver<S, R: Runtime> {
     ws: WebSocket<S, R>,
     commands: mpsc::Receiver<Outbound>,
     commands_open: bool,
-    urgent: mpsc::UnboundedReceiver<Outbound>,
-    events: mpsc::Sender<io::Result<Event>>,
+    urgent: mpsc::UnboundedReceiver<Urgent>,
+    events: mpsc::Sender<Item>,
     events_open: bool,
     /// Events waiting for room in the channel (the last may be `Event::Closed` reported by a
     /// timer while reading was stopped).
-    held: VecDeque<io::Result<Event>>,
+    held: VecDeque<Item>,
+    /// [`Item::PeerClosing`] was delivered for the held close echo.
+    peer_closing_sent: bool,
+    /// The receiver asked for the close echo: it goes out once the queued commands are applied.
+    release_wanted: bool,
     reserve: Option<Reserve>,
     /// Resolves when the event receiver is dropped; watched once the handles are gone.
     receiver_gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
@@ -276,8 +322,11 @@ impl<S: Unpin + Send + 'static, R: Io<S>> WebSocket<S, R> {
 
 impl<S, R: Io<S>> WebSocket<S, R> {
     /// Like [`spawn`](Self::spawn), but returns the driver future to run it yourself.
-    pub fn into_driver(self, queue: usize) -> (Driver<S, R>, WsHandle, EventReceiver) {
+    pub fn into_driver(mut self, queue: usize) -> (Driver<S, R>, WsHandle, EventReceiver) {
         let queue = queue.max(1);
+        // The application reads events through a queue: the peer's close must not overtake
+        // the answers it still sends (see `EventReceiver`).
+        self.conn.hold_close_echo(true);
         let (tx, commands) = mpsc::channel(queue);
         let (urgent_tx, urgent) = mpsc::unbounded_channel();
         let (events, rx) = mpsc::channel(queue);
@@ -290,12 +339,15 @@ impl<S, R: Io<S>> WebSocket<S, R> {
             events,
             events_open: true,
             held: VecDeque::new(),
+            peer_closing_sent: false,
+            release_wanted: false,
             reserve: None,
             receiver_gone: None,
             finished: false,
             status: status.clone(),
         };
-        (driver, WsHandle { tx, urgent: urgent_tx, status }, EventReceiver { rx })
+        let receiver = EventReceiver { rx, urgent: urgent_tx.clone() };
+        (driver, WsHandle { tx, urgent: urgent_tx, status }, receiver)
     }
 }
 
@@ -320,8 +372,8 @@ impl<S, R: Io<S>> Driver<S, R> {
     }
 
     /// Hands an event to the channel, or holds it while the channel is full.
-    fn deliver(&mut self, event: io::Result<Event>) {
-        if matches!(event, Ok(Event::Closed(_))) {
+    fn deliver(&mut self, event: Item) {
+        if matches!(event, Item::Event(Ok(Event::Closed(_)))) {
             self.status.closed.store(true, Ordering::Release);
         }
         if !self.events_open {
@@ -382,27 +434,50 @@ impl<S: Unpin, R: Io<S>> Future for Driver<S, R> {
             }
             // Urgent commands (close or terminate), whatever the output holds.
             let mut taken = 0;
-            while let Poll::Ready(Some(cmd)) = this.urgent.poll_recv(cx) {
-                this.apply(cmd);
+            while let Poll::Ready(Some(urgent)) = this.urgent.poll_recv(cx) {
+                match urgent {
+                    Urgent::Command(cmd) => this.apply(cmd),
+                    Urgent::ReleaseCloseEcho => this.release_wanted = true,
+                }
                 taken += 1;
             }
-            // Commands, while the output is below the high-water mark and no message is being
+            // Commands, while the output is below the high-water mark (or every queued one
+            // before a held close echo: the queue bounds them) and no message is being
             // compressed off the runtime (commands stay in order behind it).
+            let mut queue_empty = !this.commands_open;
             while this.commands_open
-                && this.ws.conn.is_write_ready()
+                && (this.ws.conn.is_write_ready() || this.release_wanted)
                 && !this.ws.write.offload.is_pending()
-                && taken < COMMANDS_PER_TURN
+                && (taken < COMMANDS_PER_TURN || this.release_wanted)
             {
                 match this.commands.poll_recv(cx) {
                     Poll::Ready(Some(cmd)) => {
                         this.apply(cmd);
                         taken += 1;
                     }
-                    Poll::Ready(None) => this.commands_open = false,
-                    Poll::Pending => break,
+                    Poll::Ready(None) => {
+                        this.commands_open = false;
+                        queue_empty = true;
+                    }
+                    Poll::Pending => {
+                        queue_empty = true;
+                        break;
+                    }
                 }
             }
             progress |= taken > 0;
+            if this.ws.conn.is_close_echo_held() {
+                let nobody_answers = !this.commands_open || !this.events_open;
+                if (this.release_wanted && queue_empty && !this.ws.write.offload.is_pending()) || nobody_answers {
+                    this.release_wanted = false;
+                    this.ws.conn.release_close_echo(R::now());
+                    progress = true;
+                } else if !this.peer_closing_sent {
+                    this.peer_closing_sent = true;
+                    this.deliver(Item::PeerClosing);
+                    progress = true;
+                }
+            }
             if !this.commands_open && this.events_open {
                 let events = this.events.clone();
                 let gone = this.receiver_gone.get_or_insert_with(|| Box::pin(async move { events.closed().await }));
@@ -423,7 +498,7 @@ impl<S: Unpin, R: Io<S>> Future for Driver<S, R> {
             let write_blocked = this.commands_open && !this.ws.conn.is_write_ready();
             match this.ws.poll_next_event(cx) {
                 Poll::Ready(Some(event)) => {
-                    this.deliver(event);
+                    this.deliver(Item::Event(event));
                     progress = true;
                 }
                 Poll::Ready(None) => {
@@ -432,6 +507,8 @@ impl<S: Unpin, R: Io<S>> Future for Driver<S, R> {
                 }
                 Poll::Pending => {}
             }
+            // The peer's close was just reached: announce it in the next turn.
+            progress |= this.ws.conn.is_close_echo_held() && !this.peer_closing_sent;
             // A compression finished: commands may be taken again.
             progress |= offloading && !this.ws.write.offload.is_pending();
             progress |= write_blocked && this.ws.conn.is_write_ready();

@@ -75,6 +75,10 @@ pub struct Connection {
     hard_terminated: bool,
     /// Bytes arrived since the keepalive timer was last re-armed.
     activity: bool,
+    /// Hold the close echo until [`release_close_echo`](Self::release_close_echo).
+    hold_close_echo: bool,
+    /// The peer's close was read and its echo is held: the application may still send.
+    echo_held: bool,
     bytes_received: u64,
 }
 
@@ -135,6 +139,8 @@ impl Connection {
             done: false,
             hard_terminated: false,
             activity: false,
+            hold_close_echo: false,
+            echo_held: false,
             bytes_received: 0,
         };
         conn.set_local_deflate(&local);
@@ -182,7 +188,36 @@ impl Connection {
     }
 
     fn discarding(&self) -> bool {
-        self.state == State::Closed || self.hard_terminated
+        self.state == State::Closed || self.hard_terminated || self.echo_held
+    }
+
+    /// Holds the echo of the peer's close frame until
+    /// [`release_close_echo`](Self::release_close_echo), for adapters whose application
+    /// reads events through a queue (driver mode): the peer's close then waits until the
+    /// application has received every message before it and its answers are queued (RFC 6455
+    /// §5.5.1 lets an endpoint send its current messages before its close). Meanwhile the
+    /// connection stays `Open` for sending, reads nothing more, and the close timer bounds the
+    /// wait (on expiry the echo is released). Off by default: the echo is queued as soon as
+    /// [`poll_event`](Self::poll_event) reaches the peer's close.
+    pub fn hold_close_echo(&mut self, on: bool) {
+        self.hold_close_echo = on;
+    }
+
+    /// Whether the peer's close was read and its echo is held (see
+    /// [`hold_close_echo`](Self::hold_close_echo)): every event before it has been polled.
+    pub fn is_close_echo_held(&self) -> bool {
+        self.echo_held
+    }
+
+    /// Queues the held echo of the peer's close (after everything queued so far) and closes:
+    /// `Event::Closed` follows. A no-op when no echo is held.
+    pub fn release_close_echo(&mut self, now: Instant) {
+        if self.echo_held {
+            self.echo_held = false;
+            let frame = self.received_close.clone();
+            self.queue_close(frame);
+            self.enter_closed(now);
+        }
     }
 
     /// Buffers bytes received from the peer (copying). Parsing happens in
@@ -336,12 +371,26 @@ impl Connection {
         self.received_close = frame.clone();
         if self.state == State::Open {
             self.initiator = Initiator::Remote;
+            if self.hold_close_echo {
+                // The echo waits for `release_close_echo`; what follows the close is discarded
+                // (§5.5.1) and the close timer bounds the wait.
+                self.echo_held = true;
+                self.input.clear();
+                self.timers.stop(Timer::KeepAlive);
+                self.timers.stop(Timer::PongDeadline);
+                self.arm_close_timer(now);
+                return;
+            }
             self.queue_close(frame);
         }
         self.enter_closed(now);
     }
 
     fn on_eof(&mut self) {
+        if self.echo_held {
+            // The peer half-closed after its close frame: the held echo still goes out.
+            return;
+        }
         match self.state {
             State::Open | State::Closing => {
                 self.error = Some(Error::UnexpectedEof);
@@ -406,6 +455,7 @@ impl Connection {
             let reason = truncate_reason(&error.to_string());
             self.queue_close(Some(CloseFrame { code, reason }));
         }
+        self.echo_held = false;
         self.initiator = Initiator::Library;
         self.error = Some(error);
         self.enter_closed(now);
@@ -687,6 +737,13 @@ impl Connection {
         if let Some(f) = &frame {
             f.validate()?;
         }
+        if self.echo_held {
+            // The answer to the peer's held close: this frame instead of the echo.
+            self.echo_held = false;
+            self.queue_close(frame);
+            self.enter_closed(now);
+            return Ok(());
+        }
         self.queue_close(frame);
         self.initiator = Initiator::Local;
         self.state = State::Closing;
@@ -707,6 +764,7 @@ impl Connection {
             let code = if code.is_valid_on_wire() { code } else { CloseCode::INTERNAL_ERROR };
             self.queue_close(Some(CloseFrame { code, reason: truncate_reason(reason) }));
         }
+        self.echo_held = false;
         self.initiator = Initiator::Local;
         self.enter_closed(now);
     }
@@ -721,6 +779,7 @@ impl Connection {
             self.closed_pending = true;
         }
         self.hard_terminated = true;
+        self.echo_held = false;
         self.out.clear();
         self.input.clear();
         self.timers.stop_all();
@@ -805,6 +864,10 @@ impl Connection {
                 }
                 Timer::PongDeadline if self.state == State::Open => {
                     self.fail_with(Error::Timeout(TimeoutKind::Pong), now);
+                }
+                Timer::Close if self.echo_held => {
+                    // The application did not take the events before the peer's close in time.
+                    self.release_close_echo(now);
                 }
                 Timer::Close => {
                     if self.state == State::Closing {

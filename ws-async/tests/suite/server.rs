@@ -350,10 +350,15 @@ on_every_runtime! {
         listed.sort();
         assert_eq!(listed, ids);
         assert!(server.clients().contains(ids[1]));
-        // A client leaves: it is removed once its connection reports Closed.
+        // A client leaves: it is removed once its connection reports Closed. The server's
+        // application reads its events (the close is echoed once it has taken them).
         let mut gone = clients.remove(1);
+        let mut gone_events = conns.remove(1).events;
+        let reader = T::spawn(async move { while gone_events.recv().await.is_some() {} });
         gone.close(CloseCode::NORMAL, "bye").await.unwrap();
         assert_eq!(closed_code(&mut gone).await, 1000);
+        drop(gone);
+        within(reader).await;
         eventually(|| server.clients().len() == 2).await;
         assert!(!server.clients().contains(ids[1]));
         // The app's own handles and receivers do not keep a closed client listed.

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use ws_proto::{
-    Bytes, CloseCode, Config, Error, Initiator, Message, MessageKind, PreparedMessage, Role, SendError, State,
-    TimeoutKind,
+    Bytes, CloseCode, Config, Connection, Error, Initiator, Message, MessageKind, PreparedMessage, Role, SendError,
+    State, TimeoutKind,
 };
 
 use super::pair::*;
@@ -139,7 +139,7 @@ both_roles!(client_never_sends_two_close_frames, server_never_sends_two_close_fr
 both_roles!(client_send_after_close_is_an_error, server_send_after_close_is_an_error, |role| {
     let t0 = Instant::now();
     let prepared = PreparedMessage::new(Message::text("p"));
-    let check = |c: &mut ws_proto::Connection, err: SendError| {
+    let check = |c: &mut Connection, err: SendError| {
         assert_eq!(c.send_text("x"), Err(err.clone()));
         assert_eq!(c.send_binary(vec![1]), Err(err.clone()));
         assert_eq!(c.send_prepared(&prepared), Err(err.clone()));
@@ -468,4 +468,101 @@ fn pair_close_with_partial_reads_and_writes() {
     assert_eq!(server[0], Ev::binary(&[1; 500]));
     assert_eq!(last_closed(&server).initiator, Initiator::Local);
     assert!(p.dropped(Side::Client) && p.dropped(Side::Server));
+}
+
+// ------------------------------------------------------------ held close echo (driver mode)
+
+/// A server connection holding its close echo, that read `n` texts and then the client's close.
+fn held_echo_server(n: usize, now: Instant) -> (Connection, Vec<Ev>) {
+    let config = Config::default().close_timeout(Some(Duration::from_secs(5)));
+    let mut conn = new_conn(Role::Server, &config, now);
+    conn.hold_close_echo(true);
+    let mut wire = Vec::new();
+    for i in 0..n {
+        wire.extend(RawFrame::text(&format!("m{i}")).to(Role::Server));
+    }
+    wire.extend(RawFrame::close(1000, "done").to(Role::Server));
+    wire.extend(RawFrame::text("after the close").to(Role::Server));
+    let evs = recv(&mut conn, &wire, now);
+    (conn, evs)
+}
+
+#[test]
+fn held_close_echo_lets_the_answers_go_first() {
+    let now = Instant::now();
+    let (mut conn, evs) = held_echo_server(3, now);
+    // Every message before the close, nothing after it, and no Closed yet.
+    assert_eq!(evs, [Ev::text("m0"), Ev::text("m1"), Ev::text("m2")]);
+    assert!(conn.is_close_echo_held());
+    assert_eq!(conn.state(), State::Open, "the application may still answer");
+    assert_frames_sent(&mut conn, &[], false);
+    for i in 0..3 {
+        conn.send_text(format!("r{i}")).unwrap();
+    }
+    conn.release_close_echo(now);
+    assert!(!conn.is_close_echo_held());
+    assert_frames_sent(
+        &mut conn,
+        &[Frame::text("r0"), Frame::text("r1"), Frame::text("r2"), Frame::close(1000, "done")],
+        true,
+    );
+    let evs = poll_events(&mut conn, now);
+    assert_eq!(evs, [Ev::Closed(Closed::clean(Initiator::Remote, Some(cf(1000, "done")), Some(cf(1000, "done"))))]);
+    assert_eq!(conn.send_text("late"), Err(SendError::NotOpen));
+    // Releasing again does nothing.
+    conn.release_close_echo(now);
+    assert_frames_sent(&mut conn, &[], false);
+}
+
+#[test]
+fn held_close_echo_is_released_by_the_close_timer() {
+    let now = Instant::now();
+    let (mut conn, _) = held_echo_server(1, now);
+    let deadline = conn.poll_timeout().expect("the close timer bounds the wait");
+    assert_eq!(deadline, now + Duration::from_secs(5));
+    conn.handle_timeout(deadline - Duration::from_millis(1));
+    assert!(conn.is_close_echo_held(), "not before the deadline");
+    conn.handle_timeout(deadline);
+    assert!(!conn.is_close_echo_held());
+    assert_frames_sent(&mut conn, &[Frame::close(1000, "done")], true);
+    let evs = poll_events(&mut conn, deadline);
+    assert!(last_closed(&evs).clean, "{evs:?}");
+}
+
+#[test]
+fn close_while_the_echo_is_held_answers_with_that_frame() {
+    let now = Instant::now();
+    let (mut conn, _) = held_echo_server(0, now);
+    conn.send_text("last words").unwrap();
+    conn.close(Some(cf(4000, "mine")), now).unwrap();
+    assert_frames_sent(&mut conn, &[Frame::text("last words"), Frame::close(4000, "mine")], true);
+    let evs = poll_events(&mut conn, now);
+    assert_eq!(evs, [Ev::Closed(Closed::clean(Initiator::Remote, Some(cf(4000, "mine")), Some(cf(1000, "done"))))]);
+}
+
+#[test]
+fn eof_while_the_echo_is_held_is_not_an_error() {
+    let now = Instant::now();
+    let (mut conn, _) = held_echo_server(1, now);
+    conn.receive_eof();
+    assert!(poll_events(&mut conn, now).is_empty());
+    assert!(conn.is_close_echo_held());
+    conn.release_close_echo(now);
+    let evs = poll_events(&mut conn, now);
+    let closed = last_closed(&evs);
+    assert!(closed.clean && closed.error.is_none(), "{closed:?}");
+}
+
+#[test]
+fn terminate_and_fail_drop_a_held_echo() {
+    let now = Instant::now();
+    let (mut conn, _) = held_echo_server(0, now);
+    conn.fail(CloseCode::POLICY_VIOLATION, "no", now);
+    assert!(!conn.is_close_echo_held());
+    assert_frames_sent(&mut conn, &[Frame::close(1008, "no")], true);
+    let (mut conn, _) = held_echo_server(0, now);
+    conn.terminate();
+    assert!(!conn.is_close_echo_held());
+    assert!(conn.poll_transmit().is_none());
+    assert_eq!(poll_events(&mut conn, now).len(), 1);
 }

@@ -327,8 +327,8 @@ fn serve(request: &[u8], options: &ServerOptions) -> Result<Connection, Rejectio
 }
 
 fn deflate_server() -> ServerOptions {
-    let o = ServerOptions::default().per_message_deflate(Some(DeflateConfig::default()));
-    o
+    
+    ServerOptions::default().per_message_deflate(Some(DeflateConfig::default()))
 }
 
 #[test]
@@ -971,8 +971,8 @@ proptest! {
         chunk in 1usize..5000,
     ) {
         let cfg = |s: &Side| {
-            let c = Config::default().outgoing_fragment_size(s.fragment_size).deliver_fragments(s.deliver_fragments);
-            c
+            
+            Config::default().outgoing_fragment_size(s.fragment_size).deliver_fragments(s.deliver_fragments)
         };
         let mut s = deflate_pair(client.deflate.clone(), server.deflate.clone(), &cfg(&client), &cfg(&server));
         prop_assert_eq!(s.client.negotiated().deflate, s.server.negotiated().deflate);

@@ -126,8 +126,8 @@ both_roles!(client_outgoing_fragment_size_splits_messages, server_outgoing_fragm
 // ------------------------------------------------------------------ fragment delivery mode
 
 fn fragment_config() -> Config {
-    let cfg = Config::default().deliver_fragments(true);
-    cfg
+    
+    Config::default().deliver_fragments(true)
 }
 
 /// Concatenates fragment data, checking that only the last piece has `fin` and every piece

@@ -11,8 +11,8 @@ const IDLE: Duration = Duration::from_secs(10);
 const PONG: Duration = Duration::from_secs(5);
 
 fn keepalive_config() -> Config {
-    let cfg = Config::default().keep_alive(Some(IDLE), Some(PONG));
-    cfg
+    
+    Config::default().keep_alive(Some(IDLE), Some(PONG))
 }
 
 // ------------------------------------------------------------------ ping / pong

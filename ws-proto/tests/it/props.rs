@@ -166,12 +166,12 @@ fn merge_fragments(evs: Vec<Ev>) -> (Vec<Ev>, Vec<u8>) {
 }
 
 fn invariance_config(deliver_fragments: bool) -> Config {
-    let cfg = Config::default()
+    
+    Config::default()
         .max_message_size(Some(150))
         .max_frame_size(Some(100))
         .max_fragments(Some(4))
-        .deliver_fragments(deliver_fragments);
-    cfg
+        .deliver_fragments(deliver_fragments)
 }
 
 proptest! {
