@@ -125,8 +125,18 @@ struct Channel {
     capacity: usize,
 }
 
+/// What goes through the channel.
+enum Item {
+    Event(io::Result<Event>),
+    /// The peer's close was reached (every event before it is ahead) and its echo is held:
+    /// taking it lets the driver release the echo.
+    PeerClosing,
+}
+
 struct Queue {
-    events: VecDeque<io::Result<Event>>,
+    events: VecDeque<Item>,
+    /// The receiver took [`Item::PeerClosing`]: the answers sent before are queued.
+    release: bool,
     /// `Event::Closed` was produced.
     closed: bool,
     /// The driver thread ended.
@@ -142,6 +152,7 @@ impl Channel {
         Self {
             queue: Mutex::new(Queue {
                 events: VecDeque::new(),
+                release: false,
                 closed: false,
                 finished: false,
                 receiver: true,
@@ -163,10 +174,27 @@ impl Channel {
         let mut queue = self.lock();
         queue.closed |= matches!(event, Ok(Event::Closed(_)));
         if queue.receiver {
-            queue.events.push_back(event);
+            queue.events.push_back(Item::Event(event));
         }
         drop(queue);
         self.ready.notify_all();
+    }
+
+    /// Announces the peer's close after the events before it, then waits until the receiver
+    /// took it, the receiver went away, or `released` (the close timer released the echo).
+    fn wait_peer_closing(&self, released: impl Fn() -> bool) {
+        let mut queue = self.lock();
+        queue.events.push_back(Item::PeerClosing);
+        drop(queue);
+        self.ready.notify_all();
+        loop {
+            let done = released();
+            let queue = self.lock();
+            if done || queue.release || !queue.receiver {
+                return;
+            }
+            let _ = self.room.wait_timeout(queue, FLUSHER_TICK);
+        }
     }
 
     /// Waits while the channel is full and the receiver exists, unless `over` (the connection
@@ -197,10 +225,18 @@ impl Channel {
     fn pop(&self, deadline: Option<Instant>) -> Result<io::Result<Event>, bool> {
         let mut queue = self.lock();
         loop {
-            if let Some(event) = queue.events.pop_front() {
-                drop(queue);
-                self.room.notify_all();
-                return Ok(event);
+            match queue.events.pop_front() {
+                Some(Item::Event(event)) => {
+                    drop(queue);
+                    self.room.notify_all();
+                    return Ok(event);
+                }
+                Some(Item::PeerClosing) => {
+                    queue.release = true;
+                    self.room.notify_all();
+                    continue;
+                }
+                None => {}
             }
             if queue.finished {
                 return Err(true);
@@ -523,12 +559,20 @@ impl Drop for Finish {
     }
 }
 
-/// The driver thread: reads events into the channel until the connection is over.
+/// The driver thread: reads events into the channel until the connection is over. The
+/// peer's close is echoed once the application has taken every event before it (its answers,
+/// queued by its handles at once, are then ahead of the echo) or the close timer expired.
 fn drive<S: Read + Write + Transport>(mut reader: WsReader<S>, channel: Arc<Channel>) {
     let _finish = Finish(channel.clone());
     loop {
         channel.wait_for_room(|| reader.with_connection(|c| c.is_terminated()));
         match reader.recv() {
+            Some(Err(e))
+                if e.kind() == io::ErrorKind::WouldBlock && reader.with_connection(|c| c.is_close_echo_held()) =>
+            {
+                channel.wait_peer_closing(|| !reader.with_connection(|c| c.is_close_echo_held()));
+                reader.with_connection(|c| c.release_close_echo(Instant::now()));
+            }
             Some(event) => channel.push(event),
             None => break,
         }
@@ -551,6 +595,8 @@ impl<S: Read + Write + Transport + TryClone + Send + 'static> WebSocket<S> {
         let (mut reader, writer) = self.split();
         // The driver reads whenever the channel has room.
         reader.resume();
+        // The application takes events from a queue: the peer's close waits for its answers.
+        reader.with_connection(|c| c.hold_close_echo(true));
         let shared = writer.shared().clone();
         drop(writer);
         let ops: Arc<dyn Driven> = shared.clone();

@@ -29,6 +29,8 @@ struct Look {
     terminated: bool,
     wants_read: bool,
     wants_write: bool,
+    /// The peer's close was reached and its echo is held (driver mode).
+    echo_held: bool,
 }
 
 impl RecvState {
@@ -62,6 +64,7 @@ impl RecvState {
                     terminated: conn.is_terminated(),
                     wants_read: conn.wants_read(),
                     wants_write: conn.wants_write(),
+                    echo_held: conn.is_close_echo_held(),
                 }
             });
             if let Some(event) = look.event {
@@ -80,6 +83,13 @@ impl RecvState {
             }
             if self.paused {
                 return Some(Err(io::Error::new(io::ErrorKind::WouldBlock, "reading is paused")));
+            }
+            if look.echo_held {
+                // Driver mode: nothing more to read until the application releases the echo.
+                return Some(Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the peer's close waits for the application",
+                )));
             }
             if !look.wants_read {
                 if look.wants_write {

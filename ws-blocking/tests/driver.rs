@@ -440,3 +440,52 @@ fn protocol_error_ends_the_events() {
         drop(raw);
     });
 }
+
+/// The peer's close does not overtake the answers: a client sends 40 messages and its close
+/// in one write; the driven application answers each after a pause and gets every answer out
+/// before the close echo (which waits for it to take the events before the close).
+#[test]
+fn answers_go_before_the_close_echo() {
+    const N: usize = 40;
+    watchdog(30, || {
+        let addr = driven_server(Config::default(), 4, move |handle, mut events| {
+            while let Some(event) = events.recv() {
+                if let Ok(Event::Message(m)) = event {
+                    thread::sleep(Duration::from_millis(1));
+                    handle.send(m).unwrap();
+                }
+            }
+        });
+        let mut tcp = TcpStream::connect(addr).unwrap();
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        let mut wire = request.into_bytes();
+        let masked = |opcode: u8, payload: &[u8]| {
+            let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+            f.extend_from_slice(payload);
+            f
+        };
+        for i in 0..N {
+            wire.extend(masked(0x1, format!("m{i}").as_bytes()));
+        }
+        wire.extend(masked(0x8, b"\x03\xe8done"));
+        tcp.write_all(&wire).unwrap();
+        let mut out = Vec::new();
+        tcp.read_to_end(&mut out).unwrap();
+        let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let mut rest = &out[head_end..];
+        let mut frames = Vec::new();
+        while rest.len() >= 2 {
+            let len = usize::from(rest[1] & 0x7f);
+            frames.push((rest[0] & 0x0f, rest[2..2 + len].to_vec()));
+            rest = &rest[2 + len..];
+        }
+        let texts: Vec<_> =
+            frames.iter().filter(|f| f.0 == 0x1).map(|f| String::from_utf8(f.1.clone()).unwrap()).collect();
+        assert_eq!(texts, (0..N).map(|i| format!("m{i}")).collect::<Vec<_>>());
+        let last = frames.last().unwrap();
+        assert_eq!((last.0, &last.1[..]), (0x8, &b"\x03\xe8done"[..]), "the close echo comes last");
+    });
+}
