@@ -79,6 +79,8 @@ pub struct Connection {
     hold_close_echo: bool,
     /// The peer's close was read and its echo is held: the application may still send.
     echo_held: bool,
+    /// A client sends its frames unmasked (testing tool, see `set_unmasked_sends`).
+    unmasked_sends: bool,
     bytes_received: u64,
 }
 
@@ -138,6 +140,7 @@ impl Connection {
             closed_reported: false,
             done: false,
             hard_terminated: false,
+            unmasked_sends: false,
             activity: false,
             hold_close_echo: false,
             echo_held: false,
@@ -201,6 +204,30 @@ impl Connection {
     /// [`poll_event`](Self::poll_event) reaches the peer's close.
     pub fn hold_close_echo(&mut self, on: bool) {
         self.hold_close_echo = on;
+    }
+
+    /// **Testing and interop only.** While on, a client connection encodes every frame it
+    /// queues (data, control, close) without a mask (Node `ws`'s `send(data, { mask: false })`), to
+    /// test how a server treats them: RFC 6455 §5.1 requires clients to mask, and a conforming
+    /// server fails the connection (1002). Frames already queued are not changed; a server
+    /// connection never masks anyway. Off by default.
+    pub fn set_unmasked_sends(&mut self, on: bool) {
+        self.unmasked_sends = on;
+    }
+
+    /// Whether [`set_unmasked_sends`](Self::set_unmasked_sends) is on.
+    pub fn unmasked_sends(&self) -> bool {
+        self.unmasked_sends
+    }
+
+    /// The role frames are encoded for: a client's frames are masked unless
+    /// [`set_unmasked_sends`](Self::set_unmasked_sends) is on.
+    fn frame_role(&self) -> Role {
+        if self.unmasked_sends {
+            Role::Server
+        } else {
+            self.role
+        }
     }
 
     /// Whether the peer's close was read and its echo is held (see
@@ -358,7 +385,8 @@ impl Connection {
         if self.out.count_control(is_pong) >= MAX_PENDING_PONGS {
             self.out.remove_first_control(is_pong);
         }
-        let frame = self.encoder.control(self.role, self.entropy.as_deref_mut(), OpCode::Pong, payload);
+        let role = self.frame_role();
+        let frame = self.encoder.control(role, self.entropy.as_deref_mut(), OpCode::Pong, payload);
         self.out.push_control(frame);
     }
 
@@ -409,7 +437,8 @@ impl Connection {
 
     fn queue_close(&mut self, frame: Option<CloseFrame>) {
         let payload = frame.as_ref().map(CloseFrame::encode).unwrap_or_default();
-        let bytes = self.encoder.control(self.role, self.entropy.as_deref_mut(), OpCode::Close, &payload);
+        let role = self.frame_role();
+        let bytes = self.encoder.control(role, self.entropy.as_deref_mut(), OpCode::Close, &payload);
         // The close frame goes in the data lane, after every data frame queued before it: in the
         // control lane it would overtake them, putting data frames after the Close on the wire
         // (RFC 6455 §5.5.1), which the peer discards.
@@ -546,7 +575,8 @@ impl Connection {
     }
 
     fn push_data_frame(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: Bytes) {
-        self.encoder.data(&mut self.out, self.role, self.entropy.as_deref_mut(), opcode, fin, rsv1, payload);
+        let role = self.frame_role();
+        self.encoder.data(&mut self.out, role, self.entropy.as_deref_mut(), opcode, fin, rsv1, payload);
     }
 
     /// Queues a text message (compressed when permessage-deflate is in use and it reaches the
@@ -714,7 +744,8 @@ impl Connection {
         if payload.len() > 125 {
             return Err(SendError::ControlPayloadTooLong(payload.len()));
         }
-        let frame = self.encoder.control(self.role, self.entropy.as_deref_mut(), opcode, payload);
+        let role = self.frame_role();
+        let frame = self.encoder.control(role, self.entropy.as_deref_mut(), opcode, payload);
         self.out.push_control(frame);
         Ok(())
     }
@@ -851,7 +882,8 @@ impl Connection {
         while let Some(t) = self.timers.take_expired(now) {
             match t {
                 Timer::KeepAlive if self.state == State::Open => {
-                    let frame = self.encoder.control(self.role, self.entropy.as_deref_mut(), OpCode::Ping, &[]);
+                    let role = self.frame_role();
+                    let frame = self.encoder.control(role, self.entropy.as_deref_mut(), OpCode::Ping, &[]);
                     self.out.push_control(frame);
                     match self.config.keep_alive_timeout {
                         Some(d) => self.timers.set(Timer::PongDeadline, now + d),

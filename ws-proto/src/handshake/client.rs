@@ -42,6 +42,8 @@ pub struct ClientRequest {
     subprotocols: Vec<String>,
     origin: Option<HeaderValue>,
     version: u8,
+    /// Fail when subprotocols were offered and the server chose none.
+    require_subprotocol: bool,
     /// The first builder error, reported when the handshake starts.
     error: Option<String>,
 }
@@ -90,6 +92,7 @@ impl ClientRequest {
             subprotocols: Vec::new(),
             origin: None,
             version: 13,
+            require_subprotocol: false,
             error,
         }
     }
@@ -234,6 +237,42 @@ impl ClientRequest {
         self
     }
 
+    /// Whether the handshake fails when subprotocols were offered and the server's `101` chose
+    /// none ([`HandshakeError::SubprotocolMissing`]; Node `ws` fails with "Server sent no
+    /// subprotocol"). Off by default: RFC 6455 lets the server choose none, and the
+    /// connection's negotiated subprotocol is then `None`. Without an offer it has no effect.
+    #[must_use]
+    pub fn require_subprotocol(mut self, on: bool) -> Self {
+        self.require_subprotocol = on;
+        self
+    }
+
+    /// Whether [`require_subprotocol`](Self::require_subprotocol) is on.
+    pub fn is_subprotocol_required(&self) -> bool {
+        self.require_subprotocol
+    }
+
+    /// The custom headers set so far (with [`header`](Self::header); the handshake's own
+    /// headers, the origin and the subprotocols are not among them).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The subprotocols offered so far, most preferred first.
+    pub fn subprotocols(&self) -> &[String] {
+        &self.subprotocols
+    }
+
+    /// Removes a custom header (any case) set earlier with [`header`](Self::header), e.g. from
+    /// a hook that edits the request before it is sent.
+    #[must_use]
+    pub fn remove_header(mut self, name: &str) -> Self {
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            self.headers.remove(name);
+        }
+        self
+    }
+
     /// The request head for `key`, offering `extensions` if any.
     fn head(&self, key: &str, extensions: Option<&str>) -> Result<Vec<u8>, HandshakeError> {
         if let Some(e) = &self.error {
@@ -341,6 +380,7 @@ pub struct ClientHandshake {
     entropy: Option<Box<dyn Entropy>>,
     key: String,
     offered: Vec<String>,
+    require_subprotocol: bool,
     version: u8,
     out: OutQueue,
     head: HeadBuffer,
@@ -384,6 +424,7 @@ impl ClientHandshake {
             entropy: Some(entropy),
             key,
             offered: req.subprotocols,
+            require_subprotocol: req.require_subprotocol,
             version: req.version,
             out,
             head: HeadBuffer::default(),
@@ -449,7 +490,8 @@ impl ClientHandshake {
     /// `max_headers` fields, EOF before the head ([`UnexpectedEof`](HandshakeError::UnexpectedEof)),
     /// the deadline ([`Timeout`](HandshakeError::Timeout)), and a 101 that breaks RFC 6455
     /// (`MissingUpgrade`, `MissingConnectionUpgrade`, `AcceptMismatch`,
-    /// `SubprotocolNotOffered`, `ExtensionNotOffered`, `InvalidExtensions`, and
+    /// `SubprotocolNotOffered`, `SubprotocolMissing` (only with
+    /// [`ClientRequest::require_subprotocol`]), `ExtensionNotOffered`, `InvalidExtensions`, and
     /// `DeflateParams` for a permessage-deflate response the offer did not allow). Once it
     /// returned `Some` or `Err`, the handshake is finished and later calls return `Ok(None)`.
     pub fn poll_outcome(&mut self, now: Instant) -> Result<Option<ClientOutcome>, HandshakeError> {
@@ -550,6 +592,9 @@ impl ClientHandshake {
             }
             Err(()) => return Err(HandshakeError::SubprotocolNotOffered),
         };
+        if subprotocol.is_none() && self.require_subprotocol && !self.offered.is_empty() {
+            return Err(HandshakeError::SubprotocolMissing);
+        }
         Ok((subprotocol, extensions, deflate))
     }
 
@@ -1073,6 +1118,39 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn required_subprotocol() {
+        let offer = || simple().subprotocol("chat").require_subprotocol(true);
+        // Offered and required, none chosen: Node's "Server sent no subprotocol".
+        assert!(offer().is_subprotocol_required());
+        assert_eq!(outcome(offer(), &ok_101(&[])).unwrap_err(), HandshakeError::SubprotocolMissing);
+        // Chosen: accepted.
+        match outcome(offer(), &ok_101(&[("Sec-WebSocket-Protocol", "chat")])) {
+            Ok(Some(ClientOutcome::Accepted { connection, .. })) => {
+                assert_eq!(connection.negotiated().subprotocol.as_deref(), Some("chat"))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Not required (the default), or nothing offered: no subprotocol is fine.
+        assert!(matches!(
+            outcome(simple().subprotocol("chat"), &ok_101(&[])),
+            Ok(Some(ClientOutcome::Accepted { .. }))
+        ));
+        let nothing_offered = simple().require_subprotocol(true);
+        assert!(matches!(outcome(nothing_offered, &ok_101(&[])), Ok(Some(ClientOutcome::Accepted { .. }))));
+    }
+
+    #[test]
+    fn header_accessors_and_removal() {
+        let req = simple().header("X-A", "1").header("Cookie", "c=1").subprotocol("a").subprotocol("b");
+        assert_eq!(req.headers()["x-a"], "1");
+        assert_eq!(req.subprotocols(), ["a", "b"]);
+        let req = req.remove_header("COOKIE").remove_header("not a header name");
+        assert!(req.headers().get("cookie").is_none());
+        let s = request_bytes(&mut start(req));
+        assert!(s.contains("x-a: 1\r\n") && !s.contains("cookie"), "{s}");
     }
 
     #[test]
