@@ -80,9 +80,14 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// Valid UTF-8 made from a payload (invalid sequences become U+FFFD, three bytes each).
+    /// Valid UTF-8 made from a payload: short ones with invalid sequences replaced by U+FFFD
+    /// (three bytes each), long patterned ones made ASCII (cheaper).
     fn text(&mut self) -> String {
-        String::from_utf8_lossy(&self.payload()).into_owned()
+        let p = self.payload();
+        if p.len() > 255 {
+            return p.into_iter().map(|b| char::from(b & 0x3f | 0x20)).collect();
+        }
+        String::from_utf8_lossy(&p).into_owned()
     }
 }
 
@@ -221,9 +226,16 @@ fn deflate(input: &mut Input<'_>) -> (Negotiated, Option<DeflateConfig>, Option<
         server_max_window_bits: bits(windows & 15),
         client_max_window_bits: bits(windows >> 4),
     };
-    let local = |t: u8| DeflateConfig::default().backend(backend).threshold(usize::from(t % 4) * 20);
+    // Level 1 (the fast path) or 6, and zlib-rs's smallest memory level: cheaper executions.
+    let local = |t: u8| {
+        DeflateConfig::default()
+            .backend(backend)
+            .threshold(usize::from(t % 4) * 20)
+            .compression_level(if t & 4 != 0 { 1 } else { 6 })
+            .memory_level(if t & 4 != 0 { 1 } else { 8 })
+    };
     let negotiated = Negotiated { deflate: Some(params), ..Negotiated::default() };
-    (negotiated, Some(local(flags >> 5)), Some(local(flags >> 6)))
+    (negotiated, Some(local(flags >> 5)), Some(local(windows >> 5 | flags >> 6)))
 }
 
 /// The pair and the simulated clock.
