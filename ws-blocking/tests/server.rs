@@ -193,7 +193,7 @@ fn slow_clients_dropped_or_closed_with_1013() {
 }
 
 #[test]
-fn close_sends_1001_and_refuses_later_upgrades_with_503() {
+fn shutdown_sends_1001_and_refuses_later_upgrades_with_503() {
     watchdog(20, || {
         let server = Arc::new(Server::builder().bind("127.0.0.1", 0).unwrap());
         let addr = server.local_addr().unwrap();
@@ -207,7 +207,7 @@ fn close_sends_1001_and_refuses_later_upgrades_with_503() {
             let server = server.clone();
             thread::spawn(move || {
                 let start = Instant::now();
-                server.close();
+                assert!(server.shutdown().is_none(), "bind's own listener is not handed back");
                 start.elapsed()
             })
         };
@@ -232,12 +232,12 @@ fn close_sends_1001_and_refuses_later_upgrades_with_503() {
 }
 
 #[test]
-fn close_with_terminate_and_untracked_connections() {
+fn shutdown_with_terminate_and_untracked_connections() {
     watchdog(20, || {
         let server = Server::builder().shutdown(Shutdown::Terminate).bind("127.0.0.1", 0).unwrap();
         let (mut ws, _) = ClientBuilder::new(url(&server, "/")).connect().unwrap();
         let _conn = server.accept().unwrap();
-        server.close();
+        server.shutdown();
         let info = loop {
             if let Event::Closed(info) = ws.read_event().unwrap() {
                 break info;
@@ -276,5 +276,85 @@ fn no_server_mode_with_accept_stream() {
         conn.ws.close(CloseCode::NORMAL, "").unwrap();
         while conn.ws.recv().is_some() {}
         client.join().unwrap();
+    });
+}
+
+/// `close` as Node 8's: established connections stay open, later upgrades get 503,
+/// `local_addr` is gone, it returns once the tracked clients are gone, and a second call reports
+/// that the server is not running.
+#[test]
+fn close_leaves_connections_open_and_returns_when_they_are_gone() {
+    watchdog(20, || {
+        let server = Arc::new(Server::builder().bind("127.0.0.1", 0).unwrap());
+        let addr = server.local_addr().unwrap();
+        let (mut ws, _) = ClientBuilder::new(url(&server, "/")).connect().unwrap();
+        let mut conn = server.accept().unwrap();
+        let closer = {
+            let server = server.clone();
+            thread::spawn(move || server.close().map(|l| l.is_none()))
+        };
+        while !server.is_closing() {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(server.local_addr(), None);
+        assert!(server.accept().unwrap_err().is_closed());
+        // The established connection still works both ways.
+        ws.send("still here").unwrap();
+        assert_eq!(conn.ws.recv_message().unwrap().unwrap(), Message::text("still here"));
+        conn.ws.send("me too").unwrap();
+        assert_eq!(ws.recv_message().unwrap().unwrap(), Message::text("me too"));
+        thread::sleep(Duration::from_millis(50));
+        assert!(!closer.is_finished(), "close waits for the tracked client");
+        // A new upgrade is refused with 503.
+        let mut late = TcpStream::connect(addr);
+        if let Ok(late) = &mut late {
+            let _ = late.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+            let mut response = String::new();
+            late.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = late.read_to_string(&mut response);
+            assert!(response.is_empty() || response.starts_with("HTTP/1.1 503"), "{response:?}");
+        }
+        // The client leaves (the server's application reads on); close returns.
+        let reader = thread::spawn(move || while conn.ws.recv().is_some() {});
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        while ws.recv().is_some() {}
+        reader.join().unwrap();
+        assert!(closer.join().unwrap().unwrap());
+        assert!(server.close().unwrap_err().is_closed(), "the server is not running");
+    });
+}
+
+/// `serve` on the application's listener: `close` hands it back, still listening.
+#[test]
+fn close_hands_back_the_applications_listener() {
+    watchdog(20, || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::builder().serve(listener);
+        let (ws, _) = ClientBuilder::new(format!("ws://{addr}/")).connect().unwrap();
+        let conn = server.accept().unwrap();
+        drop((ws, conn));
+        let listener = server.close().unwrap().expect("the listener comes back");
+        assert_eq!(listener.local_addr().unwrap(), addr);
+        let again = Server::builder().serve(listener);
+        let (mut ws, _) = ClientBuilder::new(format!("ws://{addr}/")).connect().unwrap();
+        let mut conn = again.accept().unwrap();
+        ws.send("again").unwrap();
+        assert_eq!(conn.ws.recv_message().unwrap().unwrap(), Message::text("again"));
+    });
+}
+
+/// `listen(port)` takes every address: IPv4 and IPv6 loopback reach the same server.
+#[test]
+fn listen_on_a_port_takes_ipv4_and_ipv6() {
+    watchdog(20, || {
+        let server = Server::builder().listen(0).unwrap();
+        let port = server.local_addr().unwrap().port();
+        for host in ["127.0.0.1", "[::1]"] {
+            let (mut ws, _) = ClientBuilder::new(format!("ws://{host}:{port}/")).connect().unwrap();
+            let mut conn = server.accept().unwrap();
+            ws.send(host).unwrap();
+            assert_eq!(conn.ws.recv_message().unwrap().unwrap(), Message::text(host));
+        }
     });
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -54,7 +55,7 @@ impl IntoVerdict for Result<(), Refusal> {
     }
 }
 
-/// How [`Server::close`] ends the tracked connections.
+/// How [`Server::shutdown`] ends the tracked connections.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Shutdown {
     /// The closing handshake with 1001 Going Away, after what each client already has queued
@@ -154,7 +155,7 @@ impl<R: Net> ServerBuilder<R> {
     /// A server without a listener (Node `noServer`): upgrades come from another HTTP stack
     /// through [`Server::handle_upgrade`], [`Server::respond`] or [`Server::accept_stream`].
     pub fn build(self) -> Server<R> {
-        Server::new(self.into_inner(), None)
+        Server::new(self.into_inner(), None, false)
     }
 
     /// Binds a listener on `host:port` (Node `port` and `host`; port 0 picks a free one) with
@@ -166,7 +167,7 @@ impl<R: Net> ServerBuilder<R> {
         let mut last = None;
         for addr in R::resolve(host.to_owned(), port).await? {
             match R::bind(addr, self.settings.backlog) {
-                Ok(listener) => return Ok(self.serve(listener)),
+                Ok(listener) => return Ok(Server::new(self.into_inner(), Some(listener), false)),
                 Err(e) => last = Some(e),
             }
         }
@@ -174,11 +175,24 @@ impl<R: Net> ServerBuilder<R> {
             .unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{host:?} did not resolve"))))
     }
 
+    /// Binds a listener on `port` on every address (Node `{ port }` without `host`): the IPv6
+    /// wildcard `[::]`, which also takes IPv4 connections where the system allows dual-stack
+    /// sockets (Linux's default), else `0.0.0.0`. Otherwise as [`bind`](Self::bind).
+    pub async fn listen(self, port: u16) -> io::Result<Server<R>> {
+        let any_v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+        let listener = match R::bind(any_v6, self.settings.backlog) {
+            Ok(listener) => listener,
+            Err(_) => R::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), self.settings.backlog)?,
+        };
+        Ok(Server::new(self.into_inner(), Some(listener), false))
+    }
+
     /// Accepts WebSocket connections on a listener you already have (Node `server`); starts
     /// accepting in a task (must be called within the runtime). Every connection on it is
     /// expected to be a WebSocket upgrade: to share a port with plain HTTP, run an HTTP server
     /// and use [`build`](Self::build) with [`Server::respond`] or [`Server::handle_upgrade`].
+    /// [`Server::close`] hands the listener back.
     pub fn serve(self, listener: R::Listener) -> Server<R> {
-        Server::new(self.into_inner(), Some(listener))
+        Server::new(self.into_inner(), Some(listener), true)
     }
 }

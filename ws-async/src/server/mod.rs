@@ -255,8 +255,11 @@ pub struct Server<R: Net> {
 
 struct Incoming<R: Net> {
     rx: tokio::sync::Mutex<mpsc::Receiver<IncomingItem<R>>>,
-    /// Stops the accept task (which then drops the listener).
+    /// Stops the accept task (which then drops the listener, or hands it back).
     stop: Arc<Notify>,
+    /// A listener the application passed in ([`ServerBuilder::serve`]) comes back here when
+    /// the server closes (Node leaves a pre-created server alone).
+    returned: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<R::Listener>>>,
 }
 
 /// What the handshake tasks share with the server.
@@ -301,20 +304,26 @@ impl<R: Net> Server<R> {
         ServerBuilder::default()
     }
 
-    fn new(inner: Arc<Inner>, listener: Option<R::Listener>) -> Self {
+    /// A server over `listener`; `give_back`: the application's listener, returned by
+    /// [`close`](Self::close).
+    fn new(inner: Arc<Inner>, listener: Option<R::Listener>, give_back: bool) -> Self {
         let local_addr = listener.as_ref().and_then(|l| R::listener_addr(l).ok());
         let incoming = listener.map(|listener| {
             let (tx, rx) = mpsc::channel(INCOMING);
             let stop = Arc::new(Notify::new());
-            R::spawn(accept_loop::<R>(listener, inner.clone(), tx, stop.clone()));
-            Incoming { rx: tokio::sync::Mutex::new(rx), stop }
+            let (back, returned) = tokio::sync::oneshot::channel();
+            let back = give_back.then_some(back);
+            R::spawn(accept_loop::<R>(listener, inner.clone(), tx, stop.clone(), back));
+            let returned = std::sync::Mutex::new(give_back.then_some(returned));
+            Incoming { rx: tokio::sync::Mutex::new(rx), stop, returned }
         });
         Self { inner, incoming, local_addr, _runtime: PhantomData }
     }
 
-    /// The address the listener is bound to (Node `address()`); `None` without a listener.
+    /// The address the listener is bound to (Node `address()`); `None` without a listener
+    /// and once the server is closed.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
+        self.local_addr.filter(|_| !self.is_closing())
     }
 
     /// The connection settings (after `max_payload`).
@@ -487,25 +496,26 @@ impl<R: Net> Server<R> {
         Ok(upgrade.accept_http(accept, R::now()))
     }
 
-    /// Closes the server (Node `close()`): stops the listener, answers upgrades still in
-    /// progress and later ones (from any method) with 503, closes connections upgraded but not
-    /// yet accepted, and ends the tracked connections per [`ServerBuilder::shutdown`] (1001
-    /// Going Away by default). Resolves once every tracked connection reported
-    /// `Event::Closed`, bounded by the close timeout (plus a second), after which the rest are
-    /// terminated. Untracked connections are left alone. Calling it again waits again.
-    pub async fn close(&self) {
-        self.inner.closing.store(true, Ordering::Release);
-        self.inner.closed.notify_waiters();
-        if let Some(incoming) = &self.incoming {
-            incoming.stop.notify_one();
-            let mut rx = incoming.rx.lock().await;
-            rx.close();
-            while let Ok(item) = rx.try_recv() {
-                if let Ok(accepted) = item {
-                    R::spawn(self.inner.clone().dismiss(accepted.ws));
-                }
-            }
-        }
+    /// Closes the server as Node's `close()` does: stops accepting (the listener stops; one
+    /// the application passed to [`ServerBuilder::serve`] is handed back, not dropped), answers
+    /// upgrades still in progress and later ones (from any method) with 503, and closes
+    /// connections upgraded but not yet accepted (1001); established connections stay open.
+    /// Resolves once every tracked connection is gone (close them yourself, or call
+    /// [`shutdown`](Self::shutdown)). A second call returns [`ServerError::Closed`] (Node:
+    /// "The server is not running").
+    pub async fn close(&self) -> Result<Option<R::Listener>, ServerError> {
+        let listener = self.stop().await?;
+        self.inner.clients.wait_empty::<R>().await;
+        Ok(listener)
+    }
+
+    /// Closes the server ([`close`](Self::close)'s first steps, if not done yet) and ends
+    /// every tracked connection per [`ServerBuilder::shutdown`] (1001 Going Away by default,
+    /// or terminate). Resolves once they are all gone, bounded by the close timeout (plus a
+    /// second), after which the rest are terminated. Untracked connections are left alone.
+    /// Returns the application's listener, unless [`close`](Self::close) returned it already.
+    pub async fn shutdown(&self) -> Option<R::Listener> {
+        let listener = self.stop().await.ok().flatten();
         let clients = &self.inner.clients;
         for handle in clients.start_closing() {
             self.inner.end(&handle);
@@ -517,13 +527,55 @@ impl<R: Net> Server<R> {
             }
             let _ = runtime::timeout::<R, _>(CLOSE_MARGIN, clients.wait_empty::<R>()).await;
         }
+        listener
+    }
+
+    /// Stops accepting: the first time, returns the application's listener (if any); then
+    /// [`ServerError::Closed`].
+    async fn stop(&self) -> Result<Option<R::Listener>, ServerError> {
+        if self.inner.closing.swap(true, Ordering::AcqRel) {
+            return Err(ServerError::Closed);
+        }
+        self.inner.closed.notify_waiters();
+        // Tracking takes no new connection from now on.
+        let _ = self.inner.clients.start_closing();
+        let Some(incoming) = &self.incoming else { return Ok(None) };
+        incoming.stop.notify_one();
+        {
+            let mut rx = incoming.rx.lock().await;
+            rx.close();
+            while let Ok(item) = rx.try_recv() {
+                if let Ok(accepted) = item {
+                    R::spawn(self.inner.clone().dismiss(accepted.ws));
+                }
+            }
+        }
+        let returned = incoming.returned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        Ok(match returned {
+            Some(rx) => rx.await.ok(),
+            None => None,
+        })
     }
 }
 
 /// Accepts TCP connections and runs each handshake in a task of its own, until `stop` is
-/// notified (the server closed or was dropped); the listener is dropped then.
+/// notified (the server closed or was dropped); the listener is then dropped, or handed back
+/// through `back`.
 async fn accept_loop<R: Net>(
     listener: R::Listener,
+    inner: Arc<Inner>,
+    tx: mpsc::Sender<IncomingItem<R>>,
+    stop: Arc<Notify>,
+    back: Option<tokio::sync::oneshot::Sender<R::Listener>>,
+) {
+    accept_until_stopped::<R>(&listener, inner, tx, stop).await;
+    if let Some(back) = back {
+        let _ = back.send(listener);
+    }
+}
+
+async fn accept_until_stopped<R: Net>(
+    listener: &R::Listener,
     inner: Arc<Inner>,
     tx: mpsc::Sender<IncomingItem<R>>,
     stop: Arc<Notify>,
@@ -534,7 +586,7 @@ async fn accept_loop<R: Net>(
             if stopped.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(None);
             }
-            R::poll_accept(&listener, cx).map(Some)
+            R::poll_accept(listener, cx).map(Some)
         })
         .await;
         match accepted {

@@ -449,8 +449,8 @@ on_every_runtime! {
         eventually(|| server.clients().len() == 3).await;
     }
 
-    /// `close`: clients get 1001, `accept` ends, in-flight and later upgrades get 503, the listener is gone.
-    async fn close_gracefully_with_1001_then_503<T: TestRt>() {
+    /// `shutdown`: clients get 1001, `accept` ends, in-flight and later upgrades get 503, the listener is gone.
+    async fn shutdown_gracefully_with_1001_then_503<T: TestRt>() {
         let (server, addr) = bind::<T>(Server::builder()).await;
         let server = Arc::new(server);
         let mut clients = Vec::new();
@@ -469,12 +469,12 @@ on_every_runtime! {
         sleep(Duration::from_millis(20)).await;
         let closing = {
             let server = server.clone();
-            T::spawn(async move { server.close().await })
+            T::spawn(async move { server.shutdown().await })
         };
         for c in &mut clients {
             assert_eq!(closed_code(c).await, 1001);
         }
-        within(closing).await;
+        assert!(within(closing).await.is_none(), "bind's own listener is not handed back");
         assert!(server.clients().is_empty());
         assert!(matches!(within(waiting).await, Err(ServerError::Closed)));
         assert!(matches!(within(server.accept()).await, Err(ServerError::Closed)));
@@ -498,17 +498,17 @@ on_every_runtime! {
         assert_eq!(server.respond(&head, &ClientInfo::default()).unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
-    /// `Shutdown::Terminate`: `close` drops connections without a close frame (1006).
-    async fn close_terminates_when_asked<T: TestRt>() {
+    /// `Shutdown::Terminate`: `shutdown` drops connections without a close frame (1006).
+    async fn shutdown_terminates_when_asked<T: TestRt>() {
         let (server, addr) = bind::<T>(Server::builder().shutdown(Shutdown::Terminate)).await;
         let mut c = client::<T>(addr, "/").await;
         within(server.accept()).await.unwrap();
-        within(server.close()).await;
+        within(server.shutdown()).await;
         // No close frame: the client sees the TCP close (1006).
         assert_eq!(closed_code(&mut c).await, 1006);
     }
 
-    /// `serve` on a listener the application bound.
+    /// `serve` on a listener the application bound: `close` hands it back, still listening.
     async fn serve_on_an_existing_listener<T: TestRt>() {
         let listener = <T::R as Net>::bind(SocketAddr::from(([127, 0, 0, 1], 0)), 128).unwrap();
         let addr = <T::R as Net>::listener_addr(&listener).unwrap();
@@ -518,6 +518,68 @@ on_every_runtime! {
         let conn = within(server.accept()).await.unwrap();
         conn.handle.send("served").await.unwrap();
         assert_eq!(next_text(&mut c).await, "served");
+        drop(c);
+        drop(conn);
+        let listener = within(server.close()).await.unwrap().expect("the application's listener comes back");
+        assert_eq!(<T::R as Net>::listener_addr(&listener).unwrap(), addr);
+        // A new server on the same listener.
+        let again = Server::<T::R>::builder().path("/here").serve(listener);
+        let mut c = client::<T>(addr, "/here").await;
+        let conn = within(again.accept()).await.unwrap();
+        conn.handle.send("again").await.unwrap();
+        assert_eq!(next_text(&mut c).await, "again");
+    }
+
+    /// `close` as Node 8's: established connections stay open, later upgrades get 503,
+    /// `local_addr` is gone, it resolves once the tracked clients are gone, and a second call
+    /// reports that the server is not running.
+    async fn close_leaves_connections_open_and_resolves_when_they_are_gone<T: TestRt>() {
+        let (server, addr) = bind::<T>(Server::builder()).await;
+        let server = Arc::new(server);
+        let mut c = client::<T>(addr, "/").await;
+        let conn = within(server.accept()).await.unwrap();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let closing = {
+            let (server, done) = (server.clone(), done.clone());
+            T::spawn(async move {
+                let result = server.close().await.map(|l| l.is_none());
+                done.store(true, Ordering::SeqCst);
+                result
+            })
+        };
+        eventually(|| server.is_closing()).await;
+        assert_eq!(server.local_addr(), None);
+        assert!(matches!(within(server.accept()).await, Err(ServerError::Closed)));
+        let head = Request::get("/").header("host", "x").body(()).unwrap();
+        assert_eq!(server.respond(&head, &ClientInfo::default()).unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
+        // The established connection still works both ways.
+        conn.handle.send("still here").await.unwrap();
+        assert_eq!(next_text(&mut c).await, "still here");
+        assert_eq!(server.clients().len(), 1);
+        sleep(Duration::from_millis(50)).await;
+        assert!(!done.load(Ordering::SeqCst), "close waits for the tracked client");
+        // The client leaves; the server's application reads its events; close resolves.
+        let mut events = conn.events;
+        let reader = T::spawn(async move { while events.recv().await.is_some() {} });
+        c.close(CloseCode::NORMAL, "").await.unwrap();
+        assert_eq!(closed_code(&mut c).await, 1000);
+        drop(c);
+        within(reader).await;
+        assert!(within(closing).await.unwrap());
+        assert!(matches!(within(server.close()).await, Err(ServerError::Closed)), "the server is not running");
+    }
+
+    /// `listen(port)` takes every address: IPv4 and IPv6 loopback reach the same server.
+    async fn listen_on_a_port_takes_ipv4_and_ipv6<T: TestRt>() {
+        let server = within(Server::<T::R>::builder().listen(0)).await.unwrap();
+        let port = server.local_addr().unwrap().port();
+        for host in ["127.0.0.1", "[::1]"] {
+            let url = format!("ws://{host}:{port}/");
+            let (mut c, _) = within(ws_async::connect::<T::R>(&url)).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+            let conn = within(server.accept()).await.unwrap();
+            conn.handle.send(host).await.unwrap();
+            assert_eq!(next_text(&mut c).await, host);
+        }
     }
 
     /// noServer mode (`build`) has no listener: `accept` fails with `NoListener`.

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
 use socket2::{Domain, Socket, Type};
@@ -78,7 +78,7 @@ impl ServerBuilder {
     /// A server without a listener (Node `noServer`): upgrades come from streams you accept,
     /// through [`Server::accept_stream`] (then [`Server::track`] to track them).
     pub fn build(self) -> Server {
-        Server::new(self.into_inner(None), None)
+        Server::new(self.into_inner(None), None, false)
     }
 
     /// Binds a listener on `host:port` (Node `port` and `host`; port 0 picks a free one) with
@@ -87,13 +87,23 @@ impl ServerBuilder {
     /// `listening` event; [`Server::local_addr`] is `address()`.
     pub fn bind(self, host: &str, port: u16) -> io::Result<Server> {
         let listener = listen(host, port, self.settings.backlog)?;
-        Ok(self.serve(listener))
+        Ok(Server::new(self.into_inner(None), Some(listener), false))
+    }
+
+    /// Binds a listener on `port` on every address (Node `{ port }` without `host`): the IPv6
+    /// wildcard `[::]`, which also takes IPv4 connections where the system allows dual-stack
+    /// sockets (Linux's default), else `0.0.0.0`. Otherwise as [`bind`](Self::bind).
+    pub fn listen(self, port: u16) -> io::Result<Server> {
+        let listener = listen_on(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)), self.settings.backlog)
+            .or_else(|_| listen_on(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), self.settings.backlog))?;
+        Ok(Server::new(self.into_inner(None), Some(listener), false))
     }
 
     /// Accepts WebSocket connections on a listener you already have (Node `server`). Every
-    /// connection on it is expected to be a WebSocket upgrade.
+    /// connection on it is expected to be a WebSocket upgrade. [`Server::close`] hands the
+    /// listener back.
     pub fn serve(self, listener: TcpListener) -> Server {
-        Server::new(self.into_inner(None), Some(listener))
+        Server::new(self.into_inner(None), Some(listener), true)
     }
 
     /// [`bind`](Self::bind) serving `wss://`: each connection runs the TLS handshake with
@@ -105,14 +115,14 @@ impl ServerBuilder {
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn bind_tls(self, host: &str, port: u16, config: TlsConfig) -> io::Result<Server> {
         let listener = listen(host, port, self.settings.backlog)?;
-        Ok(self.serve_tls(listener, config))
+        Ok(Server::new(self.into_inner(Some(config)), Some(listener), false))
     }
 
     /// [`serve`](Self::serve) serving `wss://` (see [`bind_tls`](Self::bind_tls)).
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn serve_tls(self, listener: TcpListener, config: TlsConfig) -> Server {
-        Server::new(self.into_inner(Some(config)), Some(listener))
+        Server::new(self.into_inner(Some(config)), Some(listener), true)
     }
 }
 

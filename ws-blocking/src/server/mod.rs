@@ -114,6 +114,11 @@ struct Listener {
     rx: Mutex<Receiver<Incoming>>,
     tx: Sender<Incoming>,
     addr: SocketAddr,
+    /// The accept thread, which returns the listener when it stops.
+    thread: Mutex<Option<thread::JoinHandle<TcpListener>>>,
+    /// The application passed the listener in ([`ServerBuilder::serve`]): `close` hands it
+    /// back (Node leaves a pre-created server alone).
+    give_back: bool,
 }
 
 /// A WebSocket server (Node `WebSocket.Server`); see the [module documentation](self).
@@ -166,23 +171,27 @@ impl Server {
         ServerBuilder::default()
     }
 
-    fn new(inner: Arc<Inner>, listener: Option<TcpListener>) -> Self {
+    fn new(inner: Arc<Inner>, listener: Option<TcpListener>, give_back: bool) -> Self {
         let listener = listener.and_then(|listener| {
             let addr = listener.local_addr().ok()?;
             let (tx, rx) = mpsc::channel();
             let (inner, tx2) = (inner.clone(), tx.clone());
-            thread::Builder::new()
+            let thread = thread::Builder::new()
                 .name("ws-blocking accept".into())
-                .spawn(move || accept_loop(&listener, &inner, &tx2))
+                .spawn(move || {
+                    accept_loop(&listener, &inner, &tx2);
+                    listener
+                })
                 .ok()?;
-            Some(Listener { rx: Mutex::new(rx), tx, addr })
+            Some(Listener { rx: Mutex::new(rx), tx, addr, thread: Mutex::new(Some(thread)), give_back })
         });
         Self { inner, listener }
     }
 
-    /// The address the listener is bound to (Node `address()`); `None` without a listener.
+    /// The address the listener is bound to (Node `address()`); `None` without a listener
+    /// and once the server is closed.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.as_ref().map(|l| l.addr)
+        self.listener.as_ref().map(|l| l.addr).filter(|_| !self.is_closing())
     }
 
     /// The connection settings (after `max_payload`).
@@ -287,25 +296,25 @@ impl Server {
         self.inner.accept_stream(stream, info)
     }
 
-    /// Closes the server (Node `close()`): stops the listener, answers upgrades still in
-    /// progress and later ones with 503, closes connections upgraded but not yet accepted,
-    /// and ends the tracked connections per [`ServerBuilder::shutdown`] (1001 Going Away by
-    /// default). Returns once every tracked connection is over, bounded by the close timeout
-    /// (plus a second), after which the rest are terminated. Untracked connections are left
-    /// alone.
-    pub fn close(&self) {
-        self.inner.closing.store(true, Ordering::Release);
-        self.stop_listener();
-        if let Some(listener) = &self.listener {
-            let _ = listener.tx.send(Incoming::Wake);
-            if let Ok(rx) = listener.rx.try_lock() {
-                while let Ok(item) = rx.try_recv() {
-                    if let Incoming::Upgraded(a) = item {
-                        self.inner.dismiss(a.ws);
-                    }
-                }
-            }
-        }
+    /// Closes the server as Node's `close()` does: stops accepting (the listener stops; one
+    /// the application passed to [`ServerBuilder::serve`] is handed back, not dropped), answers
+    /// upgrades still in progress and later ones with 503, and closes connections upgraded but
+    /// not yet accepted (1001); established connections stay open. Returns once every tracked
+    /// connection is over (close them yourself, or call [`shutdown`](Self::shutdown)). A second
+    /// call returns [`ServerError::Closed`] (Node: "The server is not running").
+    pub fn close(&self) -> Result<Option<TcpListener>, ServerError> {
+        let listener = self.stop()?;
+        while !self.inner.clients.wait_empty_until(Instant::now() + Duration::from_secs(3600)) {}
+        Ok(listener)
+    }
+
+    /// Closes the server ([`close`](Self::close)'s first steps, if not done yet) and ends
+    /// every tracked connection per [`ServerBuilder::shutdown`] (1001 Going Away by default,
+    /// or terminate). Returns once they are all over, bounded by the close timeout (plus a
+    /// second), after which the rest are terminated. Untracked connections are left alone.
+    /// Returns the application's listener, unless [`close`](Self::close) returned it already.
+    pub fn shutdown(&self) -> Option<TcpListener> {
+        let listener = self.stop().ok().flatten();
         let clients = &self.inner.clients;
         for conn in clients.start_closing() {
             self.inner.end(&conn);
@@ -317,6 +326,30 @@ impl Server {
             }
             clients.wait_empty_until(Instant::now() + CLOSE_MARGIN);
         }
+        listener
+    }
+
+    /// Stops accepting: the first time, returns the application's listener (if any); then
+    /// [`ServerError::Closed`].
+    fn stop(&self) -> Result<Option<TcpListener>, ServerError> {
+        if self.inner.closing.swap(true, Ordering::AcqRel) {
+            return Err(ServerError::Closed);
+        }
+        // Tracking takes no new connection from now on.
+        let _ = self.inner.clients.start_closing();
+        self.stop_listener();
+        let Some(listener) = &self.listener else { return Ok(None) };
+        let _ = listener.tx.send(Incoming::Wake);
+        if let Ok(rx) = listener.rx.try_lock() {
+            while let Ok(item) = rx.try_recv() {
+                if let Incoming::Upgraded(a) = item {
+                    self.inner.dismiss(a.ws);
+                }
+            }
+        }
+        let thread = listener.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let returned = thread.and_then(|t| t.join().ok());
+        Ok(returned.filter(|_| listener.give_back))
     }
 
     /// Stops the accept thread: it is blocked in `accept`, so connect to wake it.
