@@ -24,8 +24,9 @@
 //!
 //! permessage-deflate (RFC 7692) is opt-in on both sides: [`Config::permessage_deflate`] for a
 //! client's offer, [`ServerOptions::per_message_deflate`] for a server, with a
-//! [`DeflateConfig`]. Backends: `miniz_oxide` (feature `deflate`, default) and `zlib-rs`
-//! (feature `zlib-rs`). Compression of large messages can be moved off an async runtime with
+//! [`DeflateConfig`]. Backends: `zlib-rs` (feature `zlib-rs`, default: every window size, as
+//! Node's zlib) and `miniz_oxide` (feature `miniz`, formerly `deflate`: a 15-bit compressor
+//! window only). Compression of large messages can be moved off an async runtime with
 //! [`Connection::prepare_compressed`].
 //!
 //! Client policy that every adapter needs lives here too, without IO: `ClientTarget` turns a
@@ -80,7 +81,9 @@ pub use close::{CloseCode, CloseFrame, CloseInfo, Initiator, MAX_CLOSE_REASON};
 pub use codec::PreparedMessage;
 pub use config::{Config, Role, DEFAULT_MAX_MESSAGE_SIZE};
 pub use connection::{Connection, SendOptions, State};
-pub use deflate::{Backend, CompressTask, CompressedMessage, DeflateConfig, DeflateParams};
+pub use deflate::{
+    Backend, CompressTask, CompressedMessage, DeflateConfig, DeflateParams, MaxWindowBits, NoContextTakeover, Strategy,
+};
 pub use error::{Error, HandshakeError, ProtocolError, SendError, TimeoutKind};
 pub use event::{Event, Fragment, Message, MessageKind};
 pub use handshake::client::{ClientHandshake, ClientOutcome, ClientRequest};

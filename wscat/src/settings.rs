@@ -26,8 +26,9 @@ pub fn deflate(args: &Args) -> Option<DeflateConfig> {
         return None;
     }
     let mut d = DeflateConfig::default()
-        .server_no_context_takeover(args.deflate_server_no_context_takeover)
-        .client_no_context_takeover(args.deflate_client_no_context_takeover)
+        // An absent flag is Node's "not set" (`None`), not `false` (which refuses the parameter).
+        .server_no_context_takeover(args.deflate_server_no_context_takeover.then_some(true))
+        .client_no_context_takeover(args.deflate_client_no_context_takeover.then_some(true))
         .server_max_window_bits(args.deflate_server_max_window_bits);
     if let Some(level) = args.deflate_level {
         d = d.compression_level(level);

@@ -264,12 +264,13 @@ async fn protocol_version_8() {
 async fn deflate_offer_follows_the_options() {
     let mut srv = TestServer::start().await;
     run(&["-c", &srv.url("/"), "-x", "hi"]).await;
-    // The default offer; a backend that can shrink its window (zlib-rs, when a workspace build
-    // enables it) also offers `client_max_window_bits`. The binary is built with the features
-    // this test is.
-    let can_shrink = ws_tokio::Backend::preferred().is_some_and(|b| b.min_window_bits() < 15);
-    let default_offer = if can_shrink { "permessage-deflate; client_max_window_bits" } else { "permessage-deflate" };
-    assert_eq!(header(&srv.request().await, "sec-websocket-extensions"), Some(default_offer));
+    // The default offer, as Node's: the default backend (zlib-rs) can shrink its window, so it
+    // offers `client_max_window_bits`.
+    assert_eq!(ws_tokio::Backend::preferred(), Some(ws_tokio::Backend::ZlibRs));
+    assert_eq!(
+        header(&srv.request().await, "sec-websocket-extensions"),
+        Some("permessage-deflate; client_max_window_bits")
+    );
 
     let done = run(&["-c", &srv.url("/"), "--no-deflate", "--json", "-x", "hi"]).await;
     assert_eq!(header(&srv.request().await, "sec-websocket-extensions"), None);

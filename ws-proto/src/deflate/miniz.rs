@@ -11,21 +11,29 @@ use miniz_oxide::deflate::stream::deflate;
 use miniz_oxide::inflate::stream::{inflate, InflateState, MinReset};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
-use super::{grow_spare, Compress, Decompress, Progress};
+use super::{grow_spare, Compress, Decompress, Progress, Strategy};
 
 /// A raw-deflate compressor with a 32 KiB window.
 pub(super) struct MinizCompressor(Box<CompressorOxide>);
 
 impl MinizCompressor {
-    pub(super) fn new(level: u8) -> Self {
-        // Negative window bits: raw deflate, no zlib header. Strategy 0: default.
-        let flags = create_comp_flags_from_zip_params(i32::from(level.min(9)), -15, 0);
+    pub(super) fn new(level: u8, strategy: Strategy) -> Self {
+        // miniz_oxide's `CompressionStrategy` numbers are zlib's.
+        let strategy = match strategy {
+            Strategy::Default => 0,
+            Strategy::Filtered => 1,
+            Strategy::HuffmanOnly => 2,
+            Strategy::Rle => 3,
+            Strategy::Fixed => 4,
+        };
+        // Negative window bits: raw deflate, no zlib header.
+        let flags = create_comp_flags_from_zip_params(i32::from(level.min(9)), -15, strategy);
         Self(Box::new(CompressorOxide::new(flags)))
     }
 }
 
 impl Compress for MinizCompressor {
-    fn compress_sync(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ()> {
+    fn compress_sync(&mut self, input: &[u8], out: &mut Vec<u8>, step: usize) -> Result<(), ()> {
         let mut pos = 0;
         // The previous call filled the output. miniz_oxide then may have stopped early: when a
         // block it emits mid-message does not fit, it stages the block, hands out what fits
@@ -38,7 +46,7 @@ impl Compress for MinizCompressor {
         let mut after_full = false;
         loop {
             let start = out.len();
-            grow_spare(out);
+            grow_spare(out, step);
             let avail = out.len() - start;
             let r = deflate(&mut self.0, input.get(pos..).unwrap_or_default(), &mut out[start..], MZFlush::Sync);
             out.truncate(start + r.bytes_written);

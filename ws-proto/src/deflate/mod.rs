@@ -27,7 +27,7 @@ use crate::config::Role;
 use crate::error::ProtocolError;
 use crate::event::MessageKind;
 
-#[cfg(feature = "deflate")]
+#[cfg(feature = "miniz")]
 mod miniz;
 pub(crate) mod params;
 #[cfg(feature = "zlib-rs")]
@@ -47,7 +47,7 @@ pub(crate) const INFLATE_CHUNK: usize = 32 * 1024;
 pub enum Backend {
     /// `miniz_oxide` (feature `deflate`): compresses with a 15-bit window only, so it declines
     /// offers that need a smaller server window and never offers `client_max_window_bits`.
-    #[cfg(feature = "deflate")]
+    #[cfg(feature = "miniz")]
     MinizOxide,
     /// `zlib-rs` (feature `zlib-rs`): compresses with any window of 8 to 15 bits (8 as zlib
     /// does: a 9-bit window whose matches stay within 256 bytes).
@@ -67,7 +67,7 @@ impl Backend {
         &[
             #[cfg(feature = "zlib-rs")]
             Self::ZlibRs,
-            #[cfg(feature = "deflate")]
+            #[cfg(feature = "miniz")]
             Self::MinizOxide,
         ]
     }
@@ -76,7 +76,7 @@ impl Backend {
     /// zlib-rs.
     pub fn min_window_bits(self) -> u8 {
         match self {
-            #[cfg(feature = "deflate")]
+            #[cfg(feature = "miniz")]
             Self::MinizOxide => 15,
             #[cfg(feature = "zlib-rs")]
             Self::ZlibRs => 8,
@@ -86,7 +86,7 @@ impl Backend {
     /// The library's crate name.
     pub fn name(self) -> &'static str {
         match self {
-            #[cfg(feature = "deflate")]
+            #[cfg(feature = "miniz")]
             Self::MinizOxide => "miniz_oxide",
             #[cfg(feature = "zlib-rs")]
             Self::ZlibRs => "zlib-rs",
@@ -94,50 +94,220 @@ impl Backend {
     }
 
     #[cfg_attr(not(feature = "zlib-rs"), allow(unused_variables))]
-    fn compressor(self, level: u8, mem_level: u8, window_bits: u8) -> Box<dyn Compress> {
+    fn compressor(self, key: &DeflateKey) -> Box<dyn Compress> {
         match self {
-            #[cfg(feature = "deflate")]
-            Self::MinizOxide => Box::new(miniz::MinizCompressor::new(level)),
+            #[cfg(feature = "miniz")]
+            Self::MinizOxide => Box::new(miniz::MinizCompressor::new(key.level, key.strategy)),
             #[cfg(feature = "zlib-rs")]
-            Self::ZlibRs => Box::new(zlib::ZlibCompressor::new(level, mem_level, window_bits)),
+            Self::ZlibRs => {
+                Box::new(zlib::ZlibCompressor::new(key.level, key.mem_level, key.window_bits, key.strategy))
+            }
         }
     }
 
-    fn decompressor(self) -> Box<dyn Decompress> {
+    /// A decompressor for a peer compressing with at most `window_bits` (miniz_oxide keeps a
+    /// 32 KiB dictionary whatever the window).
+    #[cfg_attr(not(feature = "zlib-rs"), allow(unused_variables))]
+    fn decompressor(self, window_bits: u8) -> Box<dyn Decompress> {
         match self {
-            #[cfg(feature = "deflate")]
+            #[cfg(feature = "miniz")]
             Self::MinizOxide => Box::new(miniz::MinizDecompressor::new()),
             #[cfg(feature = "zlib-rs")]
-            Self::ZlibRs => Box::new(zlib::ZlibDecompressor::new()),
+            Self::ZlibRs => Box::new(zlib::ZlibDecompressor::new(window_bits)),
         }
     }
+}
+
+/// A `*_no_context_takeover` setting: Node `ws`'s `serverNoContextTakeover` /
+/// `clientNoContextTakeover`, whose three states are `false`, not set, and `true`.
+///
+/// `From<bool>` and `From<Option<bool>>` follow Node: `false` is [`Never`](Self::Never),
+/// `true` is [`Requested`](Self::Requested), `None` (Node: not set) is
+/// [`Allowed`](Self::Allowed), the default. What each state does per role and parameter is in
+/// the table on [`DeflateConfig`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NoContextTakeover {
+    /// Node `false`: refused where the peer could impose it. A server declines offers that ask
+    /// for `server_no_context_takeover`; a client fails the handshake when the response asks it
+    /// for `client_no_context_takeover`.
+    Never,
+    /// Not set (the default): not asked for, agreed to when the peer asks.
+    #[default]
+    Allowed,
+    /// Node `true`: asked for. A client offers it; a server states it in every response (and
+    /// the side it concerns resets its compressor after every message).
+    Requested,
+}
+
+impl NoContextTakeover {
+    /// Whether this is [`Requested`](Self::Requested) (Node `true`).
+    pub fn is_requested(self) -> bool {
+        self == Self::Requested
+    }
+}
+
+impl From<bool> for NoContextTakeover {
+    /// Node's booleans: `true` asks for it, `false` refuses it.
+    fn from(on: bool) -> Self {
+        if on {
+            Self::Requested
+        } else {
+            Self::Never
+        }
+    }
+}
+
+impl From<Option<bool>> for NoContextTakeover {
+    /// `None` is Node's "not set" ([`Allowed`](Self::Allowed)).
+    fn from(on: Option<bool>) -> Self {
+        on.map_or(Self::Allowed, Self::from)
+    }
+}
+
+/// A `*_max_window_bits` setting: Node `ws`'s `serverMaxWindowBits` / `clientMaxWindowBits`,
+/// whose states are `false`, `true` (or not set) and a number of bits.
+///
+/// `From<u8>` and `From<Option<u8>>` give [`Bits`](Self::Bits) (`None`:
+/// [`Any`](Self::Any), the default); `From<bool>` follows Node (`false`:
+/// [`Never`](Self::Never), `true`: [`Any`](Self::Any)). What each state does per role and
+/// parameter is in the table on [`DeflateConfig`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MaxWindowBits {
+    /// Node `false`: the parameter is never used. A server declines offers that carry
+    /// `server_max_window_bits`, and never sends `client_max_window_bits`; a client never
+    /// offers `client_max_window_bits` (so a response with it fails the handshake).
+    Never,
+    /// Node `true` or not set (the default): whatever the peer asks for within 8..=15 is
+    /// accepted; a client offers a bare `client_max_window_bits` (when its backend can shrink
+    /// its window, see [`Backend::min_window_bits`]).
+    #[default]
+    Any,
+    /// Node a number: that window, 8..=15 bits (clamped). A server compresses with at most
+    /// that (`server_*`) or asks the client for it and declines offers that do not allow it
+    /// (`client_*`); a client asks the server for it (`server_*`) or compresses with it
+    /// (`client_*`).
+    Bits(u8),
+}
+
+impl MaxWindowBits {
+    /// The number of bits of [`Bits`](Self::Bits), else `None`.
+    pub fn bits(self) -> Option<u8> {
+        match self {
+            Self::Bits(b) => Some(b),
+            Self::Never | Self::Any => None,
+        }
+    }
+
+    fn clamped(self) -> Self {
+        match self {
+            Self::Bits(b) => Self::Bits(b.clamp(8, 15)),
+            other => other,
+        }
+    }
+}
+
+impl From<u8> for MaxWindowBits {
+    fn from(bits: u8) -> Self {
+        Self::Bits(bits)
+    }
+}
+
+impl From<Option<u8>> for MaxWindowBits {
+    /// `None` is Node's "not set" ([`Any`](Self::Any)).
+    fn from(bits: Option<u8>) -> Self {
+        bits.map_or(Self::Any, Self::Bits)
+    }
+}
+
+impl From<bool> for MaxWindowBits {
+    /// Node's booleans: `true` accepts any window, `false` never uses the parameter.
+    fn from(on: bool) -> Self {
+        if on {
+            Self::Any
+        } else {
+            Self::Never
+        }
+    }
+}
+
+/// zlib's compression strategy (Node `zlibDeflateOptions.strategy`). Both backends honour
+/// every strategy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// `Z_DEFAULT_STRATEGY`: matches and Huffman coding (the default).
+    #[default]
+    Default,
+    /// `Z_FILTERED`: favours Huffman coding over short matches (data from a filter).
+    Filtered,
+    /// `Z_HUFFMAN_ONLY`: no matches, Huffman coding only.
+    HuffmanOnly,
+    /// `Z_RLE`: matches at distance 1 only (run lengths); fast, good for image-like data.
+    Rle,
+    /// `Z_FIXED`: fixed Huffman codes only.
+    Fixed,
 }
 
 /// permessage-deflate settings (Node `ws`'s `perMessageDeflate` object): what a client offers
 /// ([`Config::permessage_deflate`](crate::Config::permessage_deflate)) or a server accepts
 /// ([`ServerOptions::per_message_deflate`](crate::ServerOptions::per_message_deflate)), and how
-/// this endpoint compresses.
+/// this endpoint compresses and decompresses (Node's `zlibDeflateOptions` and
+/// `zlibInflateOptions`).
 ///
 /// Builder methods take and return `self`:
 /// `DeflateConfig::default().client_no_context_takeover(true).threshold(256)`.
 ///
-/// | setting | default | Node `ws` | client (offer) | server (response) |
+/// ## The negotiation parameters (Node's three states)
+///
+/// Each takes what Node takes: `bool`, a number of bits, or `None` / `Option` for "not set"
+/// ([`NoContextTakeover`], [`MaxWindowBits`]).
+///
+/// | setting | state | client (offer, response check) | server (accepting an offer) |
+/// |---|---|---|---|
+/// | [`server_no_context_takeover`](Self::server_no_context_takeover) | not set (default) | not offered; accepted in a response | done when the offer asks |
+/// | | `true` | offered, and required in the response | always done and stated |
+/// | | `false` | not offered; accepted in a response (the server resetting costs the client nothing; Node does not check either) | offers asking for it are declined |
+/// | [`client_no_context_takeover`](Self::client_no_context_takeover) | not set (default) | not offered; done when the response asks | echoed when the offer has it (the client resets anyway) |
+/// | | `true` | offered, and done | asked of the client in every response |
+/// | | `false` | a response asking for it fails the handshake | as not set (the client's own choice is echoed, as Node does) |
+/// | [`server_max_window_bits`](Self::server_max_window_bits) | not set / `true` (default) | not offered; any value accepted | the offer's value (window raised to what the backend can do, else the offer is declined) |
+/// | | `N` | `server_max_window_bits=N` offered; a response without it or above N fails | compresses with at most N bits and says so; an offer asking for less gets its value |
+/// | | `false` | not offered; any value accepted | offers carrying it are declined |
+/// | [`client_max_window_bits`](Self::client_max_window_bits) | not set / `true` (default) | bare `client_max_window_bits` offered (zlib-rs; miniz_oxide cannot shrink its window and offers nothing) | the offer's value echoed, if it had one |
+/// | | `N` | `client_max_window_bits=N` offered (zlib-rs); a larger response fails | asked of the client (at least 9); offers without the parameter are declined |
+/// | | `false` | not offered; a response with it fails | never sent (the client compresses with 15 bits) |
+///
+/// An offer the server declines leaves the next offer to be tried; when none is acceptable the
+/// connection opens without compression (RFC 7692 §5), or, with
+/// [`reject_unacceptable_offers`](Self::reject_unacceptable_offers), the handshake is refused
+/// with 400 as Node `ws` does. One difference from Node: a server configured with
+/// `server_max_window_bits(N)` accepts an offer that asks for less than N (compressing with the
+/// smaller window) where Node declines it.
+///
+/// ## Local settings
+///
+/// | setting | default | Node `ws` | zlib-rs | miniz_oxide |
 /// |---|---|---|---|---|
-/// | [`server_no_context_takeover`](Self::server_no_context_takeover) | `false` | `serverNoContextTakeover` | asks the server to reset its compressor per message | resets per message (also done when the client asks) |
-/// | [`client_no_context_takeover`](Self::client_no_context_takeover) | `false` | `clientNoContextTakeover` | resets its own compressor per message, and says so | asks the client to reset per message |
-/// | [`server_max_window_bits`](Self::server_max_window_bits) | `None` (15) | `serverMaxWindowBits` | asks the server for a window of at most N bits | compresses with at most N bits and says so |
-/// | [`client_max_window_bits`](Self::client_max_window_bits) | `None` (15) | `clientMaxWindowBits` | compresses with at most N bits and says so | asks the client for at most N bits; declines offers that do not allow it |
-/// | [`compression_level`](Self::compression_level) | 6 | `zlibDeflateOptions.level` | | |
-/// | [`memory_level`](Self::memory_level) | 8 | `zlibDeflateOptions.memLevel` | (zlib-rs only) | |
+/// | [`compression_level`](Self::compression_level) | 6 | `zlibDeflateOptions.level` | yes | yes |
+/// | [`memory_level`](Self::memory_level) | 8 | `zlibDeflateOptions.memLevel` | yes | ignored (fixed buffers) |
+/// | [`strategy`](Self::strategy) | [`Strategy::Default`] | `zlibDeflateOptions.strategy` | yes | yes |
+/// | [`deflate_chunk_size`](Self::deflate_chunk_size) | adaptive | `zlibDeflateOptions.chunkSize` | yes | yes |
+/// | [`inflate_chunk_size`](Self::inflate_chunk_size) | 32 KiB | `zlibInflateOptions.chunkSize` | yes | yes |
+/// | [`inflate_window_bits`](Self::inflate_window_bits) | `None` (15) | `zlibInflateOptions.windowBits` | window allocated to fit | ignored for memory (32 KiB dictionary), limit still negotiated |
 /// | [`threshold`](Self::threshold) | 1024 bytes | `threshold` | messages shorter than this are sent uncompressed | |
 /// | [`offload_threshold`](Self::offload_threshold) | 64 KiB | — | adapters compress larger messages off the async runtime | |
 /// | [`concurrency_limit`](Self::concurrency_limit) | 10 | `concurrencyLimit` | adapters run at most this many offloaded compressions at once | |
 /// | [`backend`](Self::backend) | [`Backend::preferred`] | — | | |
 ///
-/// Window values outside 8..=15 are clamped into that range. A window smaller than the
-/// backend can compress with ([`Backend::min_window_bits`]) is only a preference for this
-/// endpoint's own compressor and is raised to what the backend can do; when the *peer* requires
-/// such a window, the server declines that offer and the client does not offer it.
+/// zlib's `windowBits` for compressing is not a local setting here (nor in Node, which
+/// overrides it): the compressor uses the window agreed for this side, see
+/// `*_max_window_bits`. The decompressor's window is the one agreed for the peer (15 when
+/// none); [`inflate_window_bits`](Self::inflate_window_bits) makes the negotiation ask for a
+/// smaller one.
+///
+/// A window smaller than the backend can compress with ([`Backend::min_window_bits`]) is only
+/// a preference for this endpoint's own compressor and is raised to what the backend can do;
+/// when the *peer* requires such a window, the server declines that offer and the client does
+/// not offer it.
 ///
 /// ## Memory per connection
 ///
@@ -149,22 +319,27 @@ impl Backend {
 /// | state | miniz_oxide | zlib-rs |
 /// |---|---|---|
 /// | compressor | 311 KiB, whatever the settings | 2^(w+2) + 7·2^(memLevel+6) + 128 KiB + 3 KiB: 371 KiB at w = 15 and memLevel 8 (the defaults), 259 KiB at w = 12, 245 KiB at w = 9; 260 KiB at w = 15 and memLevel 1, 134 KiB at w = 9 and memLevel 1; 483 KiB at memLevel 9 |
-/// | decompressor | 42 KiB (any window) | 46 KiB (any window) |
+/// | decompressor | 42 KiB (any window) | 46 KiB at a 15-bit window, about 14 KiB at 9 bits |
 ///
 /// (`w` is the compressor's window: this endpoint's `*_max_window_bits`, 9 for 8.) Measured
 /// with a counting allocator; the server's and the client's costs are the same per direction.
 ///
 /// Plus, while a compressed message is received, its inflated bytes: one buffer of at most
-/// `max_message_size` + 1 bytes (it grows by half as needed), or one piece of at most 32 KiB
-/// at a time in fragment-delivery mode. See `docs/design/deflate.md`.
+/// `max_message_size` + 1 bytes (it grows by half, at least by the inflate chunk size), or in
+/// fragment-delivery mode one such buffer per frame. See `docs/design/deflate.md`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeflateConfig {
-    pub(crate) server_no_context_takeover: bool,
-    pub(crate) client_no_context_takeover: bool,
-    pub(crate) server_max_window_bits: Option<u8>,
-    pub(crate) client_max_window_bits: Option<u8>,
+    pub(crate) server_no_context_takeover: NoContextTakeover,
+    pub(crate) client_no_context_takeover: NoContextTakeover,
+    pub(crate) server_max_window_bits: MaxWindowBits,
+    pub(crate) client_max_window_bits: MaxWindowBits,
+    pub(crate) reject_unacceptable: bool,
     pub(crate) level: u8,
     pub(crate) mem_level: u8,
+    pub(crate) strategy: Strategy,
+    pub(crate) deflate_chunk: Option<usize>,
+    pub(crate) inflate_chunk: usize,
+    pub(crate) inflate_window_bits: Option<u8>,
     pub(crate) threshold: usize,
     pub(crate) offload_threshold: Option<usize>,
     pub(crate) concurrency_limit: usize,
@@ -174,12 +349,17 @@ pub struct DeflateConfig {
 impl Default for DeflateConfig {
     fn default() -> Self {
         Self {
-            server_no_context_takeover: false,
-            client_no_context_takeover: false,
-            server_max_window_bits: None,
-            client_max_window_bits: None,
+            server_no_context_takeover: NoContextTakeover::Allowed,
+            client_no_context_takeover: NoContextTakeover::Allowed,
+            server_max_window_bits: MaxWindowBits::Any,
+            client_max_window_bits: MaxWindowBits::Any,
+            reject_unacceptable: false,
             level: 6,
             mem_level: 8,
+            strategy: Strategy::Default,
+            deflate_chunk: None,
+            inflate_chunk: INFLATE_CHUNK,
+            inflate_window_bits: None,
             threshold: 1024,
             offload_threshold: Some(64 * 1024),
             concurrency_limit: 10,
@@ -188,53 +368,115 @@ impl Default for DeflateConfig {
     }
 }
 
+/// The smallest chunk size zlib accepts (`Z_MIN_CHUNK`).
+const MIN_CHUNK: usize = 64;
+
 impl DeflateConfig {
-    /// The defaults (see the table above).
+    /// The defaults (see the tables above).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Server: reset the compressor after every message (always done when the client asks).
-    /// Client: ask the server to do so. Saves the peer's decompressor history and, on the side
-    /// that resets, the compressor's memory between messages; costs compression ratio.
-    pub fn server_no_context_takeover(mut self, on: bool) -> Self {
-        self.server_no_context_takeover = on;
+    /// Node `serverNoContextTakeover`: `true`, `false` or `None` (not set, the default); see
+    /// [`NoContextTakeover`] and the table above. Server: `true` resets the compressor after
+    /// every message (always done when the client asks), `false` declines offers asking for
+    /// it. Client: `true` asks the server to reset. Saves the peer's decompressor history and
+    /// the resetting side's compressor memory between messages; costs compression ratio.
+    pub fn server_no_context_takeover(mut self, setting: impl Into<NoContextTakeover>) -> Self {
+        self.server_no_context_takeover = setting.into();
         self
     }
 
-    /// Client: reset the compressor after every message, and tell the server. Server: ask the
-    /// client to do so.
-    pub fn client_no_context_takeover(mut self, on: bool) -> Self {
-        self.client_no_context_takeover = on;
+    /// Node `clientNoContextTakeover`: `true`, `false` or `None` (not set, the default); see
+    /// [`NoContextTakeover`]. Client: `true` resets the compressor after every message and
+    /// says so, `false` fails the handshake if the server asks for it. Server: `true` asks the
+    /// client to reset.
+    pub fn client_no_context_takeover(mut self, setting: impl Into<NoContextTakeover>) -> Self {
+        self.client_no_context_takeover = setting.into();
         self
     }
 
-    /// Server: compress with a window of at most `bits` (8..=15) and tell the client. Client:
-    /// ask the server for that. `None`: no limit (15).
-    pub fn server_max_window_bits(mut self, bits: Option<u8>) -> Self {
-        self.server_max_window_bits = bits.map(|b| b.clamp(8, 15));
+    /// Node `serverMaxWindowBits`: a number of bits 8..=15 (clamped), `true` / `None` (any,
+    /// the default) or `false` (never); see [`MaxWindowBits`]. Server: compress with a window
+    /// of at most N bits and tell the client; `false` declines offers that carry the
+    /// parameter. Client: ask the server for at most N bits.
+    pub fn server_max_window_bits(mut self, setting: impl Into<MaxWindowBits>) -> Self {
+        self.server_max_window_bits = setting.into().clamped();
         self
     }
 
-    /// Client: compress with a window of at most `bits` (8..=15) and tell the server (only
-    /// with a backend that can, see [`Backend::min_window_bits`]). Server: ask the client for
-    /// that (at least 9: zlib-based clients cannot compress with 8), declining offers that do
-    /// not allow it (as Node `ws`). `None`: no limit.
-    pub fn client_max_window_bits(mut self, bits: Option<u8>) -> Self {
-        self.client_max_window_bits = bits.map(|b| b.clamp(8, 15));
+    /// Node `clientMaxWindowBits`: a number of bits 8..=15 (clamped), `true` / `None` (any,
+    /// the default) or `false` (never); see [`MaxWindowBits`]. Client: compress with a window
+    /// of at most N bits and tell the server (only with a backend that can, see
+    /// [`Backend::min_window_bits`]); `false` offers nothing and refuses a limit. Server: ask
+    /// the client for N bits (at least 9: zlib-based clients cannot compress with 8),
+    /// declining offers that do not allow it (as Node `ws`); `false` never asks.
+    pub fn client_max_window_bits(mut self, setting: impl Into<MaxWindowBits>) -> Self {
+        self.client_max_window_bits = setting.into().clamped();
         self
     }
 
-    /// Compression level 0 (stored, no compression) to 9 (best); default 6.
+    /// Server: when no permessage-deflate offer can be accepted, refuse the handshake with 400
+    /// (Node `ws`: "Invalid or unacceptable Sec-WebSocket-Extensions header") instead of
+    /// opening the connection without compression (the default, RFC 7692 §5).
+    pub fn reject_unacceptable_offers(mut self, on: bool) -> Self {
+        self.reject_unacceptable = on;
+        self
+    }
+
+    /// Compression level 0 (stored, no compression) to 9 (best); default 6 (Node
+    /// `zlibDeflateOptions.level`). Both backends.
     pub fn compression_level(mut self, level: u8) -> Self {
         self.level = level.min(9);
         self
     }
 
-    /// zlib's `memLevel` 1..=9 (default 8): the size of the compressor's symbol buffers
-    /// (zlib-rs only; miniz_oxide's are fixed). Lower saves memory, costs ratio and speed.
+    /// zlib's `memLevel` 1..=9 (default 8, Node `zlibDeflateOptions.memLevel`): the size of
+    /// the compressor's symbol buffers. zlib-rs only; miniz_oxide's are fixed and it ignores
+    /// this. Lower saves memory, costs ratio and speed.
     pub fn memory_level(mut self, level: u8) -> Self {
         self.mem_level = level.clamp(1, 9);
+        self
+    }
+
+    /// zlib's compression strategy (Node `zlibDeflateOptions.strategy`); both backends.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// The compressor's output buffer step (Node `zlibDeflateOptions.chunkSize`): a
+    /// compressed message starts with a buffer of this many bytes and grows by at least as
+    /// much. `None` (the default): adaptive, a quarter of the message (64 bytes to 256 KiB),
+    /// growing by at least 1 KiB. At least 64 (zlib's minimum). Both backends.
+    pub fn deflate_chunk_size(mut self, bytes: Option<usize>) -> Self {
+        self.deflate_chunk = bytes.map(|b| b.max(MIN_CHUNK));
+        self
+    }
+
+    /// The decompressor's output step (Node `zlibInflateOptions.chunkSize`): a compressed
+    /// message's (or, in fragment-delivery mode, frame's) inflated buffer grows by at least
+    /// this many bytes at a time, and by half its size when that is more. Default 32 KiB; at
+    /// least 64 (zlib's minimum). Both backends.
+    pub fn inflate_chunk_size(mut self, bytes: usize) -> Self {
+        self.inflate_chunk = bytes.max(MIN_CHUNK);
+        self
+    }
+
+    /// The largest window the decompressor needs (Node `zlibInflateOptions.windowBits`),
+    /// 8..=15 (clamped); `None` (the default): 15.
+    ///
+    /// The peer decides its compressor's window, so a smaller decompressor window is only safe
+    /// when the peer agreed to it: with `Some(n)` below 15 a server asks for
+    /// `client_max_window_bits` of at most `n` (declining offers that do not allow it, as with
+    /// [`client_max_window_bits`](Self::client_max_window_bits)), and a client offers
+    /// `server_max_window_bits` of at most `n` (as with
+    /// [`server_max_window_bits`](Self::server_max_window_bits)); the smaller of the two
+    /// settings wins. Whatever this says, the decompressor's window is the one agreed for the
+    /// peer (15 when none), which zlib-rs allocates to fit (2^w bytes); miniz_oxide always
+    /// keeps a 32 KiB dictionary.
+    pub fn inflate_window_bits(mut self, bits: Option<u8>) -> Self {
+        self.inflate_window_bits = bits.map(|b| b.clamp(8, 15));
         self
     }
 
@@ -276,24 +518,54 @@ impl DeflateConfig {
         self.backend.or_else(Backend::preferred)
     }
 
-    /// The configured `server_no_context_takeover`.
+    /// Whether `server_no_context_takeover` is requested (Node `true`); see
+    /// [`server_no_context_takeover_setting`](Self::server_no_context_takeover_setting) for
+    /// the three states.
     pub fn get_server_no_context_takeover(&self) -> bool {
+        self.server_no_context_takeover.is_requested()
+    }
+
+    /// Whether `client_no_context_takeover` is requested (Node `true`); see
+    /// [`client_no_context_takeover_setting`](Self::client_no_context_takeover_setting).
+    pub fn get_client_no_context_takeover(&self) -> bool {
+        self.client_no_context_takeover.is_requested()
+    }
+
+    /// The configured `server_max_window_bits` when it is a number; see
+    /// [`server_max_window_bits_setting`](Self::server_max_window_bits_setting).
+    pub fn get_server_max_window_bits(&self) -> Option<u8> {
+        self.server_max_window_bits.bits()
+    }
+
+    /// The configured `client_max_window_bits` when it is a number; see
+    /// [`client_max_window_bits_setting`](Self::client_max_window_bits_setting).
+    pub fn get_client_max_window_bits(&self) -> Option<u8> {
+        self.client_max_window_bits.bits()
+    }
+
+    /// The `server_no_context_takeover` setting, all three states.
+    pub fn server_no_context_takeover_setting(&self) -> NoContextTakeover {
         self.server_no_context_takeover
     }
 
-    /// The configured `client_no_context_takeover`.
-    pub fn get_client_no_context_takeover(&self) -> bool {
+    /// The `client_no_context_takeover` setting, all three states.
+    pub fn client_no_context_takeover_setting(&self) -> NoContextTakeover {
         self.client_no_context_takeover
     }
 
-    /// The configured `server_max_window_bits`.
-    pub fn get_server_max_window_bits(&self) -> Option<u8> {
+    /// The `server_max_window_bits` setting, all three states.
+    pub fn server_max_window_bits_setting(&self) -> MaxWindowBits {
         self.server_max_window_bits
     }
 
-    /// The configured `client_max_window_bits`.
-    pub fn get_client_max_window_bits(&self) -> Option<u8> {
+    /// The `client_max_window_bits` setting, all three states.
+    pub fn client_max_window_bits_setting(&self) -> MaxWindowBits {
         self.client_max_window_bits
+    }
+
+    /// Whether a server refuses the handshake when no offer is acceptable.
+    pub fn get_reject_unacceptable_offers(&self) -> bool {
+        self.reject_unacceptable
     }
 
     /// The compression level.
@@ -304,6 +576,26 @@ impl DeflateConfig {
     /// The memory level.
     pub fn get_memory_level(&self) -> u8 {
         self.mem_level
+    }
+
+    /// The compression strategy.
+    pub fn get_strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// The compressor's output step, `None` when adaptive.
+    pub fn get_deflate_chunk_size(&self) -> Option<usize> {
+        self.deflate_chunk
+    }
+
+    /// The decompressor's output step.
+    pub fn get_inflate_chunk_size(&self) -> usize {
+        self.inflate_chunk
+    }
+
+    /// The largest decompressor window asked for, `None` for 15.
+    pub fn get_inflate_window_bits(&self) -> Option<u8> {
+        self.inflate_window_bits
     }
 
     /// The compression threshold in bytes.
@@ -321,10 +613,32 @@ impl DeflateConfig {
         self.concurrency_limit
     }
 
+    /// The `server_max_window_bits` this endpoint works with: the setting, tightened by
+    /// [`inflate_window_bits`](Self::inflate_window_bits) for a client (the server's window is
+    /// the client's decompressor window).
+    pub(crate) fn effective_server_window(&self, role: Role) -> MaxWindowBits {
+        tighten(self.server_max_window_bits, (role == Role::Client).then_some(self.inflate_window_bits).flatten())
+    }
+
+    /// The `client_max_window_bits` this endpoint works with: the setting, tightened by
+    /// [`inflate_window_bits`](Self::inflate_window_bits) for a server.
+    pub(crate) fn effective_client_window(&self, role: Role) -> MaxWindowBits {
+        tighten(self.client_max_window_bits, (role == Role::Server).then_some(self.inflate_window_bits).flatten())
+    }
+
     /// Client: the `Sec-WebSocket-Extensions` value to offer, `None` without a backend.
     pub(crate) fn offer(&self) -> Option<String> {
         let backend = self.get_backend()?;
         Some(params::client_offer(self, backend.min_window_bits()))
+    }
+}
+
+/// A window setting limited to `limit` bits (a decompressor window below 15).
+fn tighten(setting: MaxWindowBits, limit: Option<u8>) -> MaxWindowBits {
+    match (setting, limit.filter(|&l| l < 15)) {
+        (s, None) => s,
+        (MaxWindowBits::Bits(b), Some(l)) => MaxWindowBits::Bits(b.min(l)),
+        (MaxWindowBits::Any | MaxWindowBits::Never, Some(l)) => MaxWindowBits::Bits(l),
     }
 }
 
@@ -373,8 +687,9 @@ pub(crate) struct Progress {
 /// A raw-deflate compressor.
 pub(crate) trait Compress: Send {
     /// Compresses all of `input` and sync-flushes, appending to `out` (the output ends with
-    /// `00 00 ff ff`). `Err` leaves the compressor unusable.
-    fn compress_sync(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ()>;
+    /// `00 00 ff ff`), which grows by at least `step` bytes at a time. `Err` leaves the
+    /// compressor unusable.
+    fn compress_sync(&mut self, input: &[u8], out: &mut Vec<u8>, step: usize) -> Result<(), ()>;
 }
 
 /// A raw-deflate decompressor.
@@ -386,20 +701,23 @@ pub(crate) trait Decompress: Send {
     fn reset(&mut self);
 }
 
-/// Makes zero-filled room at the end of `out` (at least 1 KiB, growing geometrically) and
-/// extends `out` over it; the caller truncates to what it wrote.
-#[cfg_attr(not(any(feature = "deflate", feature = "zlib-rs")), allow(dead_code))]
-fn grow_spare(out: &mut Vec<u8>) {
-    if out.capacity() - out.len() < 1024 {
-        out.reserve(out.len().max(4096));
+/// Makes zero-filled room at the end of `out` (at least `step` bytes, or 1 KiB when `step` is
+/// smaller and the buffer grows geometrically) and extends `out` over it; the caller truncates
+/// to what it wrote.
+#[cfg_attr(not(any(feature = "miniz", feature = "zlib-rs")), allow(dead_code))]
+fn grow_spare(out: &mut Vec<u8>, step: usize) {
+    if out.capacity() - out.len() < step.clamp(1, 1024) {
+        out.reserve(out.len().max(step).max(1024));
     }
     out.resize(out.capacity(), 0);
 }
 
-/// Compresses a whole message or a part of one; strips the tail when `fin`.
-fn compress_bytes(c: &mut dyn Compress, input: &[u8], fin: bool) -> Result<Bytes, ()> {
-    let mut out = Vec::with_capacity((input.len() / 4).clamp(64, 256 * 1024));
-    c.compress_sync(input, &mut out)?;
+/// Compresses a whole message or a part of one; strips the tail when `fin`. `chunk`: the
+/// output step (`None`: adaptive).
+fn compress_bytes(c: &mut dyn Compress, input: &[u8], fin: bool, chunk: Option<usize>) -> Result<Bytes, ()> {
+    let initial = chunk.unwrap_or_else(|| (input.len() / 4).clamp(64, 256 * 1024));
+    let mut out = Vec::with_capacity(initial);
+    c.compress_sync(input, &mut out, chunk.unwrap_or(4096))?;
     if fin {
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
@@ -425,6 +743,7 @@ pub(crate) struct DeflateKey {
     level: u8,
     mem_level: u8,
     window_bits: u8,
+    strategy: Strategy,
 }
 
 /// A payload compressed once for every connection with the same [`DeflateKey`] and no
@@ -480,8 +799,8 @@ impl Deflater {
     }
 
     fn take_compressor(&mut self) -> Box<dyn Compress> {
-        let DeflateKey { backend, level, mem_level, window_bits } = self.key;
-        self.compressor.take().unwrap_or_else(|| backend.compressor(level, mem_level, window_bits))
+        let key = self.key;
+        self.compressor.take().unwrap_or_else(|| key.backend.compressor(&key))
     }
 
     /// Compresses a whole message (tail stripped); `None` when the compressor failed, in
@@ -494,7 +813,7 @@ impl Deflater {
     /// Compresses one part of a message streamed with sync flushes; `fin` ends the message.
     pub(crate) fn compress_part(&mut self, data: &[u8], fin: bool) -> Option<Bytes> {
         let mut c = self.take_compressor();
-        let r = compress_bytes(&mut *c, data, fin).ok();
+        let r = compress_bytes(&mut *c, data, fin, self.config.deflate_chunk).ok();
         if r.is_some() && !(fin && self.no_context_takeover) {
             self.compressor = Some(c);
         }
@@ -519,7 +838,11 @@ impl Deflater {
 
     /// Lends the compressor (when `compress`) to a task run elsewhere.
     pub(crate) fn lend(&mut self, kind: MessageKind, payload: Bytes, compress: bool) -> CompressTask {
-        let job = compress.then(|| Job { compressor: self.take_compressor(), reset_after: self.no_context_takeover });
+        let job = compress.then(|| Job {
+            compressor: self.take_compressor(),
+            reset_after: self.no_context_takeover,
+            chunk: self.config.deflate_chunk,
+        });
         CompressTask { kind, payload, job, token: Some(self.token.clone()) }
     }
 
@@ -532,6 +855,7 @@ impl Deflater {
 struct Job {
     compressor: Box<dyn Compress>,
     reset_after: bool,
+    chunk: Option<usize>,
 }
 
 /// The compression of one message, moved out of its [`Connection`](crate::Connection) so
@@ -588,7 +912,7 @@ impl CompressTask {
         let Self { kind, payload, job, token } = self;
         let (data, compressed, compressor) = match job {
             None => (payload, false, None),
-            Some(Job { mut compressor, reset_after }) => match compress_bytes(&mut *compressor, &payload, true) {
+            Some(Job { mut compressor, reset_after, chunk }) => match compress_bytes(&mut *compressor, &payload, true, chunk) {
                 Ok(data) => (data, true, (!reset_after).then_some(compressor)),
                 // Sent uncompressed; the connection starts a fresh compressor next time.
                 Err(()) => (payload, false, None),
@@ -639,6 +963,10 @@ pub(crate) struct Inflater {
     /// over (so an idle connection holds none).
     state: Option<Box<dyn Decompress>>,
     reset_each_message: bool,
+    /// The peer's largest compressor window: the decompressor's window.
+    window_bits: u8,
+    /// The least growth of an inflated buffer (`inflate_chunk_size`).
+    chunk: usize,
     /// Compressed bytes not yet consumed.
     input: Bytes,
     /// Bytes of [`TAIL`] still to feed (4 once the message's last bytes are queued).
@@ -653,14 +981,42 @@ impl fmt::Debug for Inflater {
             .field("backend", &self.backend)
             .field("allocated", &self.state.is_some())
             .field("reset_each_message", &self.reset_each_message)
+            .field("window_bits", &self.window_bits)
             .field("pending", &self.input.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Inflater {
+    /// An inflater with a 15-bit window and the default chunk size.
     pub(crate) fn new(backend: Backend, reset_each_message: bool) -> Self {
-        Self { backend, state: None, reset_each_message, input: Bytes::new(), tail: 0, out_full: false }
+        Self {
+            backend,
+            state: None,
+            reset_each_message,
+            window_bits: 15,
+            chunk: INFLATE_CHUNK,
+            input: Bytes::new(),
+            tail: 0,
+            out_full: false,
+        }
+    }
+
+    /// The peer compresses with at most `bits` (8..=15; 9 is used for 8, which covers it).
+    pub(crate) fn window_bits(mut self, bits: u8) -> Self {
+        self.window_bits = bits.clamp(9, 15);
+        self
+    }
+
+    /// The least growth step of an inflated buffer.
+    pub(crate) fn chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk = bytes.max(1);
+        self
+    }
+
+    /// The least growth step of an inflated buffer.
+    pub(crate) fn chunk(&self) -> usize {
+        self.chunk
     }
 
     /// Queues compressed bytes of the current message; `fin`: they end it. Call when drained.
@@ -678,8 +1034,8 @@ impl Inflater {
 
     /// Inflates queued input into `out`, returning the bytes written (0 when drained).
     pub(crate) fn step(&mut self, out: &mut [u8]) -> Result<usize, ProtocolError> {
-        let backend = self.backend;
-        let dec = self.state.get_or_insert_with(|| backend.decompressor());
+        let (backend, window_bits) = (self.backend, self.window_bits);
+        let dec = self.state.get_or_insert_with(|| backend.decompressor(window_bits));
         let mut written = 0;
         loop {
             let Some(room) = out.get_mut(written..).filter(|r| !r.is_empty()) else {
@@ -729,29 +1085,32 @@ impl Inflater {
 
 /// The two halves for a connection of `role` that agreed on `params`, with the local
 /// settings `local`; `None` without a backend.
-#[cfg_attr(not(any(feature = "deflate", feature = "zlib-rs")), allow(unreachable_code))]
+#[cfg_attr(not(any(feature = "miniz", feature = "zlib-rs")), allow(unreachable_code))]
 pub(crate) fn setup(role: Role, params: &DeflateParams, local: &DeflateConfig) -> Option<(Deflater, Inflater)> {
     let backend = local.get_backend()?;
     let m = backend.min_window_bits();
-    let (own_nct, agreed, preferred, peer_nct) = match role {
+    let (own_nct, agreed, preferred, peer_nct, peer_window) = match role {
         Role::Server => (
-            params.server_no_context_takeover || local.server_no_context_takeover,
+            params.server_no_context_takeover || local.server_no_context_takeover.is_requested(),
             params.server_max_window_bits,
-            local.server_max_window_bits,
+            local.server_max_window_bits.bits(),
             params.client_no_context_takeover,
+            params.client_max_window_bits,
         ),
         Role::Client => (
-            params.client_no_context_takeover || local.client_no_context_takeover,
+            params.client_no_context_takeover || local.client_no_context_takeover.is_requested(),
             params.client_max_window_bits,
-            local.client_max_window_bits,
+            local.client_max_window_bits.bits(),
             params.server_no_context_takeover,
+            params.server_max_window_bits,
         ),
     };
     // The agreed bound must be honoured; the local preference is raised to what the backend
     // can do.
     let enabled = agreed.map_or(true, |a| a >= m);
     let window_bits = agreed.unwrap_or(15).min(preferred.unwrap_or(15).max(m)).clamp(8, 15);
-    let key = DeflateKey { backend, level: local.level, mem_level: local.mem_level, window_bits };
+    let key =
+        DeflateKey { backend, level: local.level, mem_level: local.mem_level, window_bits, strategy: local.strategy };
     let deflater = Deflater {
         config: local.clone(),
         key,
@@ -760,12 +1119,14 @@ pub(crate) fn setup(role: Role, params: &DeflateParams, local: &DeflateConfig) -
         compressor: None,
         token: Arc::new(()),
     };
-    Some((deflater, Inflater::new(backend, peer_nct)))
+    let inflater = Inflater::new(backend, peer_nct).window_bits(peer_window.unwrap_or(15)).chunk_size(local.inflate_chunk);
+    Some((deflater, inflater))
 }
 
-#[cfg(all(test, any(feature = "deflate", feature = "zlib-rs")))]
+#[cfg(all(test, any(feature = "miniz", feature = "zlib-rs")))]
 pub(crate) mod tests {
     use proptest::prelude::*;
+    use proptest::strategy::Strategy;
 
     use super::*;
 

@@ -2,6 +2,13 @@
 //! formatting and the negotiation decisions of both roles, as decision tables (the
 //! `websockets` style). Every row has a unit test below.
 //!
+//! The configuration has Node `ws`'s states per parameter ([`NoContextTakeover`]: `false` =
+//! `Never`, not set = `Allowed`, `true` = `Requested`; [`MaxWindowBits`]: `false` = `Never`,
+//! `true` or not set = `Any`, a number `N`); "–" in a config column below is the default.
+//! [`DeflateConfig::inflate_window_bits`] tightens the peer's window setting first (the
+//! server's `client_max_window_bits`, the client's `server_max_window_bits`), see
+//! `effective_*_window`.
+//!
 //! Notation: `m` is the smallest compressor window the backend honours
 //! ([`min_window_bits`](super::Backend::min_window_bits): 15 for miniz_oxide, 8 for zlib-rs,
 //! which compresses with a 9-bit window for 8, as zlib does; its farthest match is
@@ -26,7 +33,10 @@
 //!
 //! Offers are walked in the client's order; the first one the server can honour is accepted
 //! and the rest are declined. When none can be honoured the handshake succeeds without the
-//! extension (RFC 7692 §5). An offer is declined when (rows D5 and E2):
+//! extension (RFC 7692 §5), or, with `reject_unacceptable_offers(true)`, is refused with 400
+//! (Node `ws`). An offer is declined when (rows C6, D5, D10 and E2):
+//! - it asks for `server_no_context_takeover` and the server is configured `false` for it,
+//! - it carries `server_max_window_bits` and the server is configured `false` for it,
 //! - it asks for a server window smaller than `m`, or
 //! - the server is configured with `client_max_window_bits` and the offer lacks that parameter
 //!   (Node `ws`: the client must accept a limit the server insists on).
@@ -40,11 +50,14 @@
 //! | C3 | – | `server_no_context_takeover(true)` | `server_no_context_takeover` |
 //! | C4 | `client_no_context_takeover` | – | `client_no_context_takeover` (echoed, as Node) |
 //! | C5 | – | `client_no_context_takeover(true)` | `client_no_context_takeover` |
+//! | C6 | `server_no_context_takeover` | `server_no_context_takeover(false)` | declined |
+//! | C7 | `client_no_context_takeover` | `client_no_context_takeover(false)` | `client_no_context_takeover` (echoed, as Node) |
 //!
 //! ## D. Server: `server_max_window_bits` (S = offer value, C = configured value)
 //!
 //! own window `w = max(min(S or 15, C or 15), m)`; decline when `S` is present and `w > S`;
-//! respond `server_max_window_bits=w` when `S` is present or `w < 15`.
+//! respond `server_max_window_bits=w` when `S` is present or `w < 15`. Configured `false`:
+//! decline when `S` is present, else as not set.
 //!
 //! | # | S | C | m | result |
 //! |---|---|---|---|---|
@@ -57,6 +70,8 @@
 //! | D7 | 12 | 10 | 8 | accept, `server_max_window_bits=10` |
 //! | D8 | 10 | 12 | 8 | accept, `server_max_window_bits=10` (Node would decline) |
 //! | D9 | 8 | – | 8 | accept, `server_max_window_bits=8` (compressing with 9 bits) |
+//! | D10 | 10 or 15 | `false` | any | decline the offer |
+//! | D11 | – | `false` | any | accept, nothing sent, window 15 |
 //!
 //! ## E. Server: `client_max_window_bits` (O = offer, C = configured value)
 //!
@@ -68,6 +83,7 @@
 //! | E4 | bare | N | `client_max_window_bits=max(N, 9)` |
 //! | E5 | V | – | `client_max_window_bits=V` (echoed, as Node) |
 //! | E6 | V | N | `client_max_window_bits=min(V, max(N, 9))` |
+//! | E7 | any | `false` | nothing sent (the client keeps 15 bits) |
 //!
 //! The server's decompressor handles any window, so these only serve the client's memory. A
 //! configured 8 is asked as 9: zlib-based clients (zlib ≥ 1.2.9 refuses an 8-bit raw deflate
@@ -83,6 +99,8 @@
 //! | F3 | `client_no_context_takeover(true)` | `+ client_no_context_takeover` | same |
 //! | F4 | `server_max_window_bits(Some(N))` | `+ server_max_window_bits=N` | same |
 //! | F5 | `client_max_window_bits(Some(N))` | (not offered: the compressor cannot honour it) | `client_max_window_bits=N` |
+//! | F6 | `client_max_window_bits(false)` | not offered | not offered |
+//! | F7 | `false` for any other parameter | not offered | not offered |
 //!
 //! A client only offers `client_max_window_bits` when its compressor can use a smaller
 //! window: the bare parameter tells the server the client accepts a limit on its own window.
@@ -104,10 +122,14 @@
 //! | G11 | `client_max_window_bits=V`, not offered | fail |
 //! | G12 | offered bare, response `V` | accepted, window `max(V, m)` where `m ≤ V` always holds |
 //! | G13 | offered `N`, response `V ≤ N` | accepted; response `V > N` fails |
+//! | G14 | `client_no_context_takeover(false)`, response with `client_no_context_takeover` | fail (Node `ws`) |
+//! | G15 | `client_max_window_bits(false)`, response `V` | fail (not offered) |
+//! | G16 | `server_no_context_takeover(false)` or `server_max_window_bits(false)`, response with it | accepted (it only constrains the server; Node does not check either) |
 
 use std::fmt::Write as _;
 
-use super::{DeflateConfig, DeflateParams};
+use super::{DeflateConfig, DeflateParams, MaxWindowBits, NoContextTakeover};
+use crate::config::Role;
 use crate::handshake::server::ExtensionOffer;
 
 /// The extension token.
@@ -209,30 +231,43 @@ pub(crate) fn server_negotiate(
         .filter(|o| is_deflate(o))
         .map(|o| parse_params(&o.params, false))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(parsed.iter().find_map(|offer| server_accept(offer, cfg, m)))
+    let accepted = parsed.iter().find_map(|offer| server_accept(offer, cfg, m));
+    if accepted.is_none() && !parsed.is_empty() && cfg.reject_unacceptable {
+        return Err("none of the permessage-deflate offers can be accepted".to_owned());
+    }
+    Ok(accepted)
 }
 
 /// Server: the response to one valid offer, or `None` to decline it.
 fn server_accept(offer: &Params, cfg: &DeflateConfig, m: u8) -> Option<DeflateParams> {
+    // Table C.
+    if cfg.server_no_context_takeover == NoContextTakeover::Never && offer.server_no_context_takeover {
+        return None;
+    }
     // Table D.
-    let want = offer.server_max_window_bits.unwrap_or(15).min(cfg.server_max_window_bits.unwrap_or(15));
+    let configured = match cfg.effective_server_window(Role::Server) {
+        MaxWindowBits::Never if offer.server_max_window_bits.is_some() => return None,
+        MaxWindowBits::Never | MaxWindowBits::Any => 15,
+        MaxWindowBits::Bits(c) => c,
+    };
+    let want = offer.server_max_window_bits.unwrap_or(15).min(configured);
     let own = want.max(m);
     if offer.server_max_window_bits.is_some_and(|s| own > s) {
         return None;
     }
     let server_max_window_bits = (offer.server_max_window_bits.is_some() || own < 15).then_some(own);
     // Table E.
-    let client_max_window_bits = match (offer.client_max_window_bits, cfg.client_max_window_bits) {
-        (ClientBits::Absent, Some(_)) => return None,
-        (ClientBits::Absent | ClientBits::Bare, None) => None,
-        (ClientBits::Bare, Some(n)) => Some(n.max(9)),
-        (ClientBits::Value(v), None) => Some(v),
-        (ClientBits::Value(v), Some(n)) => Some(v.min(n.max(9))),
+    let client_max_window_bits = match (offer.client_max_window_bits, cfg.effective_client_window(Role::Server)) {
+        (ClientBits::Absent, MaxWindowBits::Bits(_)) => return None,
+        (_, MaxWindowBits::Never) | (ClientBits::Absent | ClientBits::Bare, MaxWindowBits::Any) => None,
+        (ClientBits::Bare, MaxWindowBits::Bits(n)) => Some(n.max(9)),
+        (ClientBits::Value(v), MaxWindowBits::Any) => Some(v),
+        (ClientBits::Value(v), MaxWindowBits::Bits(n)) => Some(v.min(n.max(9))),
     };
     // Table C.
     Some(DeflateParams {
-        server_no_context_takeover: offer.server_no_context_takeover || cfg.server_no_context_takeover,
-        client_no_context_takeover: offer.client_no_context_takeover || cfg.client_no_context_takeover,
+        server_no_context_takeover: offer.server_no_context_takeover || cfg.server_no_context_takeover.is_requested(),
+        client_no_context_takeover: offer.client_no_context_takeover || cfg.client_no_context_takeover.is_requested(),
         server_max_window_bits,
         client_max_window_bits,
     })
@@ -241,24 +276,25 @@ fn server_accept(offer: &Params, cfg: &DeflateConfig, m: u8) -> Option<DeflatePa
 /// Client: the `Sec-WebSocket-Extensions` offer (table F).
 pub(crate) fn client_offer(cfg: &DeflateConfig, m: u8) -> String {
     let mut s = String::from(EXTENSION_NAME);
-    if cfg.server_no_context_takeover {
+    if cfg.server_no_context_takeover.is_requested() {
         s.push_str("; ");
         s.push_str(SERVER_NO_CONTEXT_TAKEOVER);
     }
-    if cfg.client_no_context_takeover {
+    if cfg.client_no_context_takeover.is_requested() {
         s.push_str("; ");
         s.push_str(CLIENT_NO_CONTEXT_TAKEOVER);
     }
-    if let Some(n) = cfg.server_max_window_bits {
+    if let Some(n) = cfg.effective_server_window(Role::Client).bits() {
         let _ = write!(s, "; {SERVER_MAX_WINDOW_BITS}={n}");
     }
     if m < 15 {
         match cfg.client_max_window_bits {
-            None => {
+            MaxWindowBits::Never => {}
+            MaxWindowBits::Any => {
                 s.push_str("; ");
                 s.push_str(CLIENT_MAX_WINDOW_BITS);
             }
-            Some(n) => {
+            MaxWindowBits::Bits(n) => {
                 let _ = write!(s, "; {CLIENT_MAX_WINDOW_BITS}={}", n.max(m));
             }
         }
@@ -289,18 +325,24 @@ pub(crate) fn client_validate(
     }
     let p = parse_params(&first.params, true).map_err(ResponseError::Params)?;
     let fail = |m: &str| Err(ResponseError::Params(m.to_owned()));
-    if cfg.server_no_context_takeover && !p.server_no_context_takeover {
+    if cfg.server_no_context_takeover.is_requested() && !p.server_no_context_takeover {
         return fail("server_no_context_takeover was offered but not accepted");
     }
-    match (cfg.server_max_window_bits, p.server_max_window_bits) {
+    if cfg.client_no_context_takeover == NoContextTakeover::Never && p.client_no_context_takeover {
+        return fail("client_no_context_takeover is refused by the configuration");
+    }
+    match (cfg.effective_server_window(Role::Client).bits(), p.server_max_window_bits) {
         (Some(_), None) => return fail("server_max_window_bits was offered but not accepted"),
         (Some(n), Some(v)) if v > n => return fail("server_max_window_bits larger than offered"),
         _ => {}
     }
-    // `client_offer` offers `client_max_window_bits` only when `m < 15`, with `max(N, m)`.
+    // `client_offer` offers `client_max_window_bits` only when `m < 15` and not `Never`, with
+    // `max(N, m)`.
     let client_max_window_bits = match p.client_max_window_bits {
-        ClientBits::Value(_) if m >= 15 => return fail("client_max_window_bits was not offered"),
-        ClientBits::Value(v) if cfg.client_max_window_bits.is_some_and(|n| v > n.max(m)) => {
+        ClientBits::Value(_) if m >= 15 || cfg.client_max_window_bits == MaxWindowBits::Never => {
+            return fail("client_max_window_bits was not offered");
+        }
+        ClientBits::Value(v) if cfg.client_max_window_bits.bits().is_some_and(|n| v > n.max(m)) => {
             return fail("client_max_window_bits larger than offered");
         }
         ClientBits::Value(v) if v < m => return fail("client_max_window_bits smaller than the compressor supports"),
@@ -638,8 +680,8 @@ mod tests {
         for m in [MINIZ, ZLIB] {
             for bits in 0..16u8 {
                 let c = cfg()
-                    .server_no_context_takeover(bits & 1 != 0)
-                    .client_no_context_takeover(bits & 2 != 0)
+                    .server_no_context_takeover((bits & 1 != 0).then_some(true))
+                    .client_no_context_takeover((bits & 2 != 0).then_some(true))
                     .server_max_window_bits((bits & 4 != 0).then_some(10))
                     .client_max_window_bits((bits & 8 != 0).then_some(11));
                 let offer = client_offer(&c, m);
@@ -649,6 +691,106 @@ mod tests {
                     assert!(agreed.is_some());
                 }
             }
+        }
+    }
+
+    /// Node's `false` per parameter: the server declines what its configuration forbids, the
+    /// client refuses what it did not allow (rows B, C6, C7, D10, D11, E7, F6, F7, G14-G16).
+    #[test]
+    fn node_false_states() {
+        let snct = "permessage-deflate; server_no_context_takeover";
+        let cnct = "permessage-deflate; client_no_context_takeover";
+        let smwb = |n: u8| format!("permessage-deflate; server_max_window_bits={n}");
+        let cmwb = |n: u8| format!("permessage-deflate; client_max_window_bits={n}");
+        let bare = "permessage-deflate; client_max_window_bits";
+        for m in [MINIZ, ZLIB] {
+            // C6: a server that never resets declines offers asking for it, accepts the rest.
+            let never = cfg().server_no_context_takeover(false);
+            declines(snct, &never, m);
+            accepts(PMD, &never, m, PMD);
+            accepts(&format!("{snct}, {PMD}"), &never, m, PMD);
+            // C7: the client's own choice is still echoed (as Node).
+            accepts(cnct, &cfg().client_no_context_takeover(false), m, cnct);
+            // D10, D11.
+            let never = cfg().server_max_window_bits(false);
+            declines(&smwb(15), &never, m);
+            accepts(PMD, &never, m, PMD);
+            accepts(&format!("{}, {bare}", smwb(15)), &never, m, PMD);
+            // E7: never asks the client for a window, whatever it offers.
+            let never = cfg().client_max_window_bits(false);
+            accepts(bare, &never, m, PMD);
+            accepts(&cmwb(10), &never, m, PMD);
+            // `true` is the same as not set for windows.
+            assert_eq!(cfg().client_max_window_bits(true), cfg());
+            assert_eq!(cfg().server_max_window_bits(true), cfg());
+            // Not set for flags is `None`; `Some(b)` is `b`.
+            assert_eq!(cfg().server_no_context_takeover(None::<bool>), cfg());
+            assert_eq!(cfg().client_no_context_takeover(Some(false)), cfg().client_no_context_takeover(false));
+        }
+        // F6, F7: nothing offered for `false`.
+        let all_false = cfg()
+            .server_no_context_takeover(false)
+            .client_no_context_takeover(false)
+            .server_max_window_bits(false)
+            .client_max_window_bits(false);
+        assert_eq!(client_offer(&all_false, ZLIB), PMD);
+        assert_eq!(client_offer(&all_false, MINIZ), PMD);
+        for m in [MINIZ, ZLIB] {
+            // G14, G15.
+            client_fails(cnct, &all_false, m);
+            client_fails(&cmwb(15), &all_false, m);
+            // G16: what only constrains the server is accepted.
+            let r = client(&format!("{snct}; server_max_window_bits=10"), &all_false, m);
+            assert_eq!(r, Ok(Some(params(true, false, Some(10), None))));
+            // With the defaults, the same responses are fine.
+            assert_eq!(client(cnct, &cfg(), m), Ok(Some(params(false, true, None, None))));
+        }
+    }
+
+    /// With `reject_unacceptable_offers` a server whose every permessage-deflate offer is
+    /// declined refuses the handshake (a 400, as Node `ws`); without offers nothing changes.
+    #[test]
+    fn unacceptable_offers_can_be_refused() {
+        let strict = cfg().server_no_context_takeover(false).reject_unacceptable_offers(true);
+        let snct = "permessage-deflate; server_no_context_takeover";
+        for m in [MINIZ, ZLIB] {
+            assert!(server(snct, &strict, m).is_err());
+            assert!(server(&format!("{snct}, {snct}; client_max_window_bits"), &strict, m).is_err());
+            // One acceptable offer is enough.
+            accepts(&format!("{snct}, {PMD}"), &strict, m, PMD);
+            // Other extensions only: declined as before.
+            declines("x-webkit-deflate-frame", &strict, m);
+            // The default declines.
+            declines(snct, &cfg().server_no_context_takeover(false), m);
+        }
+        // A window the backend cannot honour is unacceptable too.
+        let strict = cfg().reject_unacceptable_offers(true);
+        assert!(server("permessage-deflate; server_max_window_bits=10", &strict, MINIZ).is_err());
+        accepts("permessage-deflate; server_max_window_bits=10", &strict, ZLIB, "permessage-deflate; server_max_window_bits=10");
+    }
+
+    /// `inflate_window_bits` limits the peer's window: a server asks for it (declining offers
+    /// that do not allow a limit), a client offers it; the smaller setting wins.
+    #[test]
+    fn inflate_window_limits_the_peer() {
+        let bare = "permessage-deflate; client_max_window_bits";
+        let small = cfg().inflate_window_bits(Some(10));
+        for m in [MINIZ, ZLIB] {
+            accepts(bare, &small, m, "permessage-deflate; client_max_window_bits=10");
+            accepts("permessage-deflate; client_max_window_bits=9", &small, m, "permessage-deflate; client_max_window_bits=9");
+            declines(PMD, &small, m);
+            let both = cfg().inflate_window_bits(Some(12)).client_max_window_bits(11);
+            accepts(bare, &both, m, "permessage-deflate; client_max_window_bits=11");
+            let both = cfg().inflate_window_bits(Some(11)).client_max_window_bits(12);
+            accepts(bare, &both, m, "permessage-deflate; client_max_window_bits=11");
+            // 15 is no limit.
+            accepts(PMD, &cfg().inflate_window_bits(Some(15)), m, PMD);
+            // Client: offered as server_max_window_bits, and required in the response.
+            assert_eq!(client_offer(&small, MINIZ), "permessage-deflate; server_max_window_bits=10");
+            client_fails(PMD, &small, m);
+            client_fails("permessage-deflate; server_max_window_bits=11", &small, m);
+            let r = client("permessage-deflate; server_max_window_bits=10", &small, m);
+            assert_eq!(r, Ok(Some(params(false, false, Some(10), None))));
         }
     }
 

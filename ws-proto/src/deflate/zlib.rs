@@ -3,9 +3,9 @@
 //! still honours an 8-bit limit: a 9-bit zlib window never matches more than 2^9 − 262 = 250
 //! bytes back.
 
-use zlib_rs::{Deflate, DeflateConfig, DeflateFlush, Inflate, InflateFlush, Method, Status, Strategy};
+use zlib_rs::{Deflate, DeflateConfig, DeflateFlush, Inflate, InflateFlush, Method, Status};
 
-use super::{grow_spare, Compress, Decompress, Progress};
+use super::{grow_spare, Compress, Decompress, Progress, Strategy};
 
 /// A raw-deflate compressor.
 pub(super) struct ZlibCompressor(Deflate);
@@ -13,25 +13,32 @@ pub(super) struct ZlibCompressor(Deflate);
 impl ZlibCompressor {
     /// `level` 0..=9, `mem_level` 1..=9, `window_bits` 8..=15 (clamped: zlib-rs asserts on
     /// out-of-range values).
-    pub(super) fn new(level: u8, mem_level: u8, window_bits: u8) -> Self {
+    pub(super) fn new(level: u8, mem_level: u8, window_bits: u8, strategy: Strategy) -> Self {
+        let strategy = match strategy {
+            Strategy::Default => zlib_rs::Strategy::Default,
+            Strategy::Filtered => zlib_rs::Strategy::Filtered,
+            Strategy::HuffmanOnly => zlib_rs::Strategy::HuffmanOnly,
+            Strategy::Rle => zlib_rs::Strategy::Rle,
+            Strategy::Fixed => zlib_rs::Strategy::Fixed,
+        };
         let config = DeflateConfig {
             level: i32::from(level.min(9)),
             method: Method::Deflated,
             // Negative: raw deflate. zlib-rs refuses 8 for raw streams, so 8 becomes 9.
             window_bits: -i32::from(window_bits.clamp(9, 15)),
             mem_level: i32::from(mem_level.clamp(1, 9)),
-            strategy: Strategy::Default,
+            strategy,
         };
         Self(Deflate::new_with_config(config))
     }
 }
 
 impl Compress for ZlibCompressor {
-    fn compress_sync(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ()> {
+    fn compress_sync(&mut self, input: &[u8], out: &mut Vec<u8>, step: usize) -> Result<(), ()> {
         let mut pos = 0;
         loop {
             let start = out.len();
-            grow_spare(out);
+            grow_spare(out, step);
             let avail = out.len() - start;
             let (in0, out0) = (self.0.total_in(), self.0.total_out());
             let r = self.0.compress(input.get(pos..).unwrap_or_default(), &mut out[start..], DeflateFlush::SyncFlush);
@@ -50,12 +57,14 @@ impl Compress for ZlibCompressor {
     }
 }
 
-/// A raw-deflate decompressor with a 15-bit window (enough for any peer window).
+/// A raw-deflate decompressor whose window fits the peer's negotiated one.
 pub(super) struct ZlibDecompressor(Inflate);
 
 impl ZlibDecompressor {
-    pub(super) fn new() -> Self {
-        Self(Inflate::new(false, 15))
+    /// `window_bits` 9..=15 (clamped): the largest window the peer compresses with (a peer
+    /// limited to 8 bits is inflated with 9, which covers it).
+    pub(super) fn new(window_bits: u8) -> Self {
+        Self(Inflate::new(false, window_bits.clamp(9, 15)))
     }
 }
 

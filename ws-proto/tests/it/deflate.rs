@@ -933,8 +933,9 @@ fn side() -> impl Strategy<Value = Side> {
     )
         .prop_map(|((snct, cnct), smwb, cmwb, threshold, level, backend, fragment_size, deliver_fragments)| Side {
             deflate: DeflateConfig::default()
-                .server_no_context_takeover(snct)
-                .client_no_context_takeover(cnct)
+                // Requested or not set (`false` may refuse what the other side requests).
+                .server_no_context_takeover(snct.then_some(true))
+                .client_no_context_takeover(cnct.then_some(true))
                 .server_max_window_bits(smwb)
                 .client_max_window_bits(cmwb)
                 .threshold([0, 100, 1024][threshold])

@@ -22,7 +22,7 @@ macro_rules! both_roles {
 mod pair;
 
 mod close;
-#[cfg(any(feature = "deflate", feature = "zlib-rs"))]
+#[cfg(any(feature = "miniz", feature = "zlib-rs"))]
 mod deflate;
 mod fragment;
 mod framing;
