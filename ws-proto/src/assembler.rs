@@ -5,11 +5,15 @@
 //! its frames' wire lengths from their headers (which bounds what is buffered before
 //! inflating), and its inflated bytes as they are produced (so a bomb stops at the limit
 //! having produced at most the limit plus one byte). Its text is validated after inflating.
+//!
+//! In fragment mode (Node `binaryType = 'fragments'`) every frame with payload becomes one
+//! [`Fragment`]: its bytes (inflated, for a compressed message) in one buffer, handed out when
+//! the frame is complete. A frame that arrives whole is handed out without a copy.
 
 use bytes::{Bytes, BytesMut};
 
 use crate::config::Config;
-use crate::deflate::{Inflater, INFLATE_CHUNK};
+use crate::deflate::Inflater;
 use crate::error::ProtocolError;
 use crate::event::{Fragment, Message, MessageKind};
 use crate::frame::{FrameHeader, OpCode};
@@ -27,7 +31,8 @@ pub(crate) struct MessageAssembler {
     size: usize,
     /// Frames of the message so far, empty ones included.
     frames: usize,
-    /// Received parts of the message (assembled mode).
+    /// Received parts of the message (assembled mode) or of the frame in progress (fragment
+    /// mode).
     parts: Vec<Bytes>,
     utf8: Utf8Validator,
     max_frame: Option<usize>,
@@ -40,12 +45,8 @@ pub(crate) struct MessageAssembler {
     compressed: bool,
     /// Inflated bytes of the message in progress.
     inflated: usize,
-    /// The inflated message in progress (assembled mode).
+    /// The inflated message (assembled mode) or frame (fragment mode) in progress.
     out: Vec<u8>,
-    /// Fragment mode: compressed input is queued in the inflater and not yet all handed out.
-    pending: bool,
-    /// Fragment mode: the queued input ends the message.
-    pending_fin: bool,
 }
 
 impl MessageAssembler {
@@ -64,8 +65,6 @@ impl MessageAssembler {
             compressed: false,
             inflated: 0,
             out: Vec::new(),
-            pending: false,
-            pending_fin: false,
         }
     }
 
@@ -170,24 +169,52 @@ impl MessageAssembler {
         }))
     }
 
-    /// Passes a piece of the message through (fragment mode). A compressed piece is queued for
-    /// inflating and its first output returned (`None` if it produced none yet).
-    pub(crate) fn on_piece(&mut self, data: Bytes, fin: bool) -> Result<Option<Fragment>, ProtocolError> {
-        if self.compressed {
-            if let Some(inf) = self.inflater.as_mut() {
-                inf.push(data, fin);
-            }
-            self.pending = true;
-            self.pending_fin = fin;
-            return self.next_piece();
+    /// Fragment mode: takes a piece of a frame's payload (`frame_done`: the frame's last
+    /// bytes; `fin`: the message's); returns the frame as one [`Fragment`] once it is complete
+    /// (`None` before, and for a frame with no bytes that does not end the message).
+    pub(crate) fn on_piece(
+        &mut self,
+        data: Bytes,
+        frame_done: bool,
+        fin: bool,
+    ) -> Result<Option<Fragment>, ProtocolError> {
+        let r = self.on_piece_inner(data, frame_done, fin);
+        if r.is_err() {
+            // The connection fails: free the partial frame at once.
+            self.out = Vec::new();
+            self.parts = Vec::new();
         }
-        let kind = if fin { self.finish_checks()? } else { self.kind.unwrap_or(MessageKind::Binary) };
-        Ok(Some(Fragment { kind, data, fin }))
+        r
     }
 
-    /// Fragment mode: inflated output is still to be handed out ([`next_piece`](Self::next_piece)).
-    pub(crate) fn has_pending(&self) -> bool {
-        self.pending
+    fn on_piece_inner(&mut self, data: Bytes, frame_done: bool, fin: bool) -> Result<Option<Fragment>, ProtocolError> {
+        let data = if self.compressed {
+            self.inflate_into_out(data, fin)?;
+            if !frame_done {
+                return Ok(None);
+            }
+            if fin {
+                if let Some(inf) = self.inflater.as_mut() {
+                    inf.end_message();
+                }
+            }
+            take_buffer(&mut self.out)
+        } else {
+            if !frame_done {
+                if !data.is_empty() {
+                    self.parts.push(data);
+                }
+                return Ok(None);
+            }
+            join_parts(&mut self.parts, data)
+        };
+        let kind = if fin { self.finish_checks()? } else { self.kind.unwrap_or(MessageKind::Binary) };
+        // Node leaves frames without bytes out of the fragments; the last one still ends the
+        // message.
+        if data.is_empty() && !fin {
+            return Ok(None);
+        }
+        Ok(Some(Fragment { kind, data, fin }))
     }
 
     /// Counts `n` more inflated bytes against the message limit.
@@ -207,9 +234,26 @@ impl MessageAssembler {
         }
     }
 
-    fn validate_inflated(&mut self, data: &[u8]) -> Result<(), ProtocolError> {
-        if self.validate_utf8 && self.kind == Some(MessageKind::Text) {
-            self.utf8.feed(data).map_err(|_| ProtocolError::InvalidUtf8)?;
+    /// Inflates compressed bytes of the message into [`out`](Self::out), bounded by the limit
+    /// and validating text as it comes; `fin`: they end the message.
+    fn inflate_into_out(&mut self, data: Bytes, fin: bool) -> Result<(), ProtocolError> {
+        let Some(inf) = self.inflater.as_mut() else { return Err(ProtocolError::InflateFailed) };
+        let chunk = inf.chunk();
+        inf.push(data, fin);
+        while self.inflater.as_ref().is_some_and(|i| !i.is_drained()) {
+            let len = self.out.len();
+            let room = self.inflate_room(chunk.max(len / 2));
+            self.out.reserve_exact(room);
+            self.out.resize(len + room, 0);
+            let step = match self.inflater.as_mut() {
+                Some(inf) => inf.step(&mut self.out[len..]),
+                None => Ok(0),
+            };
+            self.out.truncate(len + *step.as_ref().unwrap_or(&0));
+            self.count_inflated(step?)?;
+            if self.validate_utf8 && self.kind == Some(MessageKind::Text) {
+                self.utf8.feed(&self.out[len..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
         }
         Ok(())
     }
@@ -225,23 +269,7 @@ impl MessageAssembler {
     }
 
     fn inflate_frame_inner(&mut self, data: Bytes, fin: bool) -> Result<Option<Message>, ProtocolError> {
-        let Some(inf) = self.inflater.as_mut() else { return Err(ProtocolError::InflateFailed) };
-        inf.push(data, fin);
-        while self.inflater.as_ref().is_some_and(|i| !i.is_drained()) {
-            let len = self.out.len();
-            let room = self.inflate_room(INFLATE_CHUNK.max(len / 2));
-            self.out.reserve_exact(room);
-            self.out.resize(len + room, 0);
-            let step = match self.inflater.as_mut() {
-                Some(inf) => inf.step(&mut self.out[len..]),
-                None => Ok(0),
-            };
-            self.out.truncate(len + *step.as_ref().unwrap_or(&0));
-            self.count_inflated(step?)?;
-            if self.validate_utf8 && self.kind == Some(MessageKind::Text) {
-                self.utf8.feed(&self.out[len..]).map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-        }
+        self.inflate_into_out(data, fin)?;
         if !fin {
             return Ok(None);
         }
@@ -249,54 +277,39 @@ impl MessageAssembler {
             inf.end_message();
         }
         let kind = self.finish_checks()?;
-        let mut out = std::mem::take(&mut self.out);
-        if out.capacity() - out.len() > out.len() / 4 + 4096 {
-            out.shrink_to_fit();
-        }
-        let payload = Bytes::from(out);
+        let payload = take_buffer(&mut self.out);
         Ok(Some(match kind {
             MessageKind::Text => Message::Text(Utf8Bytes::from_validated(payload)),
             MessageKind::Binary => Message::Binary(payload),
         }))
     }
-
-    /// Fragment mode: the next piece of inflated output (at most [`INFLATE_CHUNK`] bytes),
-    /// `None` once the queued input is used up and the message is not finished.
-    pub(crate) fn next_piece(&mut self) -> Result<Option<Fragment>, ProtocolError> {
-        let kind = self.kind.unwrap_or(MessageKind::Binary);
-        let size = self.inflate_room(INFLATE_CHUNK);
-        let Some(inf) = self.inflater.as_mut().filter(|i| !i.is_drained()) else {
-            return self.end_pieces(kind, Bytes::new());
-        };
-        let mut buf = vec![0; size];
-        let n = inf.step(&mut buf)?;
-        let drained = inf.is_drained();
-        buf.truncate(n);
-        self.count_inflated(n)?;
-        self.validate_inflated(&buf)?;
-        let data = if n < size / 2 { Bytes::copy_from_slice(&buf) } else { Bytes::from(buf) };
-        if drained {
-            return self.end_pieces(kind, data);
-        }
-        Ok(Some(Fragment { kind, data, fin: false }))
-    }
-
-    /// The queued input is used up: the last piece of the message if it ended, else `data`
-    /// unless empty.
-    fn end_pieces(&mut self, kind: MessageKind, data: Bytes) -> Result<Option<Fragment>, ProtocolError> {
-        self.pending = false;
-        if !std::mem::take(&mut self.pending_fin) {
-            return Ok((!data.is_empty()).then_some(Fragment { kind, data, fin: false }));
-        }
-        if let Some(inf) = self.inflater.as_mut() {
-            inf.end_message();
-        }
-        let kind = self.finish_checks().map(|_| kind)?;
-        Ok(Some(Fragment { kind, data, fin: true }))
-    }
 }
 
-#[cfg(all(test, any(feature = "deflate", feature = "zlib-rs")))]
+/// Takes an inflated buffer as `Bytes`, giving back spare room worth a reallocation.
+fn take_buffer(out: &mut Vec<u8>) -> Bytes {
+    let mut out = std::mem::take(out);
+    if out.capacity() - out.len() > out.len() / 4 + 4096 {
+        out.shrink_to_fit();
+    }
+    Bytes::from(out)
+}
+
+/// The frame whose earlier pieces are `parts` and whose last piece is `last`, as one buffer:
+/// `last` itself (no copy) when the frame arrived in one piece.
+fn join_parts(parts: &mut Vec<Bytes>, last: Bytes) -> Bytes {
+    if parts.is_empty() {
+        return last;
+    }
+    let total = parts.iter().map(Bytes::len).sum::<usize>() + last.len();
+    let mut joined = BytesMut::with_capacity(total);
+    for p in parts.drain(..) {
+        joined.extend_from_slice(&p);
+    }
+    joined.extend_from_slice(&last);
+    joined.freeze()
+}
+
+#[cfg(all(test, any(feature = "miniz", feature = "zlib-rs")))]
 mod tests {
     use super::*;
     use crate::deflate::tests::bomb;
@@ -369,30 +382,70 @@ mod tests {
         }
     }
 
-    /// In fragment mode the same bomb comes out in pieces of at most 32 KiB, adding up to the
-    /// limit, and then fails.
+    /// In fragment mode the same bomb (one frame) fails the same way: a frame is one buffer,
+    /// bounded like a message, and freed on the error.
     #[test]
-    fn bomb_stops_at_the_limit_in_pieces() {
+    fn bomb_stops_at_the_limit_in_fragment_mode() {
         for &b in Backend::available() {
             let mut asm = compressed_assembler(b, true);
-            let data = bomb(LIMIT - 64);
+            let data = Bytes::from(bomb(LIMIT - 64));
             asm.on_header(&first_frame(data.len()), data.len()).unwrap();
-            let mut delivered = 0;
-            let mut piece = asm.on_piece(Bytes::from(data), true);
-            let err = loop {
-                match piece {
-                    Ok(Some(f)) => {
-                        assert!(f.data.len() <= INFLATE_CHUNK && !f.fin);
-                        delivered += f.data.len();
-                        assert!(asm.has_pending());
-                    }
-                    Ok(None) => panic!("{b:?}: the bomb ran dry"),
-                    Err(e) => break e,
-                }
-                piece = asm.next_piece();
+            // Arriving in two pieces: nothing is handed out before the frame is complete.
+            let half = data.len() / 2;
+            let err = match asm.on_piece(data.slice(..half), false, false) {
+                Ok(got) => panic!("{b:?}: {got:?} from half a bomb"),
+                Err(e) => e,
             };
             assert_eq!(err, ProtocolError::MessageTooLarge { max: LIMIT });
-            assert_eq!(delivered, LIMIT, "{b:?}");
+            assert_eq!(asm.inflated, LIMIT + 1, "{b:?}");
+            assert_eq!(asm.out.capacity(), 0);
+        }
+    }
+
+    /// Fragment mode: one fragment per frame, compressed or not, however the frame's bytes
+    /// arrive; a frame that arrives whole is not copied; frames without bytes are left out.
+    #[test]
+    fn one_fragment_per_frame() {
+        let frame =
+            |opcode, fin, rsv1, len: usize| FrameHeader { fin, rsv1, opcode, len: len as u64, ..first_frame(0) };
+        for &b in Backend::available() {
+            // Compressed: three parts streamed with sync flushes, each frame cut in two pieces.
+            let parts: [&[u8]; 3] = [b"first frame ", b"second, longer frame, which repeats: frame frame frame", b"!"];
+            let local = crate::deflate::DeflateConfig::default().backend(b);
+            let p = crate::deflate::DeflateParams::default();
+            let (mut d, _) = crate::deflate::setup(crate::config::Role::Server, &p, &local).unwrap();
+            let mut asm = compressed_assembler(b, true);
+            let mut got = Vec::new();
+            for (i, part) in parts.iter().enumerate() {
+                let fin = i + 1 == parts.len();
+                let c = d.compress_part(part, fin).unwrap();
+                let op = if i == 0 { OpCode::Text } else { OpCode::Continuation };
+                asm.on_header(&frame(op, fin, i == 0, c.len()), c.len()).unwrap();
+                let cut = c.len() / 2;
+                assert_eq!(asm.on_piece(c.slice(..cut), false, false), Ok(None));
+                let f = asm.on_piece(c.slice(cut..), true, fin).unwrap().expect("a fragment per frame");
+                assert_eq!((f.kind, f.fin), (MessageKind::Text, fin));
+                got.push(f.data);
+            }
+            assert_eq!(got, parts.map(Bytes::from_static), "{b:?}");
+
+            // Uncompressed: whole frames are the read buffer's bytes; split ones are joined;
+            // an empty non-final frame gives nothing, an empty final frame ends the message.
+            let mut asm = compressed_assembler(b, true);
+            let whole = Bytes::from_static(b"whole frame");
+            asm.on_header(&frame(OpCode::Binary, false, false, whole.len()), whole.len()).unwrap();
+            let f = asm.on_piece(whole.clone(), true, false).unwrap().unwrap();
+            assert_eq!((f.data.as_ptr(), f.fin), (whole.as_ptr(), false));
+            asm.on_header(&frame(OpCode::Continuation, false, false, 6), 6).unwrap();
+            assert_eq!(asm.on_piece(Bytes::from_static(b"spl"), false, false), Ok(None));
+            assert_eq!(asm.on_piece(Bytes::from_static(b"it"), false, false), Ok(None));
+            let f = asm.on_piece(Bytes::from_static(b"!"), true, false).unwrap().unwrap();
+            assert_eq!(f.data, "split!");
+            asm.on_header(&frame(OpCode::Continuation, false, false, 0), 0).unwrap();
+            assert_eq!(asm.on_piece(Bytes::new(), true, false), Ok(None));
+            asm.on_header(&frame(OpCode::Continuation, true, false, 0), 0).unwrap();
+            let f = asm.on_piece(Bytes::new(), true, true).unwrap().unwrap();
+            assert_eq!((f.kind, f.data.len(), f.fin), (MessageKind::Binary, 0, true));
         }
     }
 
@@ -410,24 +463,17 @@ mod tests {
                     let mut asm = compressed_assembler(b, fragments);
                     asm.on_header(&first_frame(c.len()), c.len()).unwrap();
                     let mut total = 0;
-                    let mut r = if fragments {
-                        asm.on_piece(c.clone(), true).map(|f| f.map(|f| (f.data.len(), f.fin)))
+                    let r = if fragments {
+                        asm.on_piece(c.clone(), true, true).map(|f| f.map(|f| (f.data.len(), f.fin)))
                     } else {
                         asm.on_frame(c.clone(), true).map(|m| m.map(|m| (m.len(), true)))
                     };
-                    let result = loop {
-                        match r {
-                            Ok(Some((n, fin))) => {
-                                total += n;
-                                if fin {
-                                    break Ok(total);
-                                }
-                            }
-                            Ok(None) => {}
-                            Err(e) => break Err(e),
-                        }
-                        r = asm.next_piece().map(|f| f.map(|f| (f.data.len(), f.fin)));
-                    };
+                    let result = r.map(|got| {
+                        let (n, fin) = got.expect("the message");
+                        assert!(fin);
+                        total += n;
+                        total
+                    });
                     if ok {
                         assert_eq!(result, Ok(LIMIT), "{b:?} fragments={fragments}");
                     } else {

@@ -152,8 +152,10 @@ impl Config {
         self
     }
 
-    /// Hand out data as [`Event::Fragment`](crate::Event::Fragment)s as it arrives instead of
-    /// assembled [`Event::Message`](crate::Event::Message)s (streaming of large messages).
+    /// Hand out each received frame as an [`Event::Fragment`](crate::Event::Fragment) instead
+    /// of assembled [`Event::Message`](crate::Event::Message)s (Node `binaryType =
+    /// 'fragments'`): one buffer per frame, compressed frames inflated, so a message of many
+    /// frames is never joined into one buffer.
     #[must_use]
     pub fn deliver_fragments(mut self, on: bool) -> Self {
         self.deliver_fragments = on;

@@ -325,16 +325,6 @@ impl Connection {
             if self.closed_reported || self.discarding() {
                 return None;
             }
-            if self.assembler.has_pending() {
-                // Fragment mode: hand out what a compressed piece inflates to, one bounded
-                // piece per call, before parsing further.
-                match self.assembler.next_piece() {
-                    Ok(Some(f)) => return Some(Event::Fragment(f)),
-                    Ok(None) => {}
-                    Err(e) => self.fail_with(Error::Protocol(e), now),
-                }
-                continue;
-            }
             let ctx = DecodeCtx {
                 role: self.role,
                 accept_unmasked: self.config.accept_unmasked_frames,
@@ -362,7 +352,7 @@ impl Connection {
                 },
                 Ok(Some(Decoded::Data { data, frame_done, fin })) => {
                     let result = if self.config.deliver_fragments {
-                        self.assembler.on_piece(data, fin).map(|f| f.map(Event::Fragment))
+                        self.assembler.on_piece(data, frame_done, fin).map(|f| f.map(Event::Fragment))
                     } else {
                         debug_assert!(frame_done);
                         self.assembler.on_frame(data, fin).map(|m| m.map(Event::Message))

@@ -93,11 +93,16 @@ impl From<Bytes> for Message {
     }
 }
 
-/// A piece of a message, delivered as it arrives when
-/// [`Config::deliver_fragments`](crate::Config::deliver_fragments) is on.
+/// One frame of a message, delivered when
+/// [`Config::deliver_fragments`](crate::Config::deliver_fragments) is on (Node
+/// `binaryType = 'fragments'`, whose messages are arrays of their frames' buffers).
 ///
-/// Pieces do not follow frame boundaries: a frame may arrive in several pieces. For text, the
-/// bytes seen so far are valid UTF-8 except that a code point may be split between pieces.
+/// Each frame with payload is one fragment, handed out once the whole frame has arrived (its
+/// bytes are validated as they arrive, so invalid text still fails at once): a frame read in
+/// one go is a slice of the read buffer (no copy), one read in several goes is joined. A
+/// compressed frame is its inflated bytes, in one buffer. Frames without bytes are left out,
+/// except that the message's last frame always comes (with `fin`), possibly empty. For text, a
+/// code point may be split between fragments; the whole message is valid UTF-8.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fragment {
     /// The message's kind (repeated on every piece).

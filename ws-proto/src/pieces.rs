@@ -1,16 +1,18 @@
 //! Messages kept as the pieces they arrived in (Node `binaryType = 'fragments'`).
 //!
 //! In fragment mode ([`Config::deliver_fragments`](crate::Config::deliver_fragments)) a
-//! connection hands out [`Fragment`]s as bytes arrive. An API that returns whole messages
-//! without copying them into one buffer collects those fragments with a [`PieceCollector`]
-//! and hands out [`MessagePieces`]; a whole [`Message`] converts into one too.
+//! connection hands out one [`Fragment`] per received frame. An API that returns whole
+//! messages without copying them into one buffer collects those fragments with a
+//! [`PieceCollector`] and hands out [`MessagePieces`]: a message's frames, one buffer each, as
+//! Node's `binaryType = 'fragments'` gives them; a whole [`Message`] converts into one too.
 
 use bytes::Bytes;
 
 use crate::event::{Fragment, Message, MessageKind};
 use crate::utf8::Utf8Bytes;
 
-/// A complete data message as a list of buffers, in arrival order.
+/// A complete data message as a list of buffers, in arrival order: from a connection in
+/// fragment mode, one per frame with payload (inflated when compressed).
 ///
 /// Empty buffers are never included, so an empty message has no pieces. For text, a piece can
 /// stop in the middle of a multi-byte UTF-8 character; only the whole sequence is valid UTF-8.
@@ -18,7 +20,7 @@ use crate::utf8::Utf8Bytes;
 pub struct MessagePieces {
     /// Whether the message is text or binary.
     pub kind: MessageKind,
-    /// The payload, split where it arrived split.
+    /// The payload, one buffer per frame (fragment mode).
     pub pieces: Vec<Bytes>,
 }
 

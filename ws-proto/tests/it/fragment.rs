@@ -126,7 +126,6 @@ both_roles!(client_outgoing_fragment_size_splits_messages, server_outgoing_fragm
 // ------------------------------------------------------------------ fragment delivery mode
 
 fn fragment_config() -> Config {
-    
     Config::default().deliver_fragments(true)
 }
 
@@ -149,26 +148,47 @@ fn joined(evs: &[Ev], kind: MessageKind) -> Vec<u8> {
 }
 
 both_roles!(
-    client_fragment_mode_pieces_arrive_as_bytes_arrive,
-    server_fragment_mode_pieces_arrive_as_bytes_arrive,
+    client_fragment_mode_one_piece_per_frame_however_bytes_arrive,
+    server_fragment_mode_one_piece_per_frame_however_bytes_arrive,
     |role| {
+        // Node `binaryType = 'fragments'`: the message's frames, one buffer each.
         let t0 = Instant::now();
         let mut c = new_conn(role, &fragment_config(), t0);
         let f = RawFrame::text("hello");
         let bytes = f.to(role);
-        let header_len = f.header(role).len();
         let mut evs = Vec::new();
         for (i, b) in bytes.iter().enumerate() {
             let got = recv(&mut c, &[*b], t0);
-            if i < header_len {
-                assert!(got.is_empty(), "no piece before the header is complete");
-            } else {
-                assert_eq!(got.len(), 1, "one piece per payload byte");
+            if i + 1 < bytes.len() {
+                assert!(got.is_empty(), "no piece before the frame is complete: {got:?}");
             }
             evs.extend(got);
         }
-        assert_eq!(evs.len(), 5);
-        assert_eq!(joined(&evs, MessageKind::Text), b"hello");
+        assert_eq!(evs, [Ev::frag(MessageKind::Text, b"hello", true)]);
+        // A message of three frames, fed a byte at a time: three pieces.
+        let input =
+            wire(role, &[RawFrame::binary("one").fin(false), RawFrame::cont("two!").fin(false), RawFrame::cont("3")]);
+        let mut evs = Vec::new();
+        for b in &input {
+            evs.extend(recv(&mut c, &[*b], t0));
+        }
+        assert_eq!(
+            evs,
+            [
+                Ev::frag(MessageKind::Binary, b"one", false),
+                Ev::frag(MessageKind::Binary, b"two!", false),
+                Ev::frag(MessageKind::Binary, b"3", true),
+            ]
+        );
+        // In uneven chunks: still one piece per frame.
+        for chunk in [2, 3, 7] {
+            let mut evs = Vec::new();
+            for part in input.chunks(chunk) {
+                evs.extend(recv(&mut c, part, t0));
+            }
+            assert_eq!(evs.len(), 3, "chunks of {chunk}: {evs:?}");
+            assert_eq!(joined(&evs, MessageKind::Binary), b"onetwo!3");
+        }
         // A frame fed whole is one piece.
         let evs = recv(&mut c, &RawFrame::binary([1, 2, 3]).to(role), t0);
         assert_eq!(evs, [Ev::frag(MessageKind::Binary, &[1, 2, 3], true)]);
@@ -217,11 +237,12 @@ both_roles!(
             evs.extend(recv(&mut c, &[b], t0));
             assert_eq!(c.state(), State::Open);
         }
-        assert_eq!(evs.len(), text.len());
-        assert_eq!(joined(&evs, MessageKind::Text), text.as_bytes());
-        // Split across frames too.
+        assert_eq!(evs, [Ev::frag(MessageKind::Text, text.as_bytes(), true)]);
+        // Split across frames: each frame is a piece, the character whole only in the message.
         let input = wire(role, &[RawFrame::text_bytes(b"\xe2\x82").fin(false), RawFrame::cont(b"\xac")]);
-        assert_eq!(joined(&recv(&mut c, &input, t0), MessageKind::Text), "€".as_bytes());
+        let evs = recv(&mut c, &input, t0);
+        assert_eq!(evs, [Ev::frag(MessageKind::Text, b"\xe2\x82", false), Ev::frag(MessageKind::Text, b"\xac", true)]);
+        assert_eq!(joined(&evs, MessageKind::Text), "€".as_bytes());
     }
 );
 
@@ -231,7 +252,8 @@ both_roles!(client_fragment_mode_invalid_utf8_fails_fast, server_fragment_mode_i
     let bytes = f.to(role);
     let header_len = f.header(role).len();
     let mut c = new_conn(role, &fragment_config(), t0);
-    assert_eq!(recv(&mut c, &bytes[..header_len + 2], t0), [Ev::frag(MessageKind::Text, b"ab", false)]);
+    // Validated as it arrives: the frame fails at its bad byte, before it is complete.
+    assert_eq!(recv(&mut c, &bytes[..header_len + 2], t0), []);
     let evs = recv(&mut c, &bytes[header_len + 2..header_len + 3], t0);
     assert_failed(&mut c, &evs, &ProtocolError::InvalidUtf8, t0);
     // Invalid bytes arriving with valid ones: nothing of the chunk is delivered.
@@ -278,7 +300,8 @@ both_roles!(client_fragment_mode_control_frames_interleave, server_fragment_mode
 });
 
 both_roles!(client_fragment_mode_over_a_pair, server_fragment_mode_over_a_pair, |role| {
-    // The receiver streams; the sender auto-fragments; reads are 5 bytes at a time.
+    // The sender auto-fragments into 100-byte frames; reads are 5 bytes at a time; the
+    // receiver gets one piece per frame.
     let receiver = Side::of(role);
     let send_cfg = Config::default().outgoing_fragment_size(Some(100));
     let (ccfg, scfg) = if role == Role::Client { (fragment_config(), send_cfg) } else { (send_cfg, fragment_config()) };
@@ -287,6 +310,9 @@ both_roles!(client_fragment_mode_over_a_pair, server_fragment_mode_over_a_pair, 
     p.conn(receiver.other()).send_text(text.clone()).unwrap();
     p.drive();
     let evs = p.take_events(receiver);
-    assert!(evs.len() > 10);
+    assert_eq!(evs.len(), text.len().div_ceil(100), "{evs:?}");
+    for e in &evs[..evs.len() - 1] {
+        assert!(matches!(e, Ev::Fragment { data, .. } if data.len() == 100), "{e:?}");
+    }
     assert_eq!(joined(&evs, MessageKind::Text), text.as_bytes());
 });
