@@ -182,6 +182,22 @@ pub enum Initiator {
 }
 
 /// How a connection ended: carried by [`Event::Closed`](crate::Event::Closed).
+///
+/// What to read first:
+///
+/// | question | read |
+/// |---|---|
+/// | what the peer said (Node's `close` event: `code`, `reason`) | [`code`](Self::code), [`reason`](Self::reason) |
+/// | what this side said | [`sent_code`](Self::sent_code), [`sent_reason`](Self::sent_reason) |
+/// | did this side end it (its application closed, or the library failed the connection)? | [`by_us`](Self::by_us) |
+/// | did the library fail it, and why (e.g. a message over `max_message_size`: 1009 sent) | [`failed_by_us`](Self::failed_by_us), [`error`](Self::error) |
+/// | was it a clean close? | [`was_clean`](Self::was_clean) |
+///
+/// When this side fails the connection (a protocol error or a limit), it sends a close frame
+/// with the code for the error ([`ProtocolError::close_code`]) and the error's text as reason,
+/// and [`code`](Self::code) is then what the peer answered: usually the same code echoed,
+/// 1005 for an empty close frame, or 1006 when the peer just dropped the connection. The code
+/// this side chose is [`sent_code`](Self::sent_code).
 #[derive(Clone, Debug)]
 pub struct CloseInfo {
     /// The code and reason this endpoint sent, if it sent a close frame with a code.
@@ -199,8 +215,12 @@ pub struct CloseInfo {
 }
 
 impl CloseInfo {
-    /// The code the application should see (Node's `close` event): the peer's code, else 1005
-    /// when the peer's close frame had none, else 1006 when no close frame arrived.
+    /// The peer's code, as Node's `close` event reports it: the code of the peer's close
+    /// frame, else 1005 when that frame had none, else 1006 when no close frame arrived.
+    ///
+    /// It is the *received* code even when this side ended the connection: after this side
+    /// failed it with 1009, `code()` is the peer's echo (1009 from a conforming peer) or 1006;
+    /// [`sent_code`](Self::sent_code) is the 1009 this side sent.
     pub fn code(&self) -> CloseCode {
         match (&self.received, self.close_received) {
             (Some(f), _) => f.code,
@@ -212,6 +232,33 @@ impl CloseInfo {
     /// The peer's reason, empty when there was none.
     pub fn reason(&self) -> &str {
         self.received.as_ref().map_or("", |f| f.reason.as_str())
+    }
+
+    /// The code this side sent in its close frame; `None` when it sent none, or sent one
+    /// without a code. After this side failed the connection, the code for the error (1002,
+    /// 1007, 1009…).
+    pub fn sent_code(&self) -> Option<CloseCode> {
+        self.sent.as_ref().map(|f| f.code)
+    }
+
+    /// The reason this side sent, empty when there was none. After this side failed the
+    /// connection, a short description of the error.
+    pub fn sent_reason(&self) -> &str {
+        self.sent.as_ref().map_or("", |f| f.reason.as_str())
+    }
+
+    /// This side started the closing: its application called `close`, or the library failed
+    /// the connection (a protocol error, a limit, a timeout, the peer's EOF). False when the
+    /// peer's close frame came first.
+    pub fn by_us(&self) -> bool {
+        self.initiator != Initiator::Remote
+    }
+
+    /// The library failed the connection ([`Initiator::Library`] with an [`error`](Self::error)):
+    /// the error. For a protocol error or a limit, [`sent_code`](Self::sent_code) is its close
+    /// code ([`ProtocolError::close_code`]) when the connection was still open to send it.
+    pub fn failed_by_us(&self) -> Option<&Error> {
+        self.error.as_ref().filter(|_| self.initiator == Initiator::Library)
     }
 
     /// Both close frames were exchanged and no error happened.

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use ws_proto::{
-    Bytes, CloseCode, Config, Connection, Error, Initiator, Message, MessageKind, PreparedMessage, Role, SendError,
-    State, TimeoutKind,
+    Bytes, CloseCode, Config, Connection, Error, Initiator, Message, MessageKind, PreparedMessage, ProtocolError, Role,
+    SendError, State, TimeoutKind,
 };
 
 use super::pair::*;
@@ -565,4 +565,72 @@ fn terminate_and_fail_drop_a_held_echo() {
     assert!(!conn.is_close_echo_held());
     assert!(conn.poll_transmit().is_none());
     assert_eq!(poll_events(&mut conn, now).len(), 1);
+}
+
+/// The next `Event::Closed`'s `CloseInfo`, skipping other events.
+fn closed_info(conn: &mut Connection, now: Instant) -> Option<ws_proto::CloseInfo> {
+    while let Some(e) = conn.poll_event(now) {
+        if let ws_proto::Event::Closed(info) = e {
+            return Some(info);
+        }
+    }
+    None
+}
+
+/// Our own size limit: a message over `max_message_size` fails the connection with 1009, and
+/// `CloseInfo` shows what this side sent (`sent_code`/`sent_reason`, `by_us`, `failed_by_us`)
+/// as plainly as what the peer sent (`code`/`reason`), on both ends, whichever side limits.
+#[test]
+fn close_info_shows_our_1009_for_an_oversized_message() {
+    for limited in [Role::Server, Role::Client] {
+        let t0 = Instant::now();
+        let small = Config::default().max_message_size(Some(100));
+        let (ccfg, scfg) =
+            if limited == Role::Server { (Config::default(), small) } else { (small, Config::default()) };
+        let mut client = new_conn(Role::Client, &ccfg, t0);
+        let mut server = new_conn(Role::Server, &scfg, t0);
+        let (sender, receiver) =
+            if limited == Role::Server { (&mut client, &mut server) } else { (&mut server, &mut client) };
+        sender.send_binary(vec![7u8; 1000]).unwrap();
+        receiver.receive(&drain_output(sender).bytes);
+        // The limited side fails the connection at the frame header and sends 1009.
+        let early = closed_info(receiver, t0);
+        assert_ne!(receiver.state(), State::Open);
+        let close = drain_output(receiver).bytes;
+        assert!(!close.is_empty(), "a close frame goes out");
+        // Its peer gets the 1009 and echoes it.
+        sender.receive(&close);
+        let peer = closed_info(sender, t0).expect("the peer closes");
+        assert_eq!(
+            (peer.code(), peer.by_us(), peer.failed_by_us().is_none()),
+            (CloseCode::MESSAGE_TOO_BIG, false, true)
+        );
+        assert!(peer.reason().contains("100"), "the reason names the limit: {:?}", peer.reason());
+        assert_eq!(peer.sent_code(), Some(CloseCode::MESSAGE_TOO_BIG), "the echo");
+        receiver.receive(&drain_output(sender).bytes);
+        let ours = early.or_else(|| closed_info(receiver, t0)).expect("closed");
+        // What we sent, read as plainly as what was received.
+        assert_eq!(ours.sent_code(), Some(CloseCode::MESSAGE_TOO_BIG), "{ours:?}");
+        assert_eq!(ours.sent_reason(), peer.reason());
+        assert!(ours.by_us());
+        assert_eq!(ours.initiator, Initiator::Library);
+        assert!(matches!(ours.failed_by_us(), Some(Error::Protocol(ProtocolError::MessageTooLarge { max: 100 }))));
+        // `code()` is the peer's side of it: here 1006, as the limited side stopped reading
+        // once it failed (a peer's echo, when read, would show as 1009).
+        assert!([CloseCode::MESSAGE_TOO_BIG, CloseCode::ABNORMAL].contains(&ours.code()), "{:?}", ours.code());
+        assert!(!ours.was_clean());
+    }
+    // A close the application started: by_us, not a failure; a peer's close: neither.
+    let t0 = Instant::now();
+    let mut client = new_conn(Role::Client, &Config::default(), t0);
+    let mut server = new_conn(Role::Server, &Config::default(), t0);
+    client.close(Some(ws_proto::CloseFrame::new(4000u16, "done")), t0).unwrap();
+    server.receive(&drain_output(&mut client).bytes);
+    let info = closed_info(&mut server, t0).expect("closed");
+    assert_eq!((info.code().as_u16(), info.reason(), info.by_us()), (4000, "done", false));
+    assert_eq!((info.sent_code().map(CloseCode::as_u16), info.sent_reason()), (Some(4000), "done"));
+    client.receive(&drain_output(&mut server).bytes);
+    let info = closed_info(&mut client, t0).expect("closed");
+    assert!(info.by_us() && info.failed_by_us().is_none() && info.was_clean());
+    assert_eq!(info.sent_code(), Some(CloseCode::from_u16(4000)));
 }
