@@ -308,3 +308,22 @@ both_roles!(
         assert_eq!(sent(&mut c).frames.len(), 3);
     }
 );
+
+both_roles!(client_length_of_2_pow_53_fails_without_limits, server_length_of_2_pow_53_fails_without_limits, |role| {
+    // Node `ws` refuses 64-bit lengths a JavaScript number cannot count exactly: 1009 from
+    // the header, even with no size limit at all, in either receive mode.
+    for fragments in [false, true] {
+        let cfg = Config::default().max_message_size(None).max_frame_size(None).deliver_fragments(fragments);
+        for len in [1u64 << 53, (1 << 53) + 1, u64::MAX >> 1] {
+            let max = ((1u64 << 53) - 1) as usize;
+            let frame = RawFrame::binary([]).declared_len(len);
+            fails_at_header(role, &cfg, &[], &frame, ProtocolError::FrameTooLarge { len, max });
+        }
+        // 2^53 - 1 passes the header check: the connection waits for the payload.
+        let t0 = Instant::now();
+        let mut c = new_conn(role, &cfg, t0);
+        let frame = RawFrame::binary([]).declared_len((1 << 53) - 1);
+        assert!(recv(&mut c, &header_only(role, &frame), t0).is_empty());
+        assert_eq!(c.state(), State::Open);
+    }
+});
