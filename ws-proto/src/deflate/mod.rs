@@ -912,11 +912,13 @@ impl CompressTask {
         let Self { kind, payload, job, token } = self;
         let (data, compressed, compressor) = match job {
             None => (payload, false, None),
-            Some(Job { mut compressor, reset_after, chunk }) => match compress_bytes(&mut *compressor, &payload, true, chunk) {
-                Ok(data) => (data, true, (!reset_after).then_some(compressor)),
-                // Sent uncompressed; the connection starts a fresh compressor next time.
-                Err(()) => (payload, false, None),
-            },
+            Some(Job { mut compressor, reset_after, chunk }) => {
+                match compress_bytes(&mut *compressor, &payload, true, chunk) {
+                    Ok(data) => (data, true, (!reset_after).then_some(compressor)),
+                    // Sent uncompressed; the connection starts a fresh compressor next time.
+                    Err(()) => (payload, false, None),
+                }
+            }
         };
         CompressedMessage { kind, data, compressed, compressor, token }
     }
@@ -1085,7 +1087,7 @@ impl Inflater {
 
 /// The two halves for a connection of `role` that agreed on `params`, with the local
 /// settings `local`; `None` without a backend.
-#[cfg_attr(not(any(feature = "miniz", feature = "zlib-rs")), allow(unreachable_code))]
+#[cfg_attr(not(any(feature = "miniz", feature = "zlib-rs")), allow(unreachable_code, unused_variables))]
 pub(crate) fn setup(role: Role, params: &DeflateParams, local: &DeflateConfig) -> Option<(Deflater, Inflater)> {
     let backend = local.get_backend()?;
     let m = backend.min_window_bits();
@@ -1119,7 +1121,8 @@ pub(crate) fn setup(role: Role, params: &DeflateParams, local: &DeflateConfig) -
         compressor: None,
         token: Arc::new(()),
     };
-    let inflater = Inflater::new(backend, peer_nct).window_bits(peer_window.unwrap_or(15)).chunk_size(local.inflate_chunk);
+    let inflater =
+        Inflater::new(backend, peer_nct).window_bits(peer_window.unwrap_or(15)).chunk_size(local.inflate_chunk);
     Some((deflater, inflater))
 }
 

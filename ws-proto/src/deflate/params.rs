@@ -766,7 +766,12 @@ mod tests {
         // A window the backend cannot honour is unacceptable too.
         let strict = cfg().reject_unacceptable_offers(true);
         assert!(server("permessage-deflate; server_max_window_bits=10", &strict, MINIZ).is_err());
-        accepts("permessage-deflate; server_max_window_bits=10", &strict, ZLIB, "permessage-deflate; server_max_window_bits=10");
+        accepts(
+            "permessage-deflate; server_max_window_bits=10",
+            &strict,
+            ZLIB,
+            "permessage-deflate; server_max_window_bits=10",
+        );
     }
 
     /// `inflate_window_bits` limits the peer's window: a server asks for it (declining offers
@@ -777,7 +782,12 @@ mod tests {
         let small = cfg().inflate_window_bits(Some(10));
         for m in [MINIZ, ZLIB] {
             accepts(bare, &small, m, "permessage-deflate; client_max_window_bits=10");
-            accepts("permessage-deflate; client_max_window_bits=9", &small, m, "permessage-deflate; client_max_window_bits=9");
+            accepts(
+                "permessage-deflate; client_max_window_bits=9",
+                &small,
+                m,
+                "permessage-deflate; client_max_window_bits=9",
+            );
             declines(PMD, &small, m);
             let both = cfg().inflate_window_bits(Some(12)).client_max_window_bits(11);
             accepts(bare, &both, m, "permessage-deflate; client_max_window_bits=11");
