@@ -2,11 +2,12 @@
 //! async `ClientBuilder` and ws-blocking's.
 
 /// Emits the option methods of a client builder whose `options` field is a
-/// [`ClientOptions`](crate::ClientOptions), documented once for every builder.
+/// [`ClientOptions`](crate::ClientOptions), documented once for every builder. `$krate` names
+/// the crate the doc examples import the builder from (`"ws_tokio"`, `"ws_blocking"`).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! client_builder_setters {
-    () => {
+    ($krate:literal) => {
         /// The subprotocols to offer, most preferred first (Node `protocols`), replacing earlier
         /// ones. They must be unique tokens; the server picks at most one
         /// (`WebSocket::protocol`).
@@ -119,6 +120,100 @@ macro_rules! client_builder_setters {
         #[cfg(feature = "rustls")]
         pub fn tls(mut self, options: $crate::tls::TlsOptions) -> Self {
             self.options.tls = options;
+            self
+        }
+
+        /// Fails the handshake with `ConnectError::Handshake(HandshakeError::SubprotocolMissing)`
+        /// when subprotocols were offered and the server's `101` chose none (Node `ws` always
+        /// fails then: "Server sent no subprotocol"). Off by default: RFC 6455 allows the
+        /// server to choose none, and `WebSocket::protocol` is then `None`. No effect without
+        /// [`subprotocols`](Self::subprotocols).
+        pub fn require_subprotocol(mut self, on: bool) -> Self {
+            self.options.require_subprotocol = on;
+            self
+        }
+
+        /// Sends `Authorization: Basic` with `credentials`, `"user:password"` (Node `auth`).
+        /// As in Node, userinfo in the URL wins over it, and an `Authorization`
+        /// [`header`](Self::header) wins over both. Like any `Authorization`, it is dropped on
+        /// a redirect to another host or from `wss` to `ws`.
+        pub fn auth(mut self, credentials: impl Into<String>) -> Self {
+            self.options.auth = Some(credentials.into());
+            self
+        }
+
+        /// Takes the masking key of every frame the client sends from `generate` (Node
+        /// `generateMask`): it fills a 4-byte key, e.g. with a faster generator, or with a
+        /// fixed key to make the output reproducible in tests. The `Sec-WebSocket-Key` still
+        /// comes from the OS. RFC 6455 §10.3 wants masking keys unpredictable, so that a
+        /// script cannot choose the bytes on the wire (cache poisoning through proxies): only
+        /// give up the OS's randomness (the default, `OsEntropy`) where no untrusted code
+        /// chooses the payloads. Shared by every connection these options open (keep any
+        /// state in atomics or a mutex).
+        pub fn generate_mask<F>(mut self, generate: F) -> Self
+        where
+            F: Fn(&mut [u8]) + Send + Sync + 'static,
+        {
+            self.options.generate_mask = Some(std::sync::Arc::new(generate));
+            self
+        }
+
+        /// Calls `hook` before each redirect is followed (Node's `'redirect'` event; only with
+        /// [`follow_redirects`](Self::follow_redirects)). It gets a
+        /// [`RedirectRequest`](crate::RedirectRequest): the new URL, the redirect response,
+        /// and the custom headers of the next request, which it may edit. They come with the
+        /// safe policy already applied (`Authorization` and `Cookie` removed for another host
+        /// or `wss` → `ws`); `keep_credentials()` keeps them anyway, `drop_credentials()`
+        /// removes them on any redirect. Returning [`RedirectAction::Stop`](crate::RedirectAction)
+        /// ends `connect` with the redirect as `ConnectError::Rejected`. Without a hook the safe
+        /// policy applies alone.
+        ///
+        /// ```no_run
+        #[doc = concat!("use ", $krate, "::{ClientBuilder, RedirectAction};")]
+        ///
+        /// let builder = ClientBuilder::new("wss://a.example/chat")
+        ///     .header("Authorization", "Bearer abc")
+        ///     .follow_redirects(true)
+        ///     .on_redirect(|redirect| {
+        ///         match redirect.url().host_str() {
+        ///             // A sibling host of the same service: the token may follow.
+        ///             Some("b.example") => redirect.keep_credentials(),
+        ///             Some("a.example") => {}
+        ///             _ => return RedirectAction::Stop,
+        ///         }
+        ///         redirect.set_header("X-Redirected", "1");
+        ///         RedirectAction::Follow
+        ///     });
+        /// # drop(builder);
+        /// ```
+        pub fn on_redirect<F>(mut self, hook: F) -> Self
+        where
+            F: Fn(&mut $crate::RedirectRequest<'_>) -> $crate::RedirectAction + Send + Sync + 'static,
+        {
+            self.options.on_redirect = Some(std::sync::Arc::new(hook));
+            self
+        }
+
+        /// Edits every upgrade request right before it is sent, the first one and each
+        /// redirect's (Node `finishRequest`): `hook` gets the [`ClientRequest`](crate::ClientRequest)
+        /// with every option applied (headers, subprotocols, origin) and returns it, e.g. with
+        /// a header that signs the request target. The handshake's own headers
+        /// (`Sec-WebSocket-Key`…) are added after it and cannot be changed.
+        ///
+        /// ```no_run
+        #[doc = concat!("use ", $krate, "::ClientBuilder;")]
+        ///
+        /// let builder = ClientBuilder::new("ws://127.0.0.1:9001/chat").finish_request(|request| {
+        ///     let signature = format!("sig-of-{}", request.path_and_query());
+        ///     request.header("X-Signature", &signature).remove_header("User-Agent")
+        /// });
+        /// # drop(builder);
+        /// ```
+        pub fn finish_request<F>(mut self, hook: F) -> Self
+        where
+            F: Fn($crate::ClientRequest) -> $crate::ClientRequest + Send + Sync + 'static,
+        {
+            self.options.finish_request = Some(std::sync::Arc::new(hook));
             self
         }
 

@@ -15,7 +15,7 @@ use ws_proto::{ClientRequest, ClientTarget, Config, Endpoint, HttpProxy};
 use crate::client_options::{ClientOptions, ConnectPlan};
 use crate::connector::Connector;
 use crate::error::ConnectError;
-use crate::handshake::connect_with;
+use crate::handshake::{connect_with, connect_with_entropy};
 use crate::proxy;
 use crate::runtime::{self, Net, Target};
 use crate::stream::WebSocket;
@@ -48,6 +48,11 @@ use crate::tls::TlsOptions;
 /// |---|---|---|
 /// | `address` | [`new`](Self::new): `ws://`, `wss://`, `ws+unix:///sock:/path`; `http(s)://` mean `ws(s)://` | |
 /// | `protocols` | [`subprotocols`](Self::subprotocols), [`subprotocol`](Self::subprotocol) | none |
+/// | failing on "Server sent no subprotocol" | [`require_subprotocol`](Self::require_subprotocol) | off |
+/// | `auth` | [`auth`](Self::auth) (URL userinfo wins) | none |
+/// | `generateMask` | [`generate_mask`](Self::generate_mask) | the OS's randomness |
+/// | `finishRequest` | [`finish_request`](Self::finish_request) | |
+/// | `'redirect'` event | [`on_redirect`](Self::on_redirect) | the safe policy alone |
 /// | `origin` | [`origin`](Self::origin) (`Sec-WebSocket-Origin` with version 8) | none |
 /// | `headers` | [`header`](Self::header) | none |
 /// | `protocolVersion` | [`protocol_version`](Self::protocol_version) | 13 |
@@ -58,7 +63,7 @@ use crate::tls::TlsOptions;
 /// | an HTTP proxy agent | [`proxy`](Self::proxy) (HTTP `CONNECT`) | none; environment variables are **not** read |
 /// | `perMessageDeflate` | [`per_message_deflate`](Self::per_message_deflate) | **on**: `DeflateConfig::default()` |
 /// | `maxPayload` and other limits | [`config`](Self::config) | `Config::default()` |
-/// | `ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, `checkServerIdentity` | [`tls`](Self::tls) ([`TlsOptions`](crate::tls::TlsOptions)) | Mozilla roots, host verified |
+/// | `ca`, `cert`, `key`, `servername` (`''`: no SNI), `rejectUnauthorized`, `checkServerIdentity` | [`tls`](Self::tls) ([`TlsOptions`](crate::tls::TlsOptions)) | Mozilla roots, host verified |
 /// | `'upgrade'` event | the `Response<()>` returned with the connection | |
 /// | `'unexpected-response'` event | [`ConnectError::Rejected`] (status, headers, body) | |
 #[must_use = "a ClientBuilder does nothing until connect() is awaited"]
@@ -92,7 +97,7 @@ impl<R: Net> ClientBuilder<R> {
         Self { options: ClientOptions::new(url), connector: None }
     }
 
-    crate::client_builder_setters!();
+    crate::client_builder_setters!("ws_tokio");
 
     /// Opens the transport with `connector` instead of TCP (Node `agent`): a closure
     /// `Fn(Target) -> impl Future<Output = io::Result<S>>`, or any [`Connector`]. For `wss://`,
@@ -140,7 +145,7 @@ impl<R: Net> ClientBuilder<R> {
         let config = plan.config.clone();
         let attempt = async {
             let stream = dialer.open(&plan.target().endpoint).await?;
-            connect_with::<_, R>(stream, plan.request(), config.clone()).await
+            connect_with_entropy::<_, R>(stream, plan.request(), config.clone(), plan.entropy()).await
         };
         match config.get_handshake_timeout() {
             Some(t) => runtime::timeout::<R, _>(t, attempt).await.ok_or(ConnectError::Timeout)?,
@@ -198,8 +203,7 @@ impl<R: Net> Dialer<R> {
         };
         #[cfg(feature = "rustls")]
         if let Some(config) = tls_config {
-            let name =
-                crate::tls::server_name(self.tls.get_server_name().unwrap_or(host)).map_err(ConnectError::Tls)?;
+            let name = crate::tls::server_name(self.tls.verified_name(host)).map_err(ConnectError::Tls)?;
             return R::connect_tls(stream, name, config).await.map_err(ConnectError::Tls);
         }
         Ok(stream)
@@ -227,7 +231,8 @@ impl<R: Net> Dialer<R> {
 /// permessage-deflate on. For redirects, proxies, TLS options and the other Node client
 /// options, use [`ClientBuilder`](crate::ClientBuilder).
 ///
-/// The returned `WebSocket` reports the URL from [`url`](WebSocket::url).
+/// The returned `WebSocket` reports the normalised URL from [`url`](WebSocket::url)
+/// (`http(s)` rewritten to `ws(s)`, as Node's `url`).
 pub async fn connect<R: Net>(url: &str) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
     connect_config::<R>(url, Arc::new(Config::default())).await
 }
@@ -237,12 +242,15 @@ pub async fn connect_config<R: Net>(
     url: &str,
     config: Arc<Config>,
 ) -> Result<(WebSocket<R::ClientStream, R>, Response<()>), ConnectError> {
-    let (stream, request) = match config.get_handshake_timeout() {
-        Some(t) => runtime::timeout::<R, _>(t, dial::<R>(url)).await.ok_or(ConnectError::Timeout)??,
-        None => dial::<R>(url).await?,
+    let target = ClientTarget::parse(url)?;
+    let dialer = Dialer::<R>::plain();
+    let open = dialer.open(&target.endpoint);
+    let stream = match config.get_handshake_timeout() {
+        Some(t) => runtime::timeout::<R, _>(t, open).await.ok_or(ConnectError::Timeout)??,
+        None => open.await?,
     };
-    let (ws, response) = connect_with::<_, R>(stream, request, config).await?;
-    Ok((ws.with_url(url), response))
+    let (ws, response) = connect_with::<_, R>(stream, target.request, config).await?;
+    Ok((ws.with_url(target.url.as_str()), response))
 }
 
 /// Opens the stream for `url` (see [`connect`]) and builds its [`ClientRequest`] without the

@@ -7,13 +7,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue};
+use base64::Engine;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use url::Url;
 use ws_proto::{
-    ClientRequest, ClientTarget, Config, DeflateConfig, HandshakeError, HttpProxy, RedirectPolicy,
+    ClientRequest, ClientTarget, Config, DeflateConfig, Entropy, HandshakeError, HttpProxy, RedirectPolicy,
     DEFAULT_MAX_REDIRECTS,
 };
 
+use crate::entropy::OsEntropy;
 use crate::error::ConnectError;
 #[cfg(feature = "rustls")]
 use crate::tls::TlsOptions;
@@ -50,6 +52,171 @@ pub struct ClientOptions {
     /// TLS settings for `wss://`.
     #[cfg(feature = "rustls")]
     pub tls: TlsOptions,
+    /// Fail the handshake when subprotocols were offered and the server chose none.
+    pub require_subprotocol: bool,
+    /// `user:password` for `Authorization: Basic` (Node `auth`); the URL's userinfo and an
+    /// `Authorization` header win over it.
+    pub auth: Option<String>,
+    /// Where masking keys come from (Node `generateMask`); `None`: the OS ([`OsEntropy`]).
+    pub generate_mask: Option<Arc<MaskGenerator>>,
+    /// Called before each redirect is followed (Node's `'redirect'` event).
+    pub on_redirect: Option<Arc<RedirectHook>>,
+    /// Edits each request right before it is sent (Node `finishRequest`).
+    pub finish_request: Option<Arc<FinishRequest>>,
+}
+
+/// A source of masking keys (Node `generateMask`): fills the 4-byte key of each frame a
+/// client sends. Shared by every connection the options open, so keep any state in atomics or
+/// a mutex.
+pub type MaskGenerator = dyn Fn(&mut [u8]) + Send + Sync;
+
+/// A redirect hook (Node's `'redirect'` event): sees and edits the next request of a redirect
+/// about to be followed, and follows it or stops. See
+/// [`ClientBuilder::on_redirect`](crate::ClientBuilder::on_redirect).
+pub type RedirectHook = dyn Fn(&mut RedirectRequest<'_>) -> RedirectAction + Send + Sync;
+
+/// A request hook (Node `finishRequest`): gets each upgrade request (the first one and every
+/// redirect's) right before it is sent, and returns it, edited.
+pub type FinishRequest = dyn Fn(ClientRequest) -> ClientRequest + Send + Sync;
+
+/// What a [`RedirectHook`] decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectAction {
+    /// Follow the redirect with the request as the hook left it.
+    Follow,
+    /// Do not follow it: `connect` returns the redirect response as
+    /// [`ConnectError::Rejected`], as when redirects are not followed.
+    Stop,
+}
+
+/// A redirect about to be followed, as a [`RedirectHook`] sees it: where it goes, and the
+/// custom headers the next request will carry, which the hook may edit.
+///
+/// The headers are those the safe policy keeps: on a redirect to another host, or from `wss`
+/// to `ws`, `Authorization` and `Cookie` (and `Host` for another host) are already removed
+/// ([`credentials_dropped`](Self::credentials_dropped)).
+/// [`keep_credentials`](Self::keep_credentials) puts them back (Node: a `'redirect'` listener
+/// keeps every header), [`drop_credentials`](Self::drop_credentials) removes them on any
+/// redirect. The subprotocols, the origin and the handshake's own headers are not among these
+/// headers; a [`FinishRequest`] hook sees the whole request.
+#[derive(Debug)]
+pub struct RedirectRequest<'a> {
+    status: StatusCode,
+    from: &'a Url,
+    url: &'a Url,
+    response_headers: &'a HeaderMap,
+    headers: &'a mut Vec<(String, String)>,
+    dropped: Vec<(String, String)>,
+    followed: usize,
+}
+
+impl RedirectRequest<'_> {
+    /// The URL the redirect goes to (normalised: `ws`, `wss` or `ws+unix`), which
+    /// [`url`](crate::WebSocket::url) reports if the connection opens there.
+    pub fn url(&self) -> &Url {
+        self.url
+    }
+
+    /// The URL that answered with the redirect.
+    pub fn previous_url(&self) -> &Url {
+        self.from
+    }
+
+    /// The redirect's status (`301`, `302`, `307`…).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The redirect response's headers (`Location`, `Set-Cookie`…).
+    pub fn response_headers(&self) -> &HeaderMap {
+        self.response_headers
+    }
+
+    /// Redirects followed before this one (0 for the first).
+    pub fn redirects_followed(&self) -> usize {
+        self.followed
+    }
+
+    /// The custom headers the next request will carry, in order.
+    pub fn headers(&self) -> &[(String, String)] {
+        self.headers
+    }
+
+    /// The value of the custom header `name` (any case), if set.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Sets a custom header for this and later requests, replacing one of the same name (any
+    /// case). An invalid name or value fails the request as
+    /// [`ConnectError::Handshake`] (`InvalidRequest`).
+    pub fn set_header(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers.push((name, value.into()));
+    }
+
+    /// Removes the custom header `name` (any case) from this and later requests; returns its
+    /// value.
+    pub fn remove_header(&mut self, name: &str) -> Option<String> {
+        let at = self.headers.iter().position(|(n, _)| n.eq_ignore_ascii_case(name))?;
+        Some(self.headers.remove(at).1)
+    }
+
+    /// Whether the safe policy removed headers for this redirect (another host, or `wss` to
+    /// `ws`): those [`keep_credentials`](Self::keep_credentials) would put back.
+    pub fn credentials_dropped(&self) -> bool {
+        !self.dropped.is_empty()
+    }
+
+    /// Keeps the credentials the safe policy removed: `Authorization` and `Cookie` come back
+    /// (not `Host`, which names the previous host), and when no `Authorization` is set the new
+    /// URL's userinfo provides one. For a redirect the application trusts, e.g. to a sibling
+    /// host of the same service.
+    pub fn keep_credentials(&mut self) {
+        for (name, value) in std::mem::take(&mut self.dropped) {
+            if name.eq_ignore_ascii_case("host") {
+                continue;
+            }
+            if self.header(&name).is_none() {
+                self.headers.push((name, value));
+            }
+        }
+        if self.header("authorization").is_none() {
+            let userinfo = ClientTarget::from_url(self.url.clone()).ok().and_then(|t| t.basic_authorization());
+            if let Some(auth) = userinfo {
+                self.headers.push(("authorization".to_owned(), auth));
+            }
+        }
+    }
+
+    /// Removes `Authorization` and `Cookie` from this and later requests, whatever the
+    /// redirect.
+    pub fn drop_credentials(&mut self) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization") && !n.eq_ignore_ascii_case("cookie"));
+    }
+}
+
+/// `Authorization: Basic` for `user:password` (Node `auth`).
+fn basic(credentials: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials))
+}
+
+/// The entropy of a client with a [`MaskGenerator`]: the handshake's `Sec-WebSocket-Key`
+/// (the first draw, made by `ClientHandshake::new`) from the OS, every later draw (the
+/// masking keys) from the generator.
+struct CustomMasks {
+    nonce: Option<OsEntropy>,
+    generate: Arc<MaskGenerator>,
+}
+
+impl Entropy for CustomMasks {
+    fn fill(&mut self, dest: &mut [u8]) {
+        match self.nonce.take() {
+            Some(mut os) => os.fill(dest),
+            None => (self.generate)(dest),
+        }
+    }
 }
 
 impl ClientOptions {
@@ -71,11 +238,17 @@ impl ClientOptions {
             config: None,
             #[cfg(feature = "rustls")]
             tls: TlsOptions::default(),
+            require_subprotocol: false,
+            auth: None,
+            generate_mask: None,
+            on_redirect: None,
+            finish_request: None,
         }
     }
 
     /// Checks the options and plans the connection: the effective config, the parsed proxy,
-    /// the first target and its headers (URL userinfo as `Authorization` unless one is set).
+    /// the first target and its headers (`Authorization` from the URL's userinfo, else from
+    /// [`auth`](Self::auth), unless an `Authorization` header is set).
     pub fn plan(&self) -> Result<ConnectPlan, ConnectError> {
         let mut config = self.config.as_deref().cloned().unwrap_or_default();
         config = config.permessage_deflate(self.per_message_deflate.clone());
@@ -91,7 +264,7 @@ impl ClientOptions {
         let target = ClientTarget::parse(&self.url)?;
         let mut headers = self.headers.clone();
         if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
-            if let Some(auth) = target.basic_authorization() {
+            if let Some(auth) = target.basic_authorization().or_else(|| self.auth.as_deref().map(basic)) {
                 headers.push(("authorization".into(), auth));
             }
         }
@@ -106,6 +279,10 @@ impl ClientOptions {
             subprotocols: self.subprotocols.clone(),
             origin: self.origin.clone(),
             protocol_version: self.protocol_version,
+            require_subprotocol: self.require_subprotocol,
+            generate_mask: self.generate_mask.clone(),
+            on_redirect: self.on_redirect.clone(),
+            finish_request: self.finish_request.clone(),
         })
     }
 }
@@ -125,7 +302,12 @@ impl fmt::Debug for ClientOptions {
             .field("local_address", &self.local_address)
             .field("proxy", &self.proxy.as_ref().map(|_| "…"))
             .field("per_message_deflate", &self.per_message_deflate)
-            .field("config", &self.config);
+            .field("config", &self.config)
+            .field("require_subprotocol", &self.require_subprotocol)
+            .field("auth", &self.auth.as_ref().map(|_| "…"))
+            .field("generate_mask", &self.generate_mask.is_some())
+            .field("on_redirect", &self.on_redirect.is_some())
+            .field("finish_request", &self.finish_request.is_some());
         #[cfg(feature = "rustls")]
         d.field("tls", &self.tls);
         d.finish()
@@ -138,7 +320,6 @@ impl fmt::Debug for ClientOptions {
 /// [`config`](Self::config), and hands a [`ConnectError::Rejected`] to
 /// [`follow`](Self::follow), which either moves to the redirect's target or gives the final
 /// error.
-#[derive(Debug)]
 pub struct ConnectPlan {
     /// The connection's settings, deflate offer and handshake timeout applied.
     pub config: Arc<Config>,
@@ -153,6 +334,31 @@ pub struct ConnectPlan {
     subprotocols: Vec<String>,
     origin: Option<String>,
     protocol_version: u8,
+    require_subprotocol: bool,
+    generate_mask: Option<Arc<MaskGenerator>>,
+    on_redirect: Option<Arc<RedirectHook>>,
+    finish_request: Option<Arc<FinishRequest>>,
+}
+
+impl fmt::Debug for ConnectPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectPlan")
+            .field("config", &self.config)
+            .field("proxy", &self.proxy.as_ref().map(|p| (&p.host, p.port)))
+            .field("target", &self.target.url.as_str())
+            // Header values may be credentials.
+            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("followed", &self.followed)
+            .field("policy", &self.policy)
+            .field("subprotocols", &self.subprotocols)
+            .field("origin", &self.origin)
+            .field("protocol_version", &self.protocol_version)
+            .field("require_subprotocol", &self.require_subprotocol)
+            .field("generate_mask", &self.generate_mask.is_some())
+            .field("on_redirect", &self.on_redirect.is_some())
+            .field("finish_request", &self.finish_request.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConnectPlan {
@@ -162,7 +368,9 @@ impl ConnectPlan {
     }
 
     /// The upgrade request of the next attempt: the target's, with the custom headers (those a
-    /// redirect dropped left out), the subprotocols, the origin and the version.
+    /// redirect dropped left out), the subprotocols, the origin, the version and whether a
+    /// subprotocol is required, then edited by the
+    /// [`finish_request`](ClientOptions::finish_request) hook if there is one.
     pub fn request(&self) -> ClientRequest {
         let mut request = self.target.request.clone();
         for (name, value) in &self.headers {
@@ -174,13 +382,29 @@ impl ConnectPlan {
         if let Some(origin) = &self.origin {
             request = request.origin(origin);
         }
-        request.protocol_version(self.protocol_version)
+        request = request.protocol_version(self.protocol_version).require_subprotocol(self.require_subprotocol);
+        match &self.finish_request {
+            Some(hook) => hook(request),
+            None => request,
+        }
+    }
+
+    /// The entropy for the next attempt's handshake: the OS's ([`OsEntropy`]), or with a
+    /// [`generate_mask`](ClientOptions::generate_mask) source, the OS's for the
+    /// `Sec-WebSocket-Key` and the source's for every masking key (as Node `generateMask`).
+    pub fn entropy(&self) -> Box<dyn Entropy> {
+        match &self.generate_mask {
+            Some(generate) => Box::new(CustomMasks { nonce: Some(OsEntropy::new()), generate: generate.clone() }),
+            None => Box::new(OsEntropy::new()),
+        }
     }
 
     /// After a failed attempt: `Ok(())` when `error` is a redirect to follow (the plan now
-    /// points at its target, with the headers the redirect keeps), else the error to return
-    /// (the rejection itself, [`ConnectError::TooManyRedirects`], or
-    /// [`ConnectError::InvalidUrl`] for an unusable `Location`).
+    /// points at its target, with the headers the redirect keeps, as the
+    /// [`on_redirect`](ClientOptions::on_redirect) hook left them), else the error to return
+    /// (the rejection itself, also when the hook stopped the redirect,
+    /// [`ConnectError::TooManyRedirects`], or [`ConnectError::InvalidUrl`] for an unusable
+    /// `Location`).
     pub fn follow(&mut self, error: ConnectError) -> Result<(), ConnectError> {
         let (policy, status, headers, body) = match (self.policy, error) {
             (Some(policy), ConnectError::Rejected { status, headers, body }) => (policy, status, headers, body),
@@ -189,7 +413,24 @@ impl ConnectPlan {
         let location = RedirectPolicy::location(&headers);
         match policy.next(&self.original, &self.target.url, status, location, self.followed)? {
             Some(redirect) => {
-                redirect.apply(&mut self.headers);
+                let mut next = self.headers.clone();
+                let dropped = next.iter().filter(|(n, _)| !redirect.retain_header(n)).cloned().collect();
+                redirect.apply(&mut next);
+                if let Some(hook) = &self.on_redirect {
+                    let mut request = RedirectRequest {
+                        status,
+                        from: &self.target.url,
+                        url: redirect.url(),
+                        response_headers: &headers,
+                        headers: &mut next,
+                        dropped,
+                        followed: self.followed,
+                    };
+                    if hook(&mut request) == RedirectAction::Stop {
+                        return Err(ConnectError::Rejected { status, headers, body });
+                    }
+                }
+                self.headers = next;
                 self.target = redirect.into_target();
                 self.followed += 1;
                 Ok(())

@@ -37,11 +37,21 @@ use ws_proto::linger::{DRAIN_CHUNK, LINGER, LINGER_BYTES};
 ///
 /// Not cancel safe in a useful sense: cancelled midway, the stream is dropped with the future.
 pub async fn connect_with<S, R: Io<S>>(
-    mut io: S,
+    io: S,
     request: ClientRequest,
     config: Arc<Config>,
 ) -> Result<(WebSocket<S, R>, Response<()>), ConnectError> {
-    let mut hs = ClientHandshake::new(request, config, Box::new(OsEntropy::new()), R::now())?;
+    connect_with_entropy(io, request, config, Box::new(OsEntropy::new())).await
+}
+
+/// [`connect_with`] drawing the key and the masking keys from `entropy`.
+pub(crate) async fn connect_with_entropy<S, R: Io<S>>(
+    mut io: S,
+    request: ClientRequest,
+    config: Arc<Config>,
+    entropy: Box<dyn ws_proto::Entropy>,
+) -> Result<(WebSocket<S, R>, Response<()>), ConnectError> {
+    let mut hs = ClientHandshake::new(request, config, entropy, R::now())?;
     let mut write = WriteState::<R>::default();
     let mut timer = Timer::<R>::default();
     let mut eof = false;

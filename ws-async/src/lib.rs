@@ -93,7 +93,9 @@ pub mod tls;
 
 pub use byte_stream::WsByteStream;
 pub use client::{connect, connect_config, dial, ClientBuilder};
-pub use client_options::{ClientOptions, ConnectPlan};
+pub use client_options::{
+    ClientOptions, ConnectPlan, FinishRequest, MaskGenerator, RedirectAction, RedirectHook, RedirectRequest,
+};
 pub use connector::{ConnectFuture, Connector};
 pub use driver::{Driver, EventReceiver, Outbound, WsHandle};
 pub use entropy::OsEntropy;

@@ -12,6 +12,7 @@
 //! | `ca` | [`TlsOptions::ca_pem`], [`TlsOptions::add_root_certificate`] (replace the built-in roots; [`TlsOptions::built_in_roots`] keeps both) |
 //! | `cert` + `key` | [`TlsOptions::client_auth_pem`] |
 //! | `servername` | [`TlsOptions::server_name`] (SNI and the name verified) |
+//! | `servername: ''` (no SNI) | [`TlsOptions::sni`]`(false)`, or `server_name("")` |
 //! | `rejectUnauthorized: false` | [`TlsOptions::danger_accept_invalid_certs`] |
 //! | `checkServerIdentity` | [`TlsOptions::check_server_identity`] |
 //! | a whole `SecureContext` | [`TlsOptions::client_config`] |
@@ -79,6 +80,7 @@ pub struct TlsOptions {
     built_in_roots: Option<bool>,
     client_auth: Option<(Vec<u8>, Vec<u8>)>,
     server_name: Option<String>,
+    no_sni: bool,
     accept_invalid_certs: bool,
     check: Option<Arc<ServerIdentityCheck>>,
     config: Option<Arc<ClientConfig>>,
@@ -92,6 +94,7 @@ impl fmt::Debug for TlsOptions {
             .field("built_in_roots", &self.built_in_roots)
             .field("client_auth", &self.client_auth.is_some())
             .field("server_name", &self.server_name)
+            .field("sni", &self.is_sni_enabled())
             .field("accept_invalid_certs", &self.accept_invalid_certs)
             .field("check_server_identity", &self.check.is_some())
             .field("client_config", &self.config.is_some())
@@ -135,10 +138,34 @@ impl TlsOptions {
 
     /// The name sent as SNI and verified against the certificate, instead of the URL's host
     /// (Node `servername`); a DNS name or an IP address. Useful to connect to an IP address
-    /// (or through a tunnel) while verifying the real name.
+    /// (or through a tunnel) while verifying the real name. The empty name means, as in Node,
+    /// no SNI and the URL's host verified (see [`sni`](Self::sni)).
     pub fn server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = Some(name.into());
         self
+    }
+
+    /// Whether the TLS ClientHello names the server (SNI, on by default). Off, as Node's
+    /// `servername: ''`, no name is sent, e.g. for a server that picks the wrong certificate or
+    /// refuses names it does not know; the certificate is still verified against the URL's
+    /// host (or [`server_name`](Self::server_name)). Also applies to a
+    /// [`client_config`](Self::client_config). IP addresses are never sent as SNI anyway.
+    pub fn sni(mut self, on: bool) -> Self {
+        self.no_sni = !on;
+        self
+    }
+
+    /// Whether SNI is sent: [`sni`](Self::sni) is not off and the
+    /// [`server_name`](Self::server_name) is not empty.
+    pub fn is_sni_enabled(&self) -> bool {
+        !self.no_sni && self.server_name.as_deref() != Some("")
+    }
+
+    /// The name to verify the certificate against (and to send as SNI, if enabled) for a
+    /// connection to `host`: the [`server_name`](Self::server_name) unless unset or empty,
+    /// else `host`.
+    pub fn verified_name<'a>(&'a self, host: &'a str) -> &'a str {
+        self.server_name.as_deref().filter(|n| !n.is_empty()).unwrap_or(host)
     }
 
     /// **Dangerous.** Accepts any server certificate: expired, self-signed, for another name
@@ -181,6 +208,17 @@ impl TlsOptions {
     /// Builds the rustls client config these options describe (with [`crypto_provider`]).
     /// Errors (`InvalidInput`) for PEM without a certificate or key, or an unusable key.
     pub fn build(&self) -> io::Result<Arc<ClientConfig>> {
+        let config = self.build_with_sni()?;
+        if self.is_sni_enabled() || !config.enable_sni {
+            return Ok(config);
+        }
+        let mut without_sni = (*config).clone();
+        without_sni.enable_sni = false;
+        Ok(Arc::new(without_sni))
+    }
+
+    /// The config, SNI as rustls' default (on) unless a custom config says otherwise.
+    fn build_with_sni(&self) -> io::Result<Arc<ClientConfig>> {
         if let Some(c) = &self.config {
             return Ok(c.clone());
         }

@@ -38,6 +38,11 @@ use crate::ConnectError;
 /// |---|---|---|
 /// | `address` | [`new`](Self::new): `ws://`, `wss://`, `ws+unix:///sock:/path`; `http(s)://` mean `ws(s)://` | |
 /// | `protocols` | [`subprotocols`](Self::subprotocols), [`subprotocol`](Self::subprotocol) | none |
+/// | failing on "Server sent no subprotocol" | [`require_subprotocol`](Self::require_subprotocol) | off |
+/// | `auth` | [`auth`](Self::auth) (URL userinfo wins) | none |
+/// | `generateMask` | [`generate_mask`](Self::generate_mask) | the OS's randomness |
+/// | `finishRequest` | [`finish_request`](Self::finish_request) | |
+/// | `'redirect'` event | [`on_redirect`](Self::on_redirect) | the safe policy alone |
 /// | `origin` | [`origin`](Self::origin) | none |
 /// | `headers` | [`header`](Self::header) | none |
 /// | `protocolVersion` | [`protocol_version`](Self::protocol_version) | 13 |
@@ -48,7 +53,7 @@ use crate::ConnectError;
 /// | an HTTP proxy agent | [`proxy`](Self::proxy) (HTTP `CONNECT`) | none; environment variables are **not** read |
 /// | `perMessageDeflate` | [`per_message_deflate`](Self::per_message_deflate) | **on**: `DeflateConfig::default()` |
 /// | `maxPayload` and other limits | [`config`](Self::config) | `Config::default()` |
-/// | `ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, `checkServerIdentity` | `tls` (`TlsOptions`) | Mozilla roots, host verified |
+/// | `ca`, `cert`, `key`, `servername` (`''`: no SNI), `rejectUnauthorized`, `checkServerIdentity` | `tls` (`TlsOptions`) | Mozilla roots, host verified |
 /// | `'upgrade'` event | the `Response<()>` returned with the connection | |
 /// | `'unexpected-response'` event | [`ConnectError::Rejected`] (status, headers, body) | |
 #[derive(Clone)]
@@ -77,7 +82,7 @@ impl ClientBuilder {
         Self { options: ClientOptions::new(url), connector: None }
     }
 
-    ws_async::client_builder_setters!();
+    ws_async::client_builder_setters!("ws_blocking");
 
     /// Opens the transport with `connector` instead of TCP (Node `agent` /
     /// `createConnection`): a closure `Fn(Target) -> io::Result<S>` for any
@@ -123,6 +128,6 @@ impl ClientBuilder {
     fn hop(plan: &ConnectPlan, dialer: &Dialer) -> Result<(WebSocket<ClientStream>, Response<()>), ConnectError> {
         let start = Instant::now();
         let stream = dialer.open(&plan.target().endpoint, deadline(&plan.config, start))?;
-        handshake(stream, plan.request(), plan.config.clone(), start)
+        handshake(stream, plan.request(), plan.config.clone(), start, plan.entropy())
     }
 }

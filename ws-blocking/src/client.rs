@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ws_proto::http::Response;
-use ws_proto::{ClientHandshake, ClientOutcome, ClientRequest, ClientTarget, Config, Endpoint, HttpProxy};
+use ws_proto::{ClientHandshake, ClientOutcome, ClientRequest, ClientTarget, Config, Endpoint, Entropy, HttpProxy};
 
 use crate::connector::Connector;
 use crate::driver::Io;
@@ -41,7 +41,7 @@ pub fn connect_config(url: &str, config: Arc<Config>) -> Result<(WebSocket<Clien
     let target = ClientTarget::parse(url)?;
     let deadline = deadline(&config, start);
     let stream = Dialer::new(config.get_max_handshake_size()).open(&target.endpoint, deadline)?;
-    let (ws, response) = handshake(stream, target.request, config, start)?;
+    let (ws, response) = handshake(stream, target.request, config, start, Box::new(OsEntropy::new()))?;
     Ok((ws.with_url(target.url.as_str()), response))
 }
 
@@ -68,17 +68,19 @@ pub fn connect_with<S: Read + Write + Transport>(
     request: ClientRequest,
     config: Arc<Config>,
 ) -> Result<(WebSocket<S>, Response<()>), ConnectError> {
-    handshake(stream, request, config, Instant::now())
+    handshake(stream, request, config, Instant::now(), Box::new(OsEntropy::new()))
 }
 
-/// The handshake, its timeout counted from `start`.
+/// The handshake, its timeout counted from `start`, the key and masking keys drawn from
+/// `entropy`.
 pub(crate) fn handshake<S: Read + Write + Transport>(
     stream: S,
     request: ClientRequest,
     config: Arc<Config>,
     start: Instant,
+    entropy: Box<dyn Entropy>,
 ) -> Result<(WebSocket<S>, Response<()>), ConnectError> {
-    let mut handshake = ClientHandshake::new(request, config, Box::new(OsEntropy::new()), start)?;
+    let mut handshake = ClientHandshake::new(request, config, entropy, start)?;
     let mut io = Io::new(stream);
     // Cut short only by the handshake timeout, which `poll_outcome` reports.
     io.write_all(&mut handshake)?;
@@ -166,8 +168,7 @@ impl Dialer {
         };
         #[cfg(feature = "rustls")]
         if let Some(config) = tls {
-            let name =
-                crate::tls::server_name(self.tls.get_server_name().unwrap_or(host)).map_err(ConnectError::Tls)?;
+            let name = crate::tls::server_name(self.tls.verified_name(host)).map_err(ConnectError::Tls)?;
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|l| l.is_zero()) {
                 return Err(ConnectError::Timeout);

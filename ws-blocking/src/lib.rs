@@ -111,7 +111,9 @@ pub use split::{Reader, Writer, WsReader, WsWriter};
 pub use tls::TlsOptions;
 pub use transport::{ClientStream, Plain, ServerStream, Stream, Transport, TryClone};
 pub use websocket::{ConnectionMut, ConnectionRef, WebSocket};
-pub use ws_async::{AcceptError, ConnectError, Error, OsEntropy, Target, TrySendError};
+pub use ws_async::{
+    AcceptError, ConnectError, Error, OsEntropy, RedirectAction, RedirectRequest, Target, TrySendError,
+};
 
 pub use ws_proto;
 pub use ws_proto::{
