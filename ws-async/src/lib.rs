@@ -90,6 +90,7 @@ mod stream;
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub mod tls;
+mod unmasked;
 
 pub use byte_stream::WsByteStream;
 pub use client::{connect, connect_config, dial, ClientBuilder};

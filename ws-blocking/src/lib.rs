@@ -97,6 +97,7 @@ mod split;
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub mod tls;
 mod transport;
+mod unmasked;
 mod websocket;
 
 pub use accept::{accept, accept_hdr, accept_with};

@@ -14,8 +14,8 @@ use std::thread;
 use ws_blocking::http::{header, HeaderMap, HeaderValue, StatusCode};
 use ws_blocking::ws_proto::{accept_key, HandshakeError};
 use ws_blocking::{
-    accept_hdr, connect, connect_config, Accept, Bytes, ClientBuilder, Config, ConnectError, Message, RedirectAction,
-    Rejection, ServerOptions, UpgradeRequest,
+    accept_hdr, connect, connect_config, Accept, Bytes, ClientBuilder, CloseCode, Config, ConnectError, Event, Message,
+    RedirectAction, Rejection, ServerOptions, UpgradeRequest,
 };
 
 mod common;
@@ -256,6 +256,28 @@ fn generate_mask_supplies_the_keys() {
             let payload: Vec<u8> = frame[6..].iter().enumerate().map(|(j, b)| b ^ frame[2 + j % 4]).collect();
             assert_eq!(payload, text.as_bytes());
         }
+    });
+}
+
+#[test]
+fn send_unmasked_is_refused_by_a_conforming_server() {
+    watchdog(20, || {
+        let (addr, _seen) = server(Config::default(), negotiate());
+        let (mut ws, _) = ClientBuilder::new(format!("ws://{addr}/")).connect().unwrap();
+        round_trip(&mut ws, "masked");
+        ws.send_unmasked("unmasked").unwrap();
+        assert!(!ws.connection().unmasked_sends(), "only that message");
+        let closed = std::iter::from_fn(|| ws.recv()).find_map(|e| match e {
+            Ok(Event::Closed(info)) => Some(info),
+            _ => None,
+        });
+        assert_eq!(closed.unwrap().code(), CloseCode::PROTOCOL_ERROR);
+
+        let (addr, _seen) = server(Config::default().accept_unmasked_frames(true), negotiate());
+        let (mut ws, _) = ClientBuilder::new(format!("ws://{addr}/")).connect().unwrap();
+        ws.send_unmasked("unmasked").unwrap();
+        assert_eq!(ws.recv_message().unwrap().unwrap(), Message::text("unmasked"));
+        round_trip(&mut ws, "masked again");
     });
 }
 

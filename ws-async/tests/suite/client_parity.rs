@@ -18,8 +18,8 @@ use ws_async::runtime::Io;
 use ws_async::tls::{server_config_from_pem, TlsOptions};
 use ws_async::ws_proto::{accept_key, HandshakeError};
 use ws_async::{
-    accept_hdr_with, accept_with, connect, connect_config, Accept, Bytes, ClientBuilder, Config, ConnectError, Event,
-    Message, RedirectAction, Rejection, ServerOptions, UpgradeRequest, WebSocket,
+    accept_hdr_with, accept_with, connect, connect_config, Accept, Bytes, ClientBuilder, CloseCode, Config,
+    ConnectError, Event, Message, RedirectAction, Rejection, ServerOptions, UpgradeRequest, WebSocket,
 };
 
 use crate::harness::*;
@@ -45,9 +45,7 @@ async fn server<T: TestRt>(
     let config = Arc::new(config);
     let task = T::spawn(async move {
         loop {
-            let Ok((tcp, _)) = T::accept(&listener).await else {
-                return;
-            };
+            let Ok((tcp, _)) = T::accept(&listener).await else { return };
             let (tx, decide, config) = (tx.clone(), decide.clone(), config.clone());
             T::spawn_detached(async move {
                 let options = Arc::new(ServerOptions::default());
@@ -322,6 +320,36 @@ on_every_runtime! {
             let payload: Vec<u8> = frame[6..].iter().enumerate().map(|(j, b)| b ^ frame[2 + j % 4]).collect();
             assert_eq!(payload, text.as_bytes());
         }
+    }
+
+    /// `send_unmasked` sends one unmasked frame: a conforming server fails the connection with 1002.
+    async fn send_unmasked_is_refused_by_a_conforming_server<T: TestRt>() {
+        let (addr, _seen, _server) = server::<T>(Config::default(), negotiate()).await;
+        let url = format!("ws://127.0.0.1:{}/", addr.port());
+        let (mut ws, _) = within(ClientBuilder::<T::R>::new(&url).connect()).await.unwrap();
+        round_trip(&mut ws, "masked").await;
+        within(ws.send_unmasked("unmasked")).await.unwrap();
+        assert!(!ws.connection().unmasked_sends(), "only that message");
+        loop {
+            match within(ws.recv()).await {
+                Some(Ok(Event::Closed(info))) => {
+                    assert_eq!(info.code(), CloseCode::PROTOCOL_ERROR);
+                    break;
+                }
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        // A server that accepts unmasked frames gets the message, and later sends are masked.
+        let (addr, _seen, _server) = server::<T>(Config::default().accept_unmasked_frames(true), negotiate()).await;
+        let url = format!("ws://127.0.0.1:{}/", addr.port());
+        let (mut ws, _) = within(ClientBuilder::<T::R>::new(&url).connect()).await.unwrap();
+        within(ws.send_unmasked("unmasked")).await.unwrap();
+        match within(ws.recv()).await {
+            Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, "unmasked"),
+            other => panic!("{other:?}"),
+        }
+        round_trip(&mut ws, "masked again").await;
     }
 
     /// `TlsOptions::sni(false)` (or Node's `servername: ''`) sends no SNI; the certificate is still verified.
