@@ -91,8 +91,8 @@
 //! [`Message::into_bytes`] gives them for text and binary alike, and
 //! `Vec::<u8>::from(message.into_bytes())` a `Vec<u8>` (Node `'arraybuffer'`; no copy when the
 //! buffer is not shared). [`WebSocket::recv_pieces`] gives a message as a `Vec<Bytes>` of the
-//! pieces it arrived in (Node `'fragments'`), as delivered in fragment mode
-//! (`Config::deliver_fragments`), which also streams messages too large to buffer whole.
+//! frames' buffers, one per frame (Node `'fragments'`), as delivered in fragment mode
+//! (`Config::deliver_fragments`), which never joins a message's frames into one buffer.
 //!
 //! ## Cancel safety
 //!
@@ -108,8 +108,9 @@
 //! least `DeflateConfig::offload_threshold` bytes (64 KiB) that would be compressed are
 //! compressed in `spawn_blocking`, at most `DeflateConfig::concurrency_limit` (10) at once per
 //! process, so a large message does not stall the runtime; order is kept. See [`offload`].
-//! Feature `zlib-rs` selects ws-proto's zlib-rs backend (every window size, preferred when
-//! compiled); the default backend is miniz_oxide.
+//! Feature `zlib-rs` (default) selects ws-proto's zlib-rs backend (every window size, Node's
+//! offer); feature `miniz` the miniz_oxide one (15-bit compressor window only), used when
+//! `zlib-rs` is off.
 //!
 //! ## Features
 //!

@@ -292,7 +292,7 @@ pub enum Strategy {
 /// | [`strategy`](Self::strategy) | [`Strategy::Default`] | `zlibDeflateOptions.strategy` | yes | yes |
 /// | [`deflate_chunk_size`](Self::deflate_chunk_size) | adaptive | `zlibDeflateOptions.chunkSize` | yes | yes |
 /// | [`inflate_chunk_size`](Self::inflate_chunk_size) | 32 KiB | `zlibInflateOptions.chunkSize` | yes | yes |
-/// | [`inflate_window_bits`](Self::inflate_window_bits) | `None` (15) | `zlibInflateOptions.windowBits` | window allocated to fit | ignored for memory (32 KiB dictionary), limit still negotiated |
+/// | [`inflate_window_bits`](Self::inflate_window_bits) | `None` (15) | `zlibInflateOptions.windowBits` | negotiated; the peer is held to it | negotiated |
 /// | [`threshold`](Self::threshold) | 1024 bytes | `threshold` | messages shorter than this are sent uncompressed | |
 /// | [`offload_threshold`](Self::offload_threshold) | 64 KiB | — | adapters compress larger messages off the async runtime | |
 /// | [`concurrency_limit`](Self::concurrency_limit) | 10 | `concurrencyLimit` | adapters run at most this many offloaded compressions at once | |
@@ -302,7 +302,8 @@ pub enum Strategy {
 /// overrides it): the compressor uses the window agreed for this side, see
 /// `*_max_window_bits`. The decompressor's window is the one agreed for the peer (15 when
 /// none); [`inflate_window_bits`](Self::inflate_window_bits) makes the negotiation ask for a
-/// smaller one.
+/// smaller one. Neither backend allocates less for a smaller decompressor window (both keep
+/// 32 KiB); zlib-rs fails a message that reaches further back than the agreed window (1007).
 ///
 /// A window smaller than the backend can compress with ([`Backend::min_window_bits`]) is only
 /// a preference for this endpoint's own compressor and is raised to what the backend can do;
@@ -319,7 +320,7 @@ pub enum Strategy {
 /// | state | miniz_oxide | zlib-rs |
 /// |---|---|---|
 /// | compressor | 311 KiB, whatever the settings | 2^(w+2) + 7·2^(memLevel+6) + 128 KiB + 3 KiB: 371 KiB at w = 15 and memLevel 8 (the defaults), 259 KiB at w = 12, 245 KiB at w = 9; 260 KiB at w = 15 and memLevel 1, 134 KiB at w = 9 and memLevel 1; 483 KiB at memLevel 9 |
-/// | decompressor | 42 KiB (any window) | 46 KiB at a 15-bit window, about 14 KiB at 9 bits |
+/// | decompressor | 42 KiB (any window) | 46 KiB (any window) |
 ///
 /// (`w` is the compressor's window: this endpoint's `*_max_window_bits`, 9 for 8.) Measured
 /// with a counting allocator; the server's and the client's costs are the same per direction.
@@ -473,8 +474,9 @@ impl DeflateConfig {
     /// `server_max_window_bits` of at most `n` (as with
     /// [`server_max_window_bits`](Self::server_max_window_bits)); the smaller of the two
     /// settings wins. Whatever this says, the decompressor's window is the one agreed for the
-    /// peer (15 when none), which zlib-rs allocates to fit (2^w bytes); miniz_oxide always
-    /// keeps a 32 KiB dictionary.
+    /// peer (15 when none): zlib-rs fails a message reaching further back (1007), miniz_oxide
+    /// accepts any distance. Both keep a 32 KiB window in memory whatever its size (zlib-rs
+    /// 0.6 allocates the largest one), so this saves memory on the peer's side only.
     pub fn inflate_window_bits(mut self, bits: Option<u8>) -> Self {
         self.inflate_window_bits = bits.map(|b| b.clamp(8, 15));
         self

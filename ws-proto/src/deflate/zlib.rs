@@ -57,7 +57,8 @@ impl Compress for ZlibCompressor {
     }
 }
 
-/// A raw-deflate decompressor whose window fits the peer's negotiated one.
+/// A raw-deflate decompressor with the peer's negotiated window (a stream reaching further
+/// back fails; zlib-rs 0.6 allocates a 32 KiB window whatever the size).
 pub(super) struct ZlibDecompressor(Inflate);
 
 impl ZlibDecompressor {
