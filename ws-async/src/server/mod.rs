@@ -660,9 +660,10 @@ impl Inner {
         self.config.get_handshake_timeout().and_then(|d| R::now().checked_add(d))
     }
 
-    /// Closing, `should_handle` (400), then the RFC checks.
+    /// The head checks (426, 405, 400), `should_handle` (400), then the offers (400): Node's
+    /// order; the closing check (503) comes last, in [`finish`](Self::finish).
     fn prepare(&self, req: &Request<()>, leftover: Bytes) -> Result<UpgradeRequest, Rejection> {
-        self.check_open()?;
+        UpgradeRequest::check_head(req)?;
         if !self.handles(req) {
             return Err(Rejection::from_error(HandshakeError::PathNotFound));
         }

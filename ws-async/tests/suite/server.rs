@@ -49,6 +49,18 @@ async fn client<T: TestRt>(addr: SocketAddr, path: &str) -> Client<T> {
     try_client::<T>(addr, path, |r| r).await.expect("handshake").0
 }
 
+/// A valid upgrade request head for `path`.
+fn upgrade_head(path: &str) -> Request<()> {
+    Request::get(path)
+        .header("host", "x")
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-version", "13")
+        .body(())
+        .unwrap()
+}
+
 /// The status, headers and body of a refused handshake.
 fn rejected<C>(result: Result<(C, Response<()>), ConnectError>) -> (StatusCode, HeaderMap, Bytes) {
     match result {
@@ -198,19 +210,66 @@ on_every_runtime! {
         assert!(!server.should_handle(&Request::get("/x").body(()).unwrap()));
     }
 
-    /// `should_handle` overrides `path` and runs before the RFC checks (an unrouted plain GET gets 400).
+    /// `should_handle` overrides `path`; it runs after the head checks (an unrouted plain GET is not an upgrade: 426).
     async fn should_handle_overrides_path<T: TestRt>() {
         let builder = Server::builder().path("/ignored").should_handle(|req| req.uri().path().starts_with("/room/"));
         let (server, addr) = bind::<T>(builder).await;
         let _c = client::<T>(addr, "/room/42").await;
         assert_eq!(within(server.accept()).await.unwrap().request.uri().path(), "/room/42");
         assert_eq!(rejected(try_client::<T>(addr, "/ignored", |r| r).await).0, StatusCode::BAD_REQUEST);
-        // should_handle runs before the RFC checks: an unrouted plain GET is 400, not 426.
+        // A plain GET is not an upgrade at all: 426, whatever the path (Node's HTTP server).
         let mut tcp = raw::<T>(within(T::connect(addr)).await.unwrap());
         tcp.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
         let mut head = vec![0; 12];
         within(tcp.read_exact(&mut head)).await.unwrap();
-        assert_eq!(&head, b"HTTP/1.1 400");
+        assert_eq!(&head, b"HTTP/1.1 426");
+    }
+
+    /// The statuses come in Node's order: each request breaks one check and everything after
+    /// it, and gets the answer of the first.
+    async fn statuses_come_in_nodes_order<T: TestRt>() {
+        let builder = Server::builder()
+            .path("/ws")
+            .per_message_deflate(Some(DeflateConfig::default()))
+            .verify_client(|_req, _info| false);
+        let (server, addr) = bind::<T>(builder).await;
+        let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+        let cases: [(String, &[u8]); 9] = [
+            // No `Connection: upgrade`: not an upgrade, although every later check fails too.
+            ("POST /x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n".to_string(), b"426"),
+            ("POST /x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_string(), b"405"),
+            ("GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n".to_string(), b"400"),
+            ("GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_string(), b"400"),
+            (format!("GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{key}Sec-WebSocket-Version: 7\r\n\r\n"), b"400"),
+            // The path, before the malformed offers.
+            (format!("GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{key}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: a b\r\n\r\n"), b"400"),
+            (format!("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{key}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: a b\r\n\r\n"), b"400"),
+            // A malformed deflate offer is refused before verify_client runs.
+            (format!("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{key}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=99\r\n\r\n"), b"400"),
+            (format!("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{key}Sec-WebSocket-Version: 13\r\n\r\n"), b"401"),
+        ];
+        for (request, status) in cases {
+            let mut tcp = raw::<T>(within(T::connect(addr)).await.unwrap());
+            tcp.write_all(request.as_bytes()).await.unwrap();
+            let mut response = Vec::new();
+            let _ = within(tcp.read_to_end(&mut response)).await;
+            assert_eq!(&response[9..12], status, "{request:?} → {}", String::from_utf8_lossy(&response));
+            if status == b"400" && request.contains("Version: 7") {
+                assert!(String::from_utf8_lossy(&response).to_ascii_lowercase().contains("sec-websocket-version: 13, 8"));
+            }
+        }
+        // The closing server answers last: a request the checks accept gets 503.
+        let server = Arc::new(server);
+        let closing = {
+            let server = server.clone();
+            T::spawn(async move { server.close().await.is_ok() })
+        };
+        eventually(|| server.is_closing()).await;
+        let head = upgrade_head("/ws");
+        assert_eq!(server.respond(&head, &ClientInfo::default()).unwrap_err().status(), StatusCode::UNAUTHORIZED);
+        let plain = Request::get("/ws").header("host", "h").body(()).unwrap();
+        assert_eq!(server.respond(&plain, &ClientInfo::default()).unwrap_err().status(), StatusCode::UPGRADE_REQUIRED);
+        assert!(within(closing).await);
     }
 
     /// A sync `verify_client` refuses with its status, headers and body (`false` is 401) or accepts.
@@ -494,7 +553,7 @@ on_every_runtime! {
         .await;
         assert!(matches!(client_side, Err(ConnectError::Rejected { status: StatusCode::SERVICE_UNAVAILABLE, .. })));
         assert!(matches!(server_side, Err(AcceptError::Rejected { status: StatusCode::SERVICE_UNAVAILABLE, .. })));
-        let head = Request::get("/").header("host", "x").body(()).unwrap();
+        let head = upgrade_head("/");
         assert_eq!(server.respond(&head, &ClientInfo::default()).unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
@@ -550,7 +609,7 @@ on_every_runtime! {
         eventually(|| server.is_closing()).await;
         assert_eq!(server.local_addr(), None);
         assert!(matches!(within(server.accept()).await, Err(ServerError::Closed)));
-        let head = Request::get("/").header("host", "x").body(()).unwrap();
+        let head = upgrade_head("/");
         assert_eq!(server.respond(&head, &ClientInfo::default()).unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
         // The established connection still works both ways.
         conn.handle.send("still here").await.unwrap();
@@ -633,7 +692,7 @@ on_every_runtime! {
 
         // A request this server does not handle is answered 400 on the socket.
         let (a, b) = duplex(4096);
-        let req = Request::get("/elsewhere").header("host", "x").body(()).unwrap();
+        let req = upgrade_head("/elsewhere");
         let result = server.handle_upgrade(&req, b, Bytes::new(), ClientInfo::default()).await;
         assert!(matches!(result, Err(AcceptError::Rejected { status: StatusCode::BAD_REQUEST, .. })));
         drop(a);

@@ -425,7 +425,9 @@ impl Inner {
         leftover: Bytes,
         info: &ClientInfo,
     ) -> Result<(UpgradeRequest, Accept), Rejection> {
-        self.refuse_if_closing()?;
+        // Node's order: the head (426, 405, 400), the path, the offers, verification, and
+        // the closing server (503) last.
+        UpgradeRequest::check_head(req)?;
         if !self.handles(req) {
             return Err(Rejection::from_error(HandshakeError::PathNotFound));
         }

@@ -8,26 +8,26 @@
 //! 3. [`UpgradeRequest::accept`] yields a [`Connection`] with the `101` queued;
 //!    [`UpgradeRequest::reject`] yields a [`Rejection`].
 //!
-//! Statuses follow Node `ws`:
+//! Statuses follow Node `ws`, checked in this order (the first failing check answers):
 //!
 //! | condition | status |
 //! |---|---|
+//! | not an upgrade at all: no `Upgrade` header, or no `Connection: upgrade` (a plain GET) | 426 with `Upgrade: websocket` |
 //! | method is not GET | 405 with `Allow: GET` |
 //! | not HTTP/1.1 | 505 |
-//! | no `Upgrade` header at all (a plain GET) | 426 with `Upgrade: websocket` |
-//! | `Upgrade` without the `websocket` token | 400 |
-//! | `Connection` without the `upgrade` token | 400 |
 //! | `Host` missing | 400 |
+//! | `Upgrade` without the `websocket` token | 400 |
 //! | `Sec-WebSocket-Key` missing, repeated, or not base64 of 16 bytes | 400 |
 //! | `Sec-WebSocket-Version` not 13 or 8 | 400 with `Sec-WebSocket-Version: 13, 8` |
-//! | malformed `Sec-WebSocket-Protocol` / `Sec-WebSocket-Extensions` | 400 |
-//! | head larger than `max_handshake_size`, more than `max_headers` fields | 431 |
-//! | incomplete head at EOF | 400 |
-//! | `handshake_timeout` expired | 408 |
-//! | [`ServerOptions::path`] mismatch | 400 |
-//! | [`ServerOptions::origins`] mismatch | 403 |
-//! | [`ServerOptions::verify_client`] refusal | the app's choice, 401 by default |
+//! | [`ServerOptions::path`] mismatch (a server's `should_handle` / path check comes here too) | 400 |
+//! | malformed `Sec-WebSocket-Protocol`, then `Sec-WebSocket-Extensions` | 400 |
 //! | a malformed permessage-deflate offer (with [`ServerOptions::per_message_deflate`]) | 400 |
+//! | [`ServerOptions::origins`] mismatch | 403 |
+//! | [`ServerOptions::verify_client`] refusal (a server's asynchronous one too) | the app's choice, 401 by default |
+//! | the server is closing (adapters' `Server`) | 503 |
+//!
+//! Before any of these, reading the head: larger than `max_handshake_size` or more than
+//! `max_headers` fields → 431; incomplete at EOF → 400; `handshake_timeout` expired → 408.
 
 use std::fmt;
 use std::sync::Arc;
@@ -545,6 +545,9 @@ pub struct UpgradeRequest {
     version: u8,
     subprotocols: Vec<String>,
     extensions: Vec<ExtensionOffer>,
+    /// permessage-deflate as the offer and [`ServerOptions::per_message_deflate`] settle it,
+    /// decided (and a malformed offer refused) before any `verify_client`, as Node does.
+    deflate: Option<DeflateParams>,
     leftover: Bytes,
     config: Arc<Config>,
     options: Arc<ServerOptions>,
@@ -585,12 +588,26 @@ impl UpgradeRequest {
         config: Arc<Config>,
         options: Arc<ServerOptions>,
     ) -> Result<Self, Rejection> {
-        match check_request(&request) {
-            Ok((key, version, subprotocols, extensions)) => {
-                Ok(Self { request, key, version, subprotocols, extensions, leftover, config, options })
-            }
-            Err(e) => Err(Rejection::from_error(e)),
+        let (key, version) = check_head(&request).map_err(Rejection::from_error)?;
+        if options.path.as_deref().is_some_and(|p| p != request.uri().path()) {
+            return Err(Rejection::from_error(HandshakeError::PathNotFound));
         }
+        let (subprotocols, extensions) = check_offers(&request).map_err(Rejection::from_error)?;
+        let deflate = match options.per_message_deflate.as_ref().and_then(|c| Some((c, c.get_backend()?))) {
+            Some((cfg, backend)) => deflate_params::server_negotiate(&extensions, cfg, backend.min_window_bits())
+                .map_err(|e| Rejection::from_error(HandshakeError::DeflateParams(e)))?,
+            None => None,
+        };
+        Ok(Self { request, key, version, subprotocols, extensions, deflate, leftover, config, options })
+    }
+
+    /// The checks on a request head that come before an application's routing (Node
+    /// `shouldHandle`, a path): whether it is an upgrade at all (426), the method (405), the
+    /// HTTP version (505), `Host`, `Upgrade`, `Sec-WebSocket-Key` and `Sec-WebSocket-Version`
+    /// (400). [`from_http`](Self::from_http) runs them too; a server calls this first so that
+    /// its statuses come in Node's order: these, then the path (400), then the offers.
+    pub fn check_head(req: &Request<()>) -> Result<(), Rejection> {
+        check_head(req).map(drop).map_err(Rejection::from_error)
     }
 
     /// The request head.
@@ -651,9 +668,6 @@ impl UpgradeRequest {
     /// built.
     pub fn negotiate(&self) -> Result<Accept, Rejection> {
         let o = &*self.options;
-        if o.path.as_deref().is_some_and(|p| p != self.path()) {
-            return Err(Rejection::from_error(HandshakeError::PathNotFound));
-        }
         if let Some(allowed) = &o.origins {
             let ok = match self.origin() {
                 Some(origin) => allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)),
@@ -684,15 +698,9 @@ impl UpgradeRequest {
                 }
             }
         }
-        if let Some((cfg, backend)) = o.per_message_deflate.as_ref().and_then(|c| Some((c, c.get_backend()?))) {
-            match deflate_params::server_negotiate(&self.extensions, cfg, backend.min_window_bits()) {
-                Ok(Some(p)) => {
-                    accept.extensions = HeaderValue::from_str(&p.header_value()).ok();
-                    accept.deflate = accept.extensions.as_ref().map(|_| p);
-                }
-                Ok(None) => {}
-                Err(e) => return Err(Rejection::from_error(HandshakeError::DeflateParams(e))),
-            }
+        if let Some(p) = &self.deflate {
+            accept.extensions = HeaderValue::from_str(&p.header_value()).ok();
+            accept.deflate = accept.extensions.as_ref().map(|_| *p);
         }
         if let Some(f) = &o.on_headers {
             f(self, &mut accept.headers);
@@ -782,27 +790,27 @@ fn is_reserved_101(name: &HeaderName) -> bool {
 /// The RFC 6455 §4.2.1 checks, in Node `ws`'s order. Returns the key, the version, the offered
 /// subprotocols and the offered extensions.
 #[allow(clippy::type_complexity)]
-fn check_request(req: &Request<()>) -> Result<(String, u8, Vec<String>, Vec<ExtensionOffer>), HandshakeError> {
+/// The head checks, in Node's order: a request that is not an upgrade at all (no `Upgrade`
+/// header, or no `Connection: upgrade`: Node's HTTP server never hands it to `ws` and answers
+/// 426), the method, then the RFC 6455 head. Returns the key and the version.
+fn check_head(req: &Request<()>) -> Result<(String, u8), HandshakeError> {
+    let headers = req.headers();
+    if !headers.contains_key(header::UPGRADE) || !h::has_token(headers, &header::CONNECTION, "upgrade") {
+        return Err(HandshakeError::UpgradeRequired);
+    }
     if req.method() != Method::GET {
         return Err(HandshakeError::MethodNotGet);
     }
     if req.version() != Version::HTTP_11 {
         return Err(HandshakeError::NotHttp11);
     }
-    let headers = req.headers();
     match h::single(headers, &header::HOST) {
         Ok(Some(_)) => {}
         Ok(None) => return Err(HandshakeError::MissingHost),
         Err(()) => return Err(HandshakeError::Malformed("repeated Host header".into())),
     }
-    if !headers.contains_key(header::UPGRADE) {
-        return Err(HandshakeError::UpgradeRequired);
-    }
     if !h::has_token(headers, &header::UPGRADE, "websocket") {
         return Err(HandshakeError::MissingUpgrade);
-    }
-    if !h::has_token(headers, &header::CONNECTION, "upgrade") {
-        return Err(HandshakeError::MissingConnectionUpgrade);
     }
     let key = match h::single(headers, &header::SEC_WEBSOCKET_KEY) {
         Ok(Some(v)) => h::trim_ows(v.as_bytes()),
@@ -823,6 +831,12 @@ fn check_request(req: &Request<()>) -> Result<(String, u8, Vec<String>, Vec<Exte
         },
         _ => return Err(HandshakeError::UnsupportedVersion),
     };
+    Ok((key, version))
+}
+
+/// The offers, after the routing: `Sec-WebSocket-Protocol`, then `Sec-WebSocket-Extensions`.
+fn check_offers(req: &Request<()>) -> Result<(Vec<String>, Vec<ExtensionOffer>), HandshakeError> {
+    let headers = req.headers();
     let protocols = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL);
     let subprotocols = if protocols.iter().next().is_some() {
         h::parse_subprotocols(protocols.iter().map(HeaderValue::as_bytes))
@@ -836,7 +850,7 @@ fn check_request(req: &Request<()>) -> Result<(String, u8, Vec<String>, Vec<Exte
     } else {
         Vec::new()
     };
-    Ok((key, version, subprotocols, extensions))
+    Ok((subprotocols, extensions))
 }
 
 #[cfg(test)]
@@ -968,8 +982,9 @@ mod tests {
             (head("GET /chat HTTP/2.0", &base()), 505, HandshakeError::NotHttp11),
             (with("Upgrade", None), 426, HandshakeError::UpgradeRequired),
             (with("Upgrade", Some("h2c")), 400, HandshakeError::MissingUpgrade),
-            (with("Connection", None), 400, HandshakeError::MissingConnectionUpgrade),
-            (with("Connection", Some("keep-alive")), 400, HandshakeError::MissingConnectionUpgrade),
+            // Without `Connection: upgrade` it is not an upgrade at all (Node's HTTP server).
+            (with("Connection", None), 426, HandshakeError::UpgradeRequired),
+            (with("Connection", Some("keep-alive")), 426, HandshakeError::UpgradeRequired),
             (with("Host", None), 400, HandshakeError::MissingHost),
             (with("Sec-WebSocket-Key", None), 400, HandshakeError::BadKey),
             // 15 and 17 bytes, 16 bytes unpadded, not base64, non-zero trailing bits.
@@ -1240,8 +1255,8 @@ mod tests {
         let r = run_with(&valid(), config(), o.clone()).unwrap().unwrap();
         assert!(r.negotiate().is_ok(), "the query is not part of the path");
         o = o.path("/other");
-        let r = run_with(&valid(), config(), o).unwrap().unwrap();
-        let rej = r.negotiate().unwrap_err();
+        // The path is checked with the head, before the offers and any verification.
+        let rej = run_with(&valid(), config(), o).unwrap_err();
         assert_eq!(rej.status(), 400);
         assert_eq!(rej.error, Some(HandshakeError::PathNotFound));
 
@@ -1311,8 +1326,7 @@ mod tests {
             c.fetch_add(100, Ordering::SeqCst);
             None
         });
-        let r = run_with(&valid(), config(), o.clone()).unwrap().unwrap();
-        assert_eq!(r.negotiate().unwrap_err().error, Some(HandshakeError::PathNotFound));
+        assert_eq!(run_with(&valid(), config(), o.clone()).unwrap_err().error, Some(HandshakeError::PathNotFound));
         assert_eq!(calls.load(Ordering::SeqCst), 0, "path is checked before verify_client");
 
         // verify_client refusal stops before handle_protocols.
@@ -1436,6 +1450,8 @@ mod tests {
         let mut bad = Request::builder().method("GET").uri("/").header("host", "h").body(()).unwrap();
         let rej = UpgradeRequest::from_http(&bad, Bytes::new(), config(), Arc::default()).unwrap_err();
         assert_eq!(rej.status(), 426);
+        bad.headers_mut().insert("upgrade", HeaderValue::from_static("websocket"));
+        bad.headers_mut().insert("connection", HeaderValue::from_static("Upgrade"));
         *bad.version_mut() = Version::HTTP_2;
         let rej = UpgradeRequest::from_http(&bad, Bytes::new(), config(), Arc::default()).unwrap_err();
         assert_eq!(rej.status(), 505);
