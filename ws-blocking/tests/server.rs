@@ -358,3 +358,26 @@ fn listen_on_a_port_takes_ipv4_and_ipv6() {
         }
     });
 }
+
+/// A tracked client has left `clients()` by the time the application sees its `Closed`.
+#[test]
+fn a_closed_client_is_no_longer_listed_when_closed_arrives() {
+    watchdog(20, || {
+        let server = Server::builder().bind("127.0.0.1", 0).unwrap();
+        for _ in 0..20 {
+            let (mut ws, _) = ClientBuilder::new(url(&server, "/")).connect().unwrap();
+            let mut conn = server.accept().unwrap();
+            assert!(server.clients().contains(conn.id));
+            ws.close(CloseCode::NORMAL, "").unwrap();
+            loop {
+                match conn.ws.recv() {
+                    Some(Ok(Event::Closed(_))) => break,
+                    Some(_) => {}
+                    None => panic!("no Closed"),
+                }
+            }
+            assert!(!server.clients().contains(conn.id), "still listed when Closed arrived");
+            while ws.recv().is_some() {}
+        }
+    });
+}

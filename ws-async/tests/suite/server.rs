@@ -426,6 +426,27 @@ on_every_runtime! {
         assert_eq!(server.clients().iter().count(), 0);
     }
 
+    /// A tracked client has left `clients()` by the time the application sees its `Closed`.
+    async fn a_closed_client_is_no_longer_listed_when_closed_arrives<T: TestRt>() {
+        let (server, addr) = bind::<T>(Server::builder()).await;
+        for _ in 0..20 {
+            let mut c = client::<T>(addr, "/").await;
+            let mut conn = within(server.accept()).await.unwrap();
+            assert!(server.clients().contains(conn.id));
+            c.close(CloseCode::NORMAL, "").await.unwrap();
+            loop {
+                match within(conn.events.recv()).await {
+                    Some(Ok(Event::Closed(_))) => break,
+                    Some(_) => {}
+                    None => panic!("no Closed"),
+                }
+            }
+            assert!(!server.clients().contains(conn.id), "still listed when Closed arrived");
+            assert!(server.clients().ids().iter().all(|id| *id != conn.id));
+            drop(c);
+        }
+    }
+
     /// Without tracking no client is listed, and connections still run in driver mode.
     async fn untracked_server_keeps_no_clients<T: TestRt>() {
         let (server, addr) = bind::<T>(Server::builder().client_tracking(false)).await;
