@@ -533,7 +533,7 @@ pub fn extensions(data: &[u8]) {
         if let Some(v) = p.client_max_window_bits {
             assert!(v >= m, "client window below what the backend compresses with: {p:?}");
             assert!(
-                offer.get_client_max_window_bits().map_or(true, |n| v <= n.max(m)),
+                v <= offer.get_client_max_window_bits().unwrap_or(15).max(m),
                 "client window over the offer: {p:?}"
             );
         }
@@ -704,7 +704,7 @@ fn inflate_with(backend: ws_proto::Backend, wire: &[u8], max: usize, fragments: 
                     out.messages.push((m.kind(), m.as_bytes().to_vec()));
                 }
                 Event::Fragment(f) => {
-                    assert!(f.data.len() <= 32 * 1024, "fragment of {} bytes", f.data.len());
+                    assert!(f.data.len() <= max, "fragment of {} bytes over the limit {max}", f.data.len());
                     let (kind, mut data) = partial.take().unwrap_or((f.kind, Vec::new()));
                     assert_eq!(kind, f.kind);
                     data.extend_from_slice(&f.data);
@@ -761,7 +761,7 @@ fn inflate_with(backend: ws_proto::Backend, wire: &[u8], max: usize, fragments: 
 /// message and whether every other message goes uncompressed; then each message is a length
 /// byte (255: the rest of the input) and that many bytes of raw deflate data.
 ///
-/// Checks: no message or fragment over the limit, errors are clean (one `Closed` with a
+/// Checks: no message or fragment (one per frame, inflated) over the limit, errors are clean (one `Closed` with a
 /// protocol error closing with 1002/1007/1008/1009, and exactly one close frame with that code
 /// sent), fragment delivery and assembled delivery agree, and backends agree on every message
 /// both inflate.

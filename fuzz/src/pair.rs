@@ -380,7 +380,7 @@ impl Pair {
             let take = chunk.max(me.inbox.len().min(n) / 64).min(n).min(me.inbox.len());
             let bytes: Vec<u8> = me.inbox.drain(..take).collect();
             n -= take;
-            if bytes.len() % 2 == 0 {
+            if bytes.len() & 1 == 0 {
                 me.conn.receive(&bytes);
             } else {
                 let slot = me.conn.recv_slot(bytes.len());
