@@ -6,7 +6,12 @@
 //! - [`server`], [`client`], [`deflate_pair`]: connections built through the public
 //!   `ws-proto` API, as a handshake would have left them;
 //! - [`drain_vectored`], [`drain_copy`], [`drain_events`]: the two halves of the driving
-//!   contract, done the way an adapter does them.
+//!   contract, done the way an adapter does them;
+//! - [`echo`]: the echo servers of the loopback load test (ours and the other stacks), each
+//!   run as its own process; [`memory`]: server memory per idle connection.
+
+pub mod echo;
+pub mod memory;
 
 use std::hint::black_box;
 use std::io::IoSlice;
