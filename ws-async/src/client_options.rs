@@ -99,7 +99,6 @@ pub enum RedirectAction {
 /// keeps every header), [`drop_credentials`](Self::drop_credentials) removes them on any
 /// redirect. The subprotocols, the origin and the handshake's own headers are not among these
 /// headers; a [`FinishRequest`] hook sees the whole request.
-#[derive(Debug)]
 pub struct RedirectRequest<'a> {
     status: StatusCode,
     from: &'a Url,
@@ -108,6 +107,21 @@ pub struct RedirectRequest<'a> {
     headers: &'a mut Vec<(String, String)>,
     dropped: Vec<(String, String)>,
     followed: usize,
+}
+
+impl fmt::Debug for RedirectRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may be credentials.
+        let names = |h: &[(String, String)]| h.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        f.debug_struct("RedirectRequest")
+            .field("status", &self.status)
+            .field("from", &self.from.as_str())
+            .field("url", &self.url.as_str())
+            .field("headers", &names(self.headers))
+            .field("dropped", &names(&self.dropped))
+            .field("followed", &self.followed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RedirectRequest<'_> {
@@ -436,6 +450,117 @@ impl ConnectPlan {
                 Ok(())
             }
             None => Err(ConnectError::Rejected { status, headers, body }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redirect_to(location: &str) -> ConnectError {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::LOCATION, HeaderValue::from_str(location).unwrap());
+        ConnectError::Rejected { status: StatusCode::FOUND, headers: Box::new(headers), body: Default::default() }
+    }
+
+    fn header<'a>(request: &'a ClientRequest, name: &str) -> Option<&'a str> {
+        request.headers().get(name).map(|v| v.to_str().unwrap())
+    }
+
+    fn following(url: &str) -> ClientOptions {
+        let mut options = ClientOptions::new(url);
+        options.follow_redirects = true;
+        options.headers.push(("Cookie".into(), "c=1".into()));
+        options
+    }
+
+    #[test]
+    fn auth_is_the_last_resort() {
+        let mut options = ClientOptions::new("ws://a.example/");
+        options.auth = Some("user:pass".into());
+        assert_eq!(header(&options.plan().unwrap().request(), "authorization"), Some(basic("user:pass").as_str()));
+        options.url = "ws://u:p@a.example/".into();
+        assert_eq!(header(&options.plan().unwrap().request(), "authorization"), Some(basic("u:p").as_str()));
+        options.headers.push(("AUTHORIZATION".into(), "Bearer t".into()));
+        assert_eq!(header(&options.plan().unwrap().request(), "authorization"), Some("Bearer t"));
+        // Debug never shows the credentials.
+        assert!(!format!("{options:?}").contains("user:pass"));
+    }
+
+    #[test]
+    fn redirect_hook_over_the_safe_policy() {
+        // No hook: another host drops the cookie and ignores the new URL's userinfo.
+        let mut plan = following("wss://a.example/").plan().unwrap();
+        plan.follow(redirect_to("wss://u:p@b.example/x")).unwrap();
+        let request = plan.request();
+        assert_eq!((header(&request, "cookie"), header(&request, "authorization")), (None, None));
+
+        // keep_credentials: both back, the userinfo as Authorization.
+        let mut options = following("wss://a.example/");
+        options.on_redirect = Some(Arc::new(|r: &mut RedirectRequest<'_>| {
+            assert!(r.credentials_dropped());
+            assert_eq!(r.header("cookie"), None);
+            r.keep_credentials();
+            assert!(!format!("{r:?}").contains("c=1"), "no header values in Debug");
+            RedirectAction::Follow
+        }));
+        let mut plan = options.plan().unwrap();
+        plan.follow(redirect_to("wss://u:p@b.example/x")).unwrap();
+        assert_eq!(plan.target().url.as_str(), "wss://u:p@b.example/x");
+        let request = plan.request();
+        assert_eq!(header(&request, "cookie"), Some("c=1"));
+        assert_eq!(header(&request, "authorization"), Some(basic("u:p").as_str()));
+
+        // drop_credentials on the same host; Stop gives the redirect back.
+        let mut options = following("wss://a.example/");
+        options.on_redirect = Some(Arc::new(|r: &mut RedirectRequest<'_>| {
+            assert!(!r.credentials_dropped());
+            if r.redirects_followed() == 1 {
+                return RedirectAction::Stop;
+            }
+            r.drop_credentials();
+            RedirectAction::Follow
+        }));
+        let mut plan = options.plan().unwrap();
+        plan.follow(redirect_to("/next")).unwrap();
+        assert_eq!(header(&plan.request(), "cookie"), None);
+        match plan.follow(redirect_to("/again")) {
+            Err(ConnectError::Rejected { status, .. }) => assert_eq!(status, StatusCode::FOUND),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(plan.target().url.as_str(), "wss://a.example/next", "not followed");
+    }
+
+    #[test]
+    fn finish_request_and_required_subprotocol() {
+        let mut options = ClientOptions::new("ws://a.example/chat");
+        options.subprotocols = vec!["chat".into()];
+        options.require_subprotocol = true;
+        options.finish_request = Some(Arc::new(|r: ClientRequest| {
+            assert!(r.is_subprotocol_required());
+            let sig = format!("sig:{}", r.path_and_query());
+            r.header("X-Sig", &sig)
+        }));
+        let request = options.plan().unwrap().request();
+        assert_eq!(header(&request, "x-sig"), Some("sig:/chat"));
+    }
+
+    #[test]
+    fn generated_masks_follow_the_nonce_from_the_os() {
+        let mut options = ClientOptions::new("ws://a.example/");
+        let plan = options.plan().unwrap();
+        let mut os = plan.entropy();
+        let mut key = [0u8; 4];
+        os.fill(&mut key);
+        options.generate_mask = Some(Arc::new(|k: &mut [u8]| k.fill(7)));
+        let mut entropy = options.plan().unwrap().entropy();
+        let mut nonce = [7u8; 16];
+        entropy.fill(&mut nonce);
+        assert_ne!(nonce, [7u8; 16], "the first draw (the handshake's key) is the OS's");
+        for _ in 0..3 {
+            entropy.fill(&mut key);
+            assert_eq!(key, [7; 4]);
         }
     }
 }
