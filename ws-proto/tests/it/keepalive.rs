@@ -11,7 +11,6 @@ const IDLE: Duration = Duration::from_secs(10);
 const PONG: Duration = Duration::from_secs(5);
 
 fn keepalive_config() -> Config {
-    
     Config::default().keep_alive(Some(IDLE), Some(PONG))
 }
 

@@ -166,7 +166,6 @@ fn merge_fragments(evs: Vec<Ev>) -> (Vec<Ev>, Vec<u8>) {
 }
 
 fn invariance_config(deliver_fragments: bool) -> Config {
-    
     Config::default()
         .max_message_size(Some(150))
         .max_frame_size(Some(100))
