@@ -27,10 +27,11 @@
 #                    cases; --strict
 #   tokio-client     ws-tokio client, zlib-rs; all 517 cases; --strict
 #   tokio-server-default, tokio-client-default
-#                    the same peers with the default deflate backend
-#                    (miniz_oxide); only 12.* and 13.*; not strict (no FAILED
-#                    case; miniz_oxide cannot compress with a window below 15
-#                    bits, so some 13.* cases are UNIMPLEMENTED)
+#                    the same peers built with the default features (the
+#                    deflate backend is zlib-rs by default too); only 12.* and
+#                    13.*; not strict (with the `miniz` feature instead, some
+#                    13.* cases are UNIMPLEMENTED: miniz_oxide cannot compress
+#                    with a window below 15 bits)
 #
 # The compression cases (12.*, 13.*) are slow: the suite's Python peer takes
 # 12 to 15 minutes a role for them (four such suites in parallel on 2 cores:
@@ -110,10 +111,10 @@ suite_spec() {
       ROLE=client BIN=autobahn-client ADAPTER=tokio AGENT=ws-tokio LIMIT=2700 FEATURES=zlib-rs
       ARGS=(--strict) ;;
     tokio-server-default)
-      ROLE=server BIN=autobahn-server ADAPTER=tokio AGENT=ws-tokio-miniz LIMIT=2700
+      ROLE=server BIN=autobahn-server ADAPTER=tokio AGENT=ws-tokio-default LIMIT=2700
       ARGS=(--cases '12.*,13.*') ;;
     tokio-client-default)
-      ROLE=client BIN=autobahn-client ADAPTER=tokio AGENT=ws-tokio-miniz LIMIT=2700
+      ROLE=client BIN=autobahn-client ADAPTER=tokio AGENT=ws-tokio-default LIMIT=2700
       ARGS=(--cases '12.*,13.*') ;;
     *) return 1 ;;
   esac

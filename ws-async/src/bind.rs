@@ -36,9 +36,9 @@ macro_rules! bind_runtime {
         pub use $crate::{
             http, Accept, AcceptError, Backend, Bytes, ClientOptions, ClientRequest, CloseCode, CloseFrame, CloseInfo,
             Config, ConnectError, Connection, Connector, DeflateConfig, DeflateParams, Error, Event, EventReceiver,
-            Fragment, Message, MessageKind, MessagePieces, OsEntropy, Outbound, PreparedMessage, RedirectAction,
-            RedirectRequest, Refusal, Rejection, ReuniteError, SendError, ServerOptions, State, Target, TrySendError,
-            UpgradeRequest, Utf8Bytes, WsHandle,
+            Fragment, MaxWindowBits, Message, MessageKind, MessagePieces, NoContextTakeover, OsEntropy, Outbound,
+            PreparedMessage, RedirectAction, RedirectRequest, Refusal, Rejection, ReuniteError, SendError,
+            ServerOptions, State, Strategy, Target, TrySendError, UpgradeRequest, Utf8Bytes, WsHandle,
         };
 
         /// Connects to `url` (`ws://`, `wss://`, `ws+unix://`) with the default `Config` and

@@ -98,9 +98,10 @@ macro_rules! client_builder_setters {
         }
 
         /// The permessage-deflate offer (Node `perMessageDeflate`): `None` offers nothing. On
-        /// by default, as in Node: `DeflateConfig::default()` (with ws-proto's miniz_oxide
-        /// backend the offer is `permessage-deflate` without `client_max_window_bits`; with
-        /// zlib-rs it adds `client_max_window_bits`). Replaces `Config::permessage_deflate` of
+        /// by default, as in Node: `DeflateConfig::default()`, which offers
+        /// `permessage-deflate; client_max_window_bits` with the default zlib-rs backend (with
+        /// the `miniz` feature alone, without `client_max_window_bits`). Replaces
+        /// `Config::permessage_deflate` of
         /// [`config`](Self::config).
         pub fn per_message_deflate(mut self, deflate: Option<$crate::DeflateConfig>) -> Self {
             self.options.per_message_deflate = deflate;

@@ -117,4 +117,4 @@ pub use ws_proto::{
     PreparedMessage, SendError, State, Utf8Bytes,
 };
 pub use ws_proto::{Accept, ClientRequest, Refusal, Rejection, ServerOptions, UpgradeRequest};
-pub use ws_proto::{Backend, DeflateConfig, DeflateParams};
+pub use ws_proto::{Backend, DeflateConfig, DeflateParams, MaxWindowBits, NoContextTakeover, Strategy};

@@ -122,4 +122,4 @@ pub use ws_proto::{
     MessagePieces, PreparedMessage, SendError, State, Utf8Bytes,
 };
 pub use ws_proto::{Accept, ClientRequest, Refusal, Rejection, ServerOptions, UpgradeRequest};
-pub use ws_proto::{Backend, DeflateConfig, DeflateParams};
+pub use ws_proto::{Backend, DeflateConfig, DeflateParams, MaxWindowBits, NoContextTakeover, Strategy};
