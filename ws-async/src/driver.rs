@@ -467,8 +467,11 @@ impl<S: Unpin, R: Io<S>> Future for Driver<S, R> {
             }
             progress |= taken > 0;
             if this.ws.conn.is_close_echo_held() {
-                let nobody_answers = !this.commands_open || !this.events_open;
-                if (this.release_wanted && queue_empty && !this.ws.write.offload.is_pending()) || nobody_answers {
+                // Without a receiver nobody will take the marker: the commands already queued
+                // still go out first, then the echo.
+                this.release_wanted |= !this.events_open;
+                let ready = queue_empty && !this.ws.write.offload.is_pending();
+                if (this.release_wanted && ready) || !this.commands_open {
                     this.release_wanted = false;
                     this.ws.conn.release_close_echo(R::now());
                     progress = true;
