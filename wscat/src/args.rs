@@ -16,7 +16,8 @@ Exit status:
        a closing handshake, protocol error, message over --max-payload, unreadable file
   2    invalid command-line arguments
   3    the peer closed the connection with another code (e.g. 1008, 1011, 4000)
-  130  interrupted: Ctrl-C while connecting, or a second Ctrl-C while closing
+  130  interrupted: Ctrl-C while connecting or at the passphrase question, or a second
+       Ctrl-C while closing
 
 Input and output:
   On a terminal, lines are edited with history (arrow keys, Ctrl-R), sent messages use
@@ -92,15 +93,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
 
-    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) for --cert. Encrypted keys are not
-    /// supported: decrypt them first (openssl pkey -in KEY -out PLAIN)
+    /// Private key (PEM) for --cert: PKCS#8, PKCS#1 or SEC1, or encrypted PKCS#8
+    /// (ENCRYPTED PRIVATE KEY, decrypted with --passphrase)
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
 
-    /// Passphrase of an encrypted --key: accepted for compatibility, but encrypted keys are
-    /// refused with an explanation (the TLS stack, rustls, reads only unencrypted keys)
-    #[arg(long, value_name = "PASSPHRASE", requires = "key")]
-    pub passphrase: Option<String>,
+    /// Passphrase of an encrypted --key; given without a value (--passphrase alone), it is
+    /// asked for on the terminal without echo. A value starting with '-' needs
+    /// --passphrase=VALUE
+    #[arg(long, value_name = "PASSPHRASE", requires = "key", num_args = 0..=1)]
+    pub passphrase: Option<Option<String>>,
 
     /// Follow HTTP redirects (3xx with a Location)
     #[arg(short = 'L', long = "location", conflicts_with = "listen")]
@@ -176,9 +178,14 @@ pub struct Args {
     pub deflate_client_no_context_takeover: bool,
 
     /// Ask the server to compress with a window of at most 2^BITS bytes, 8 to 15 (with
-    /// --listen: compress so)
+    /// --listen: compress so, and say so)
     #[arg(long, value_name = "BITS", value_parser = clap::value_parser!(u8).range(8..=15))]
     pub deflate_server_max_window_bits: Option<u8>,
+
+    /// Compress with a window of at most 2^BITS bytes, 8 to 15, and say so (with --listen:
+    /// ask clients to, at least 9, declining offers that do not allow it)
+    #[arg(long, value_name = "BITS", value_parser = clap::value_parser!(u8).range(8..=15))]
+    pub deflate_client_max_window_bits: Option<u8>,
 
     /// Largest message accepted, in bytes (a larger one closes the connection with 1009)
     #[arg(long, value_name = "BYTES")]

@@ -64,8 +64,9 @@ pub async fn run(args: &Args, out: Arc<Output>) -> u8 {
     let (builder, file) = match prepared {
         Ok(p) => p,
         Err(f) => {
+            let status = f.exit_status();
             out.error(f.kind, &f.message, f.extra);
-            return EXIT_ERROR;
+            return status;
         }
     };
     let ws = tokio::select! {

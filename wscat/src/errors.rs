@@ -20,7 +20,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Debug, Clone)]
 pub struct Failure {
     /// `invalid_url`, `refused`, `connect`, `rejected`, `tls`, `timeout`, `redirects`,
-    /// `proxy`, `handshake`, `file`, `tls_config`, `listen`, `io`.
+    /// `proxy`, `handshake`, `file`, `tls_config`, `listen`, `io`, `input`, `interrupted`.
     pub kind: &'static str,
     /// What went wrong, in words.
     pub message: String,
@@ -32,6 +32,16 @@ impl Failure {
     /// A failure without extra fields.
     pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
         Self { kind, message: message.into(), extra: Map::new() }
+    }
+
+    /// The exit status for this failure before a connection: 130 when the user cancelled
+    /// (kind `interrupted`, e.g. Ctrl-C at the passphrase question), 1 otherwise.
+    pub fn exit_status(&self) -> u8 {
+        if self.kind == "interrupted" {
+            EXIT_INTERRUPTED
+        } else {
+            EXIT_ERROR
+        }
     }
 }
 

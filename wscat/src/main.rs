@@ -14,7 +14,8 @@
 //! Modules, one concern each: [`args`] (the command line), [`client`], [`server`],
 //! [`command`] (input lines and slash commands), [`input`] (line editor, pipes, signals),
 //! [`output`] (interactive, plain and JSON output), [`errors`] (errors in words, exit
-//! status), [`tls`], [`settings`] (connection and compression settings), [`hex`].
+//! status), [`tls`] (with [`passphrase`], the terminal question for an encrypted key),
+//! [`settings`] (connection and compression settings), [`hex`].
 #![forbid(unsafe_code)]
 
 pub mod args;
@@ -24,6 +25,7 @@ pub mod errors;
 pub mod hex;
 pub mod input;
 pub mod output;
+pub mod passphrase;
 pub mod server;
 pub mod settings;
 pub mod tls;

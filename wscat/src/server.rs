@@ -30,8 +30,9 @@ pub async fn run(args: &Args, out: Arc<Output>) -> u8 {
     let (server, addr, secure, mut conns) = match start(args, out.clone()).await {
         Ok(started) => started,
         Err(f) => {
+            let status = f.exit_status();
             out.error(f.kind, &f.message, f.extra);
-            return EXIT_ERROR;
+            return status;
         }
     };
     out.listening(addr, secure);

@@ -29,7 +29,8 @@ pub fn deflate(args: &Args) -> Option<DeflateConfig> {
         // An absent flag is Node's "not set" (`None`), not `false` (which refuses the parameter).
         .server_no_context_takeover(args.deflate_server_no_context_takeover.then_some(true))
         .client_no_context_takeover(args.deflate_client_no_context_takeover.then_some(true))
-        .server_max_window_bits(args.deflate_server_max_window_bits);
+        .server_max_window_bits(args.deflate_server_max_window_bits)
+        .client_max_window_bits(args.deflate_client_max_window_bits);
     if let Some(level) = args.deflate_level {
         d = d.compression_level(level);
     }

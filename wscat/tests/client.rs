@@ -292,6 +292,13 @@ async fn deflate_offer_follows_the_options() {
     for part in ["server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits=10"] {
         assert!(offer.contains(part), "{part} in {offer}");
     }
+
+    let done = run(&["-c", &srv.url("/"), "--deflate-client-max-window-bits", "11", "-x", "hi"]).await;
+    assert_eq!(done.code, Some(0), "{done:?}");
+    assert_eq!(
+        header(&srv.request().await, "sec-websocket-extensions"),
+        Some("permessage-deflate; client_max_window_bits=11")
+    );
 }
 
 /// Bytes the server read for one 100 KB compressible message sent with `extra` options.

@@ -1,6 +1,6 @@
 //! Interactive sessions through a pseudo-terminal (portable-pty, so no external tool is
 //! needed): the line editor with history, coloured markers, `--no-color`, Ctrl-C and Ctrl-D,
-//! and the interactive server.
+//! the interactive server, and the passphrase question (`--passphrase` without a value).
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{within, Seen, TestServer, STEP};
+use common::{within, Ca, Seen, TempDir, TestServer, STEP};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
@@ -162,6 +162,40 @@ async fn interactive_server() {
         other => panic!("{other:?}"),
     }
     assert_eq!(pty.exit_code().await, 0);
+}
+
+#[tokio::test]
+async fn passphrase_is_asked_on_the_terminal() {
+    let ca = Ca::new("server CA");
+    let (cert, key) = ca.server_leaf();
+    let dir = TempDir::new("ask-passphrase");
+    let cert_file = dir.file("cert.pem", cert);
+    let key_file = dir.file("key.pem", common::encrypt_key(&key, "typed secret"));
+    let args = ["-l", "0", "--bind", "127.0.0.1", "--cert", cert_file.to_str().unwrap()];
+    let args = [&args[..], &["--key", key_file.to_str().unwrap(), "--passphrase"]].concat();
+
+    let mut pty = Pty::spawn(&args);
+    pty.wait_for("Passphrase for ").await;
+    // Typed without echo; a typo erased with Backspace.
+    pty.type_keys("typed secrex\x7ft\r");
+    let screen = pty.wait_for("Listening on port ").await;
+    assert!(!screen.contains("secre"), "the passphrase is not echoed: {screen:?}");
+    let port = common::listening_port(&String::from_utf8_lossy(&strip_ansi(screen.as_bytes())));
+    let tls = ws_tokio::tls::TlsOptions::new().ca_pem(ca.pem.as_bytes());
+    let (mut ws, _) =
+        within("wss connect", ClientBuilder::new(format!("wss://localhost:{port}/")).tls(tls).connect()).await.unwrap();
+    pty.wait_for("Client #1 connected").await;
+    ws.send("over tls").await.unwrap();
+    pty.wait_for("over tls").await;
+    pty.type_keys("\x03");
+    assert_eq!(pty.exit_code().await, 0, "{:?}", pty.screen());
+
+    // Ctrl-C at the question cancels: status 130, nothing started.
+    let mut pty = Pty::spawn(&args);
+    pty.wait_for("Passphrase for ").await;
+    pty.type_keys("half\x03");
+    assert_eq!(pty.exit_code().await, 130, "{:?}", pty.screen());
+    pty.wait_for("no passphrase entered").await;
 }
 
 /// The text without ANSI escape sequences.

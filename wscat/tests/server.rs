@@ -4,11 +4,17 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{listening_port, within, wscat, TempDir, Wscat};
+use common::{listening_port, within, wscat, Counting, TempDir, Wscat};
 use serde_json::Value;
-use ws_tokio::{ClientBuilder, Event, MaybeTlsStream, Message, WebSocket};
+use tokio::net::TcpStream;
+use ws_tokio::{
+    connect_with, ClientBuilder, ClientRequest, Config, DeflateConfig, Event, MaxWindowBits, MaybeTlsStream, Message,
+    WebSocket,
+};
 
 type Ws = WebSocket<MaybeTlsStream>;
 
@@ -160,11 +166,126 @@ async fn subprotocols_compression_and_limits() {
     let ws = client(port).await;
     let ext = ws.extensions().unwrap_or_default().to_owned();
     assert!(ext.contains("permessage-deflate") && ext.contains("server_no_context_takeover"), "{ext}");
+    // The default backend (zlib-rs) compresses with any window, so the server announces it.
+    assert!(ext.contains("server_max_window_bits=12"), "{ext}");
     drop(ws);
-    // (The default deflate backend cannot compress with a smaller window, so the server does
-    // not announce `server_max_window_bits`; the option is accepted and ignored then.)
     w.interrupt();
     w.finish().await;
+}
+
+/// A client of `wscat -l` on `port` over a stream that counts the bytes it reads, offering
+/// `deflate`; returns it with the counter and the accepted extensions.
+async fn counting_client(
+    port: u16,
+    deflate: DeflateConfig,
+) -> (WebSocket<Counting<TcpStream>>, Arc<AtomicU64>, String) {
+    let tcp = within("tcp connect", TcpStream::connect(("127.0.0.1", port))).await.unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let stream = Counting { inner: tcp, count: count.clone() };
+    let config = Config::default().max_message_size(Some(1 << 20)).permessage_deflate(Some(deflate));
+    let request = ClientRequest::new(&format!("127.0.0.1:{port}"), "/");
+    let (ws, response) = within("handshake", connect_with(stream, request, Arc::new(config))).await.unwrap();
+    let ext =
+        response.headers().get("sec-websocket-extensions").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (ws, count, ext)
+}
+
+/// The next text message on a counting client.
+async fn counted_text(ws: &mut WebSocket<Counting<TcpStream>>) -> String {
+    loop {
+        match within("a message from wscat", ws.recv()).await {
+            Some(Ok(Event::Message(Message::Text(t)))) => return t.as_str().to_owned(),
+            Some(Ok(Event::Ping(_) | Event::Pong(_))) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// 64 000 letters: one pseudo-random block of `period` letters (from 16), repeated. Only a
+/// compressor whose window reaches `period` bytes back finds the repeats.
+fn repeating_text(period: usize) -> String {
+    let mut x: u32 = 12345;
+    let block: String = (0..period)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            char::from(b'a' + ((x >> 16) % 16) as u8)
+        })
+        .collect();
+    block.repeat(64_000 / period)
+}
+
+/// `wscat -l EXTRA…` broadcasts `line` to a counting client offering `deflate`, and prints
+/// the same text sent back by the client; returns the bytes the client read for the
+/// message and the extensions the server accepted.
+async fn round_trip(extra: &[&str], deflate: DeflateConfig, line: &str) -> (u64, String) {
+    let (mut w, port) = listen(extra).await;
+    let (mut ws, count, ext) = counting_client(port, deflate).await;
+    w.stderr_until("Client #1 connected").await;
+    let before = count.load(Ordering::Relaxed);
+    w.send_line(line).await;
+    assert!(counted_text(&mut ws).await == line, "the broadcast arrives intact ({extra:?}, {ext})");
+    let bytes = count.load(Ordering::Relaxed) - before;
+    ws.send(line.to_owned()).await.unwrap();
+    assert!(w.line().await == line, "the client's message arrives intact ({extra:?}, {ext})");
+    drop(ws);
+    w.interrupt();
+    assert_eq!(w.finish().await.code, Some(0));
+    (bytes, ext)
+}
+
+#[tokio::test]
+async fn server_window_bits_with_the_default_backend() {
+    // Repeats 1000 bytes apart: zlib matches at most 2^bits - 262 bytes back, so 8, 9 and 10
+    // bits cannot reach them, 12 and 15 can.
+    let text = repeating_text(1000);
+    let mut sizes = Vec::new();
+    for bits in ["8", "9", "10", "12", "15"] {
+        let (bytes, ext) =
+            round_trip(&["--deflate-server-max-window-bits", bits], DeflateConfig::default(), &text).await;
+        // 15 is the default window, announced only when the client asked for a size.
+        let announced = ext.contains(&format!("server_max_window_bits={bits}"));
+        assert!(announced || bits == "15", "{bits}: {ext}");
+        sizes.push(bytes);
+    }
+    // 16 letters: ~4 bits each without matches (~32 000 bytes); with them, a few KB.
+    assert!(sizes[..3].iter().all(|&n| n > 25_000), "small windows cannot reach the repeats: {sizes:?}");
+    assert!(sizes[3..].iter().all(|&n| n < 8_000), "larger ones do: {sizes:?}");
+}
+
+#[tokio::test]
+async fn server_asks_clients_for_their_settings() {
+    let text = repeating_text(1000);
+    let (_, ext) = round_trip(
+        &["--deflate-client-no-context-takeover", "--deflate-client-max-window-bits", "10"],
+        DeflateConfig::default(),
+        &text,
+    )
+    .await;
+    assert!(ext.contains("client_no_context_takeover"), "{ext}");
+    assert!(ext.contains("client_max_window_bits=10"), "{ext}");
+    // A client that cannot limit its window (no `client_max_window_bits` in its offer) gets
+    // no compression rather than a refusal (as Node's ws).
+    let (bytes, ext) = round_trip(
+        &["--deflate-client-max-window-bits", "10"],
+        DeflateConfig::default().client_max_window_bits(MaxWindowBits::Never),
+        &text,
+    )
+    .await;
+    assert_eq!(ext, "", "declined");
+    assert!(bytes > 64_000, "{bytes}");
+}
+
+#[tokio::test]
+async fn server_level_and_threshold() {
+    let text = "abcdefgh".repeat(12_500);
+    let (compressed, _) = round_trip(&[], DeflateConfig::default(), &text).await;
+    assert!(compressed < 5_000, "compressed by default: {compressed}");
+    let (stored, _) = round_trip(&["--deflate-level", "0"], DeflateConfig::default(), &text).await;
+    assert!(stored > 100_000, "level 0 stores: {stored}");
+    let (skipped, _) = round_trip(&["--deflate-threshold", "200000"], DeflateConfig::default(), &text).await;
+    assert!(skipped > 100_000, "under the threshold, not compressed: {skipped}");
+    let (best, _) = round_trip(&["--deflate-level", "9"], DeflateConfig::default(), &text).await;
+    assert!(best < 5_000, "{best}");
 }
 
 #[tokio::test]

@@ -470,6 +470,28 @@ impl Ca {
     pub fn server_leaf(&self) -> (String, String) {
         self.leaf(&["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth)
     }
+
+    /// A certificate for `names` and the existing key `key_pem` (unencrypted PKCS#8).
+    pub fn cert_for_key(&self, names: &[&str], purpose: ExtendedKeyUsagePurpose, key_pem: &str) -> String {
+        let key = KeyPair::from_pem(key_pem).unwrap();
+        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        params.extended_key_usages = vec![purpose];
+        params.signed_by(&key, &self.issuer).unwrap().pem()
+    }
+}
+
+/// `key_pem` (unencrypted PKCS#8) encrypted with `passphrase` as encrypted PKCS#8 PEM:
+/// PBES2 with PBKDF2-HMAC-SHA256 (2048 iterations) and AES-256-CBC, the scheme of
+/// `openssl genpkey -aes256` (fixed salt and IV: the key is a test's own).
+pub fn encrypt_key(key_pem: &str, passphrase: &str) -> String {
+    use pkcs8::der::pem::PemLabel;
+    let (_, plain) = pkcs8::SecretDocument::from_pem(key_pem).unwrap();
+    let info = pkcs8::PrivateKeyInfo::try_from(plain.as_bytes()).unwrap();
+    let (salt, iv) = ([7u8; 16], [9u8; 16]);
+    let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, &salt, &iv).unwrap();
+    let encrypted = info.encrypt_with_params(params, passphrase).unwrap();
+    encrypted.to_pem(pkcs8::EncryptedPrivateKeyInfo::PEM_LABEL, pkcs8::LineEnding::LF).unwrap().as_str().to_owned()
 }
 
 /// The port `wscat -l 0` printed ("Listening on port N").
