@@ -61,6 +61,44 @@
 //! # }
 //! ```
 //!
+//! A whole round trip on 127.0.0.1 with smol, an echo server task and a client (this one runs
+//! as a test):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ws_async_std::{accept_with, connect, Config, Event, Message, ServerOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! smol::block_on(async {
+//!     let listener = smol::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     let url = format!("ws://{}/", listener.local_addr()?);
+//!     let server = smol::spawn(async move {
+//!         let (tcp, _) = listener.accept().await?;
+//!         let mut ws = accept_with(tcp, Arc::new(Config::default()), Arc::new(ServerOptions::default())).await?;
+//!         while let Some(Ok(Event::Message(m))) = ws.recv().await {
+//!             ws.send(m).await?;
+//!         }
+//!         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+//!     });
+//!
+//!     let (mut ws, _response) = connect(&url).await?;
+//!     ws.send("hello").await?;
+//!     match ws.recv().await {
+//!         Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, "hello"),
+//!         other => panic!("{other:?}"),
+//!     }
+//!     ws.close(1000u16, "done").await?;
+//!     while let Some(event) = ws.recv().await {
+//!         if let Event::Closed(info) = event? {
+//!             assert_eq!(info.code().as_u16(), 1000);
+//!         }
+//!     }
+//!     server.await.map_err(|e| e.to_string())?;
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
 //! ## Ways to drive a connection
 //!
 //! - [`WebSocket`]: one task receives ([`recv`](WebSocket::recv), or `Stream`) and sends
@@ -110,7 +148,10 @@
 //!   certificates, a server name, verification off for tests, a whole `rustls::ClientConfig`),
 //!   and [`tls::accept_tls`] to serve `wss://`.
 //! - `server` (default): the [`server`] module.
-//! - `zlib-rs`: ws-proto's zlib-rs permessage-deflate backend.
+//! - `zlib-rs` (default): ws-proto's zlib-rs permessage-deflate backend (every window size,
+//!   all zlib options).
+//! - `miniz`: ws-proto's miniz_oxide backend (15-bit compressor window only), used when
+//!   `zlib-rs` is off (`default-features = false`).
 //!
 //! ## async-std sockets
 //!

@@ -10,7 +10,8 @@
 //!
 //! Applications use it through a binding, which names its runtime and re-exports this crate's
 //! API with that runtime filled in: `ws-tokio` (tokio) and `ws-async-std` (async-std and smol).
-//! Code written for one binding ports to the other by changing the crate name.
+//! Code written for one binding ports to the other by changing the crate name. The example
+//! below uses `ws-tokio`; its crate documentation has one that runs on 127.0.0.1.
 //!
 //! ```no_run
 //! use ws_tokio::{connect, Event, Message};
@@ -59,7 +60,10 @@
 //! - `futures` (default): `futures_core::Stream` and `futures_sink::Sink` impls.
 //! - `rustls` (default): TLS options ([`tls`]) and `wss://` in the client builder.
 //! - `server` (default): the [`server`] module.
-//! - `zlib-rs`: ws-proto's zlib-rs permessage-deflate backend.
+//! - `zlib-rs` (default): ws-proto's zlib-rs permessage-deflate backend (every window size,
+//!   all zlib options).
+//! - `miniz`: ws-proto's miniz_oxide backend (15-bit compressor window only), used when
+//!   `zlib-rs` is off.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -45,6 +45,40 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! A whole round trip on 127.0.0.1, an echo server thread and a client (this one runs as a
+//! test):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ws_blocking::{accept_with, connect, Config, Event, Message, ServerOptions};
+//!
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let url = format!("ws://{}/", listener.local_addr()?);
+//! let server = std::thread::spawn(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     let (tcp, _) = listener.accept()?;
+//!     let mut ws = accept_with(tcp, Arc::new(Config::default()), Arc::new(ServerOptions::default()))?;
+//!     while let Some(Ok(Event::Message(m))) = ws.recv() {
+//!         ws.send(m)?;
+//!     }
+//!     Ok(())
+//! });
+//!
+//! let (mut ws, _response) = connect(&url)?;
+//! ws.send("hello")?;
+//! match ws.recv() {
+//!     Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, "hello"),
+//!     other => panic!("{other:?}"),
+//! }
+//! ws.close(1000u16, "done")?;
+//! while let Some(event) = ws.recv() {
+//!     if let Event::Closed(info) = event? {
+//!         assert_eq!(info.code().as_u16(), 1000);
+//!     }
+//! }
+//! server.join().expect("server thread").map_err(|e| e.to_string())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## The driving loop
 //!
 //! [`WebSocket::recv`] follows the loop every adapter shares: fire expired timers; return a
@@ -74,7 +108,10 @@
 //!
 //! - `rustls` (default): `wss://`, `tls::TlsOptions`, `tls::TlsStream` and TLS listeners.
 //! - `server` (default): the `server` module.
-//! - `zlib-rs`: ws-proto's zlib-rs permessage-deflate backend (every window size).
+//! - `zlib-rs` (default): ws-proto's zlib-rs permessage-deflate backend (every window size,
+//!   all zlib options).
+//! - `miniz`: ws-proto's miniz_oxide backend (15-bit compressor window only), used when
+//!   `zlib-rs` is off (`default-features = false`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

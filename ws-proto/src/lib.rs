@@ -51,6 +51,23 @@
 //!     other => panic!("{other:?}"),
 //! }
 //! ```
+//!
+//! The guide's "Embedding ws-proto" chapter (`docs/book` in the repository) drives a client
+//! and a server over non-blocking `std::net` sockets with this contract, timers included.
+//!
+//! ## Features
+//!
+//! - `zlib-rs` (default): permessage-deflate with the zlib-rs backend: every window size
+//!   8..=15 in both directions and all of zlib's options (level, memory level, strategy).
+//! - `miniz`: permessage-deflate with the miniz_oxide backend (a 15-bit compressor window
+//!   only: a server declines offers that need less, a client never offers
+//!   `client_max_window_bits`). With both features, zlib-rs is used.
+//! - `deflate`: the former name of `miniz`.
+//! - `url` (default): URL parsing for clients (`ClientTarget`, `Endpoint`), the redirect
+//!   policy (`RedirectPolicy`) and proxy URLs.
+//!
+//! Without `zlib-rs` and `miniz`, permessage-deflate is never negotiated (a client does not
+//! offer it, a server declines offers).
 #![forbid(unsafe_code)]
 
 mod assembler;

@@ -29,6 +29,42 @@
 //! redirects, local address, custom connectors, HTTP proxies, TLS settings ([`tls`]) and
 //! permessage-deflate (offered by default, as in Node).
 //!
+//! A whole round trip on 127.0.0.1, an echo server task and a client (this one runs as a
+//! test):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ws_tokio::{accept_with, connect, Config, Event, Message, ServerOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let url = format!("ws://{}/", listener.local_addr()?);
+//! tokio::spawn(async move {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let mut ws = accept_with(tcp, Arc::new(Config::default()), Arc::new(ServerOptions::default())).await?;
+//!     while let Some(Ok(Event::Message(m))) = ws.recv().await {
+//!         ws.send(m).await?; // Pings are answered and the close is echoed by the library.
+//!     }
+//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+//! });
+//!
+//! let (mut ws, _response) = connect(&url).await?;
+//! ws.send("hello").await?;
+//! match ws.recv().await {
+//!     Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, "hello"),
+//!     other => panic!("{other:?}"),
+//! }
+//! ws.close(1000u16, "done").await?;
+//! while let Some(event) = ws.recv().await {
+//!     if let Event::Closed(info) = event? {
+//!         assert_eq!(info.code().as_u16(), 1000);
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! A server, one task per connection:
 //!
 //! ```no_run
@@ -122,7 +158,10 @@
 //!   with rustls' `ring` provider.
 //! - `server` (default): the [`server`] module, a Node `ws`-style [`Server`](server::Server)
 //!   (listener, `verify_client`, client tracking with encode-once broadcast, graceful close).
-//! - `zlib-rs`: ws-proto's zlib-rs permessage-deflate backend (`ws-proto/zlib-rs`).
+//! - `zlib-rs` (default): ws-proto's zlib-rs permessage-deflate backend (every window size,
+//!   all zlib options).
+//! - `miniz`: ws-proto's miniz_oxide backend (15-bit compressor window only), used when
+//!   `zlib-rs` is off (`default-features = false`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -9,7 +9,14 @@
 //! wscat -l 8080                              # server: prints what clients send
 //! ```
 //!
-//! See `wscat --help` and `wscat/README.md` for every option and the exit status.
+//! See `wscat --help` and `wscat/README.md` for every option and the exit status. Install it
+//! from the repository with `cargo install --path wscat`, or run it with
+//! `cargo run -p wscat -- -c URL`.
+//!
+//! The crate is a binary only (not published) and has no cargo features: TLS is rustls
+//! through ws-tokio (client certificates, custom CAs, encrypted PKCS#8 keys with
+//! `--passphrase`), and permessage-deflate uses ws-tokio's default backend, zlib-rs (every
+//! window size, so all of the `--deflate-*` options apply in both roles).
 //!
 //! Modules, one concern each: [`args`] (the command line), [`client`], [`server`],
 //! [`command`] (input lines and slash commands), [`input`] (line editor, pipes, signals),
