@@ -34,11 +34,12 @@ macro_rules! bind_runtime {
         pub use $crate::offload;
         pub use $crate::ws_proto;
         pub use $crate::{
-            http, Accept, AcceptError, Backend, Bytes, ClientOptions, ClientRequest, CloseCode, CloseFrame, CloseInfo,
-            Config, ConnectError, Connection, Connector, DeflateConfig, DeflateParams, Error, Event, EventReceiver,
-            Fragment, MaxWindowBits, Message, MessageKind, MessagePieces, NoContextTakeover, OsEntropy, Outbound,
-            PreparedMessage, RedirectAction, RedirectRequest, Refusal, Rejection, ReuniteError, SendError,
-            ServerOptions, State, Strategy, Target, TrySendError, UpgradeRequest, Utf8Bytes, WsHandle,
+            http, Accept, AcceptError, Backend, Bytes, ClientErrorReply, ClientOptions, ClientRequest, CloseCode,
+            CloseFrame, CloseInfo, Config, ConnectError, Connection, Connector, DeflateConfig, DeflateParams, Error,
+            Event, EventReceiver, Fragment, HandshakeError, MaxWindowBits, Message, MessageKind, MessagePieces,
+            NoContextTakeover, OsEntropy, Outbound, PreparedMessage, RedirectAction, RedirectRequest, Refusal,
+            Rejection, ReuniteError, SendError, ServerOptions, State, Strategy, Target, TrySendError, UpgradeRequest,
+            Utf8Bytes, WsHandle,
         };
 
         /// Connects to `url` (`ws://`, `wss://`, `ws+unix://`) with the default `Config` and

@@ -92,7 +92,9 @@ pub(crate) async fn connect_with_entropy<S, R: Io<S>>(
 /// A refused request (RFC violation, policy, `Config::handshake_timeout` → 408) is answered
 /// with its HTTP response, the write side is shut down, the client's remaining input is
 /// drained for a moment, and [`AcceptError::Rejected`] holds the status and the error. The
-/// stream's options are left alone: consider `TcpStream::set_nodelay(true)` first.
+/// options' [`client_error`](ServerOptions::client_error) hook (Node `wsClientError`) may
+/// replace the answer to a request that breaks a rule. The stream's options are left alone:
+/// consider `TcpStream::set_nodelay(true)` first.
 pub async fn accept_with<S, R: Io<S>>(
     io: S,
     config: Arc<Config>,
@@ -194,7 +196,12 @@ where
                 None => Err(AcceptError::Io(io::ErrorKind::TimedOut.into())),
             }
         }
-        Err(rejection) => Err(Box::pin(reject::<S, R>(io, rejection)).await),
+        Err(rejection) => {
+            // `negotiate` applied the `client_error` hook already; a 408 or a refusal `decide`
+            // built from a `HandshakeError` gets it here (at most once either way).
+            let rejection = request.options().answer_client_error(request.request(), rejection);
+            Err(Box::pin(reject::<S, R>(io, rejection)).await)
+        }
     }
 }
 

@@ -31,7 +31,9 @@ pub fn accept<S: Read + Write + Transport>(stream: S) -> Result<WebSocket<S>, Ac
 /// A refused request (RFC violation, policy, `Config::handshake_timeout` when `S::TIMEOUTS`)
 /// is answered with its HTTP response, the write side is shut down, what the client still
 /// sends is drained for a moment (ws-proto's [`linger`](ws_proto::linger) values), and
-/// [`AcceptError::Rejected`] holds the status and the error.
+/// [`AcceptError::Rejected`] holds the status and the error. The options'
+/// [`client_error`](ServerOptions::client_error) hook (Node `wsClientError`) may replace the
+/// answer to a request that breaks a rule.
 pub fn accept_with<S: Read + Write + Transport>(
     stream: S,
     config: Arc<Config>,
@@ -58,11 +60,13 @@ where
         Ok(head) => head,
         Err(rejection) => return Err(reject(io, rejection)),
     };
-    let decided = UpgradeRequest::from_http(&request, leftover, config, options)
+    let decided = UpgradeRequest::from_http(&request, leftover, config, options.clone())
         .and_then(|upgrade| decide(&upgrade).map(|accept| (upgrade, accept)));
     match decided {
         Ok((upgrade, accept)) => write_101(io, upgrade, accept),
-        Err(rejection) => Err(reject(io, rejection)),
+        // `from_http` and `negotiate` applied the `client_error` hook already; a refusal
+        // `decide` built from a `HandshakeError` gets it here (at most once either way).
+        Err(rejection) => Err(reject(io, options.answer_client_error(&request, rejection))),
     }
 }
 

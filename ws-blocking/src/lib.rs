@@ -158,5 +158,7 @@ pub use ws_proto::{
     http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
     MessagePieces, PreparedMessage, SendError, State, Utf8Bytes,
 };
-pub use ws_proto::{Accept, ClientRequest, Refusal, Rejection, ServerOptions, UpgradeRequest};
+pub use ws_proto::{
+    Accept, ClientErrorReply, ClientRequest, HandshakeError, Refusal, Rejection, ServerOptions, UpgradeRequest,
+};
 pub use ws_proto::{Backend, DeflateConfig, DeflateParams, MaxWindowBits, NoContextTakeover, Strategy};

@@ -108,7 +108,7 @@ pub use handshake::proxy::{HttpProxy, ProxyError, ProxyStatus, ProxyTunnel, MAX_
 #[cfg(feature = "url")]
 pub use handshake::redirect::{Redirect, RedirectError, RedirectPolicy, DEFAULT_MAX_REDIRECTS};
 pub use handshake::server::{
-    Accept, ExtensionOffer, Refusal, Rejection, ServerHandshake, ServerOptions, UpgradeRequest,
+    Accept, ClientErrorReply, ExtensionOffer, Refusal, Rejection, ServerHandshake, ServerOptions, UpgradeRequest,
 };
 #[cfg(feature = "url")]
 pub use handshake::target::{ClientTarget, Endpoint, UrlError, UrlErrorKind};

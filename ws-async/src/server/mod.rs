@@ -47,7 +47,7 @@
 //! | `headers (headers, req)` | [`ServerBuilder::on_headers`] |
 //! | `error` | [`Server::accept`] returns [`ServerError::Listener`]: the listener failed to accept (e.g. out of file descriptors); the server keeps listening |
 //! | `close` | [`Server::close`] resolved; [`Server::accept`] returns [`ServerError::Closed`] |
-//! | `wsClientError` | a failed handshake is answered (400, 401, 408…) and dropped; use [`Server::accept_stream`] yourself to see [`AcceptError`]s |
+//! | `wsClientError` | [`ServerBuilder::client_error`]: sees the error and the request of an invalid upgrade request, keeps or replaces the answer (400, 405, 426…); the failed handshake is then dropped. [`Server::accept_stream`] returns the [`AcceptError`] |
 //!
 //! ## Connections
 //!
@@ -468,20 +468,7 @@ impl<R: Net> Server<R> {
     /// Synchronous: with [`ServerBuilder::verify_client_async`] configured it refuses with 500
     /// (the hook cannot run here); use [`respond_async`](Self::respond_async).
     pub fn respond(&self, req: &Request<()>, info: &ClientInfo) -> Result<(Response<()>, Connection), Rejection> {
-        let upgrade = self.inner.prepare(req, Bytes::new())?;
-        match &self.inner.verify {
-            Some(Verify::Sync(f)) => f(&upgrade, info).map_err(refusal)?,
-            Some(Verify::Async(_)) => {
-                return Err(Rejection::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    HeaderMap::new(),
-                    Bytes::from_static(b"verify_client is asynchronous: call Server::respond_async"),
-                ))
-            }
-            None => {}
-        }
-        let accept = self.inner.finish(&upgrade)?;
-        Ok(upgrade.accept_http(accept, R::now()))
+        self.inner.respond::<R>(req, info).map_err(|r| self.inner.options.answer_client_error(req, r))
     }
 
     /// [`respond`](Self::respond) running an asynchronous `verify_client` too (bounded by the
@@ -677,8 +664,41 @@ impl Inner {
         Ok(accept)
     }
 
-    /// Every check, in Node's order, with asynchronous verification.
+    /// [`Server::respond`]'s checks, before the `client_error` hook.
+    fn respond<R: Runtime>(
+        &self,
+        req: &Request<()>,
+        info: &ClientInfo,
+    ) -> Result<(Response<()>, Connection), Rejection> {
+        let upgrade = self.prepare(req, Bytes::new())?;
+        match &self.verify {
+            Some(Verify::Sync(f)) => f(&upgrade, info).map_err(refusal)?,
+            Some(Verify::Async(_)) => {
+                return Err(Rejection::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    HeaderMap::new(),
+                    Bytes::from_static(b"verify_client is asynchronous: call Server::respond_async"),
+                ))
+            }
+            None => {}
+        }
+        let accept = self.finish(&upgrade)?;
+        Ok(upgrade.accept_http(accept, R::now()))
+    }
+
+    /// Every check, in Node's order, with asynchronous verification; a refusal for a broken
+    /// rule goes through the `client_error` hook (ws-proto's, applied once).
     async fn decide<R: Runtime>(
+        &self,
+        req: &Request<()>,
+        leftover: Bytes,
+        info: &ClientInfo,
+        deadline: Option<Instant>,
+    ) -> Result<(UpgradeRequest, Accept), Rejection> {
+        self.checks::<R>(req, leftover, info, deadline).await.map_err(|r| self.options.answer_client_error(req, r))
+    }
+
+    async fn checks<R: Runtime>(
         &self,
         req: &Request<()>,
         leftover: Bytes,

@@ -169,6 +169,24 @@ macro_rules! server_builder_setters {
             self
         }
 
+        /// Answers invalid upgrade requests (Node's `wsClientError` event): called with the
+        /// error and the request head when a request breaks a rule (426, 405, 400 for the
+        /// head, the path or the offers, 403, 408), it keeps the default answer
+        /// (`ClientErrorReply::Default`) or replaces it (`ClientErrorReply::Replace(response)`:
+        /// that status, headers and body, with `Connection: close` and `Content-Length`).
+        /// `verify_client`'s refusals and the 503 of a closing server are not client errors.
+        /// See `ServerOptions::client_error`; [`options`](Self::options) replaces it.
+        pub fn client_error(
+            mut self,
+            f: impl Fn(&$crate::ws_proto::HandshakeError, &$crate::http::Request<()>) -> $crate::ClientErrorReply
+                + Send
+                + Sync
+                + 'static,
+        ) -> Self {
+            self.settings.options = self.settings.options.client_error(f);
+            self
+        }
+
         /// Accept permessage-deflate with these settings (Node `perMessageDeflate`); `None`,
         /// the default as in Node, accepts none.
         pub fn per_message_deflate(mut self, deflate: Option<$crate::DeflateConfig>) -> Self {

@@ -32,6 +32,7 @@ mod backpressure;
 mod byte_stream;
 mod cancel;
 mod client;
+mod client_error;
 mod client_parity;
 mod close_order;
 mod connection;

@@ -34,6 +34,7 @@
 //! | `wss.address()` | [`Server::local_addr`] |
 //! | `wss.clients` | [`Server::clients`] |
 //! | `wss.close(cb)` | [`Server::close`] (returns when every tracked client is gone) |
+//! | `wsClientError` event | [`ServerBuilder::client_error`]: keeps or replaces the answer to an invalid upgrade request |
 //!
 //! With client tracking on (the default) each connection's `WebSocket` shares its
 //! `Connection` with [`Server::clients`], and a flusher thread per connection writes what
@@ -418,8 +419,18 @@ impl Inner {
         Ok(())
     }
 
-    /// Every check, in Node's order.
+    /// Every check, in Node's order; a refusal for a broken rule goes through the
+    /// `client_error` hook (ws-proto's, applied once).
     fn decide(
+        &self,
+        req: &Request<()>,
+        leftover: Bytes,
+        info: &ClientInfo,
+    ) -> Result<(UpgradeRequest, Accept), Rejection> {
+        self.checks(req, leftover, info).map_err(|r| self.options.answer_client_error(req, r))
+    }
+
+    fn checks(
         &self,
         req: &Request<()>,
         leftover: Bytes,

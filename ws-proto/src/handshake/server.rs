@@ -28,6 +28,13 @@
 //!
 //! Before any of these, reading the head: larger than `max_handshake_size` or more than
 //! `max_headers` fields → 431; incomplete at EOF → 400; `handshake_timeout` expired → 408.
+//!
+//! [`ServerOptions::client_error`] (Node's `wsClientError`) may replace the answer to a request
+//! that breaks these rules, once its head is parsed: every [`Rejection`] that carries a
+//! [`HandshakeError`] (not the application's own refusals, such as `verify_client`'s, nor a
+//! closing server's 503). [`ServerOptions::answer_client_error`] is the one place that applies
+//! it; [`UpgradeRequest::from_http`], [`ServerHandshake::poll_request`] and
+//! [`UpgradeRequest::negotiate`] call it themselves.
 
 use std::fmt;
 use std::sync::Arc;
@@ -53,6 +60,7 @@ const SEC_WEBSOCKET_ORIGIN: HeaderName = HeaderName::from_static("sec-websocket-
 type ProtocolsFn = dyn Fn(&[&str], &UpgradeRequest) -> Option<String> + Send + Sync;
 type VerifyFn = dyn Fn(&UpgradeRequest) -> Result<(), Refusal> + Send + Sync;
 type HeadersFn = dyn Fn(&UpgradeRequest, &mut HeaderMap) + Send + Sync;
+type ClientErrorFn = dyn Fn(&HandshakeError, &Request<()>) -> ClientErrorReply + Send + Sync;
 
 /// Server policy shared by every handshake (share as `Arc<ServerOptions>`): what
 /// [`UpgradeRequest::negotiate`] applies, in Node `ws`'s order: path, origin, `verify_client`,
@@ -69,6 +77,7 @@ pub struct ServerOptions {
     handle_protocols: Option<Arc<ProtocolsFn>>,
     verify_client: Option<Arc<VerifyFn>>,
     on_headers: Option<Arc<HeadersFn>>,
+    client_error: Option<Arc<ClientErrorFn>>,
     per_message_deflate: Option<DeflateConfig>,
 }
 
@@ -82,6 +91,7 @@ impl fmt::Debug for ServerOptions {
             .field("handle_protocols", &self.handle_protocols.is_some())
             .field("verify_client", &self.verify_client.is_some())
             .field("on_headers", &self.on_headers.is_some())
+            .field("client_error", &self.client_error.is_some())
             .field("per_message_deflate", &self.per_message_deflate)
             .finish()
     }
@@ -176,6 +186,88 @@ impl ServerOptions {
     /// The configured permessage-deflate settings.
     pub fn get_per_message_deflate(&self) -> Option<&DeflateConfig> {
         self.per_message_deflate.as_ref()
+    }
+
+    /// Answers invalid upgrade requests (Node's `wsClientError` event): called with the error
+    /// and the request head whenever a request whose head was parsed is refused for breaking a
+    /// rule (426, 405, 505, 400 for the head, the path or the offers, 403 for the origin, 408
+    /// when verification outlasts the handshake timeout), it keeps the default answer
+    /// ([`ClientErrorReply::Default`]: the status, headers and message of
+    /// [`Rejection::from_error`]) or replaces it ([`ClientErrorReply::Replace`], sent as
+    /// [`Rejection::from_response`] describes). Without it, the default answer is sent.
+    ///
+    /// Not called for the application's own refusals (`verify_client`, a custom decision),
+    /// which set their response already, for a closing server's 503, nor for a head that could
+    /// not be read (too large, malformed, cut short or late: there is no request to show; Node's
+    /// HTTP server answers those itself too).
+    ///
+    /// ```
+    /// use ws_proto::http::{Response, StatusCode};
+    /// use ws_proto::{Bytes, ClientErrorReply, HandshakeError, ServerOptions};
+    ///
+    /// let options = ServerOptions::default().client_error(|error, request| {
+    ///     eprintln!("bad upgrade request for {}: {error}", request.uri());
+    ///     match error {
+    ///         HandshakeError::UnsupportedVersion => ClientErrorReply::Default,
+    ///         _ => {
+    ///             let mut response = Response::new(Bytes::from_static(b"{\"error\":\"bad request\"}"));
+    ///             *response.status_mut() = StatusCode::BAD_REQUEST;
+    ///             ClientErrorReply::Replace(response)
+    ///         }
+    ///     }
+    /// });
+    /// ```
+    #[must_use]
+    pub fn client_error(
+        mut self,
+        f: impl Fn(&HandshakeError, &Request<()>) -> ClientErrorReply + Send + Sync + 'static,
+    ) -> Self {
+        self.client_error = Some(Arc::new(f));
+        self
+    }
+
+    /// The answer to send for `rejection`, a refusal of `request`: the
+    /// [`client_error`](Self::client_error) hook's reply when the rejection carries a
+    /// [`HandshakeError`] and a hook is set, else `rejection` unchanged. A rejection goes
+    /// through the hook at most once, so calling this again (or on a rejection that
+    /// [`UpgradeRequest::from_http`], [`ServerHandshake::poll_request`] or
+    /// [`UpgradeRequest::negotiate`] returned, which call it themselves) changes nothing. For
+    /// servers that refuse a request themselves, e.g. after [`UpgradeRequest::check_head`] or
+    /// their own routing.
+    pub fn answer_client_error(&self, request: &Request<()>, mut rejection: Rejection) -> Rejection {
+        let Some(hook) = &self.client_error else { return rejection };
+        if rejection.answered {
+            return rejection;
+        }
+        let Some(error) = &rejection.error else { return rejection };
+        match hook(error, request) {
+            ClientErrorReply::Default => {
+                rejection.answered = true;
+                rejection
+            }
+            ClientErrorReply::Replace(response) => {
+                let mut replaced = Rejection::from_response(rejection.error.take(), response);
+                replaced.answered = true;
+                replaced
+            }
+        }
+    }
+}
+
+/// What a [`ServerOptions::client_error`] hook answers an invalid upgrade request with.
+#[derive(Debug)]
+pub enum ClientErrorReply {
+    /// The default answer: the error's status, the headers it calls for and its message (as
+    /// [`Rejection::from_error`]), as without a hook.
+    Default,
+    /// This response instead: its status, headers and body, with `Connection: close` and
+    /// `Content-Length` (see [`Rejection::from_response`]).
+    Replace(Response<Bytes>),
+}
+
+impl From<Response<Bytes>> for ClientErrorReply {
+    fn from(response: Response<Bytes>) -> Self {
+        Self::Replace(response)
     }
 }
 
@@ -289,6 +381,8 @@ pub struct Rejection {
     /// Boxed to keep `Result<_, Rejection>` small.
     pub response: Box<Response<()>>,
     bytes: Bytes,
+    /// Went through [`ServerOptions::answer_client_error`] already.
+    answered: bool,
 }
 
 impl Rejection {
@@ -320,6 +414,18 @@ impl Rejection {
         Self::build(None, status, headers, body)
     }
 
+    /// A rejection answering with `response` as given (what a
+    /// [`client_error`](ServerOptions::client_error) hook replies): its status (a 1xx one is
+    /// answered as 500), then `Connection: close` and `Content-Length` (the connection ends
+    /// after the response), then its headers in their order, less `Connection`,
+    /// `Content-Length` and `Transfer-Encoding`, then its body, even an empty one. Nothing else
+    /// is added (no `Content-Type` unless the response has one). The status line's reason
+    /// phrase is the status's canonical one (`Unknown` for others).
+    pub fn from_response(error: Option<HandshakeError>, response: Response<Bytes>) -> Self {
+        let (parts, body) = response.into_parts();
+        Self::serialize(error, parts.status, false, parts.headers, body)
+    }
+
     fn build(error: Option<HandshakeError>, status: StatusCode, extra: HeaderMap, body: Bytes) -> Self {
         let status = if status.is_informational() { StatusCode::INTERNAL_SERVER_ERROR } else { status };
         let body = if body.is_empty() {
@@ -327,9 +433,22 @@ impl Rejection {
         } else {
             body
         };
+        Self::serialize(error, status, true, extra, body)
+    }
+
+    /// The response bytes: `Connection: close`, a `text/plain` type when `default_type` and
+    /// `extra` has none, `Content-Length`, then `extra` (less the framing headers).
+    fn serialize(
+        error: Option<HandshakeError>,
+        status: StatusCode,
+        default_type: bool,
+        extra: HeaderMap,
+        body: Bytes,
+    ) -> Self {
+        let status = if status.is_informational() { StatusCode::INTERNAL_SERVER_ERROR } else { status };
         let mut map = HeaderMap::with_capacity(extra.len() + 3);
         map.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        if !extra.contains_key(header::CONTENT_TYPE) {
+        if default_type && !extra.contains_key(header::CONTENT_TYPE) {
             map.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         }
         map.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -350,7 +469,7 @@ impl Rejection {
         let mut response = Response::new(());
         *response.status_mut() = status;
         *response.headers_mut() = map;
-        Self { error, response: Box::new(response), bytes: Bytes::from(out) }
+        Self { error, response: Box::new(response), bytes: Bytes::from(out), answered: false }
     }
 
     /// The complete HTTP response (head and body) to write before closing.
@@ -582,30 +701,48 @@ impl UpgradeRequest {
         Self::validate(request, leftover, config, options)
     }
 
+    /// The checks of [`from_http`](Self::from_http); a refusal goes through the options'
+    /// [`client_error`](ServerOptions::client_error) hook.
     fn validate(
         request: Request<()>,
         leftover: Bytes,
         config: Arc<Config>,
         options: Arc<ServerOptions>,
     ) -> Result<Self, Rejection> {
-        let (key, version) = check_head(&request).map_err(Rejection::from_error)?;
-        if options.path.as_deref().is_some_and(|p| p != request.uri().path()) {
-            return Err(Rejection::from_error(HandshakeError::PathNotFound));
+        match Self::check(&request, &options) {
+            Ok((key, version, subprotocols, extensions, deflate)) => {
+                Ok(Self { request, key, version, subprotocols, extensions, deflate, leftover, config, options })
+            }
+            Err(e) => Err(options.answer_client_error(&request, Rejection::from_error(e))),
         }
-        let (subprotocols, extensions) = check_offers(&request).map_err(Rejection::from_error)?;
+    }
+
+    /// The head, the options' path, the offers and the permessage-deflate offer, in this order.
+    #[allow(clippy::type_complexity)]
+    fn check(
+        request: &Request<()>,
+        options: &ServerOptions,
+    ) -> Result<(String, u8, Vec<String>, Vec<ExtensionOffer>, Option<DeflateParams>), HandshakeError> {
+        let (key, version) = check_head(request)?;
+        if options.path.as_deref().is_some_and(|p| p != request.uri().path()) {
+            return Err(HandshakeError::PathNotFound);
+        }
+        let (subprotocols, extensions) = check_offers(request)?;
         let deflate = match options.per_message_deflate.as_ref().and_then(|c| Some((c, c.get_backend()?))) {
             Some((cfg, backend)) => deflate_params::server_negotiate(&extensions, cfg, backend.min_window_bits())
-                .map_err(|e| Rejection::from_error(HandshakeError::DeflateParams(e)))?,
+                .map_err(HandshakeError::DeflateParams)?,
             None => None,
         };
-        Ok(Self { request, key, version, subprotocols, extensions, deflate, leftover, config, options })
+        Ok((key, version, subprotocols, extensions, deflate))
     }
 
     /// The checks on a request head that come before an application's routing (Node
     /// `shouldHandle`, a path): whether it is an upgrade at all (426), the method (405), the
     /// HTTP version (505), `Host`, `Upgrade`, `Sec-WebSocket-Key` and `Sec-WebSocket-Version`
     /// (400). [`from_http`](Self::from_http) runs them too; a server calls this first so that
-    /// its statuses come in Node's order: these, then the path (400), then the offers.
+    /// its statuses come in Node's order: these, then the path (400), then the offers. The
+    /// refusal has not been through a [`client_error`](ServerOptions::client_error) hook (no
+    /// options here): pass it to [`ServerOptions::answer_client_error`].
     pub fn check_head(req: &Request<()>) -> Result<(), Rejection> {
         check_head(req).map(drop).map_err(Rejection::from_error)
     }
@@ -665,8 +802,13 @@ impl UpgradeRequest {
     /// Applies the [`ServerOptions`] policy in Node `ws`'s order: path (400), origin (403),
     /// `verify_client` (its refusal), subprotocol choice, permessage-deflate (400 for a
     /// malformed offer), `on_headers`. The RFC checks were already done when this request was
-    /// built.
+    /// built. A refusal for a broken rule (the origin) goes through the
+    /// [`client_error`](ServerOptions::client_error) hook; `verify_client`'s does not.
     pub fn negotiate(&self) -> Result<Accept, Rejection> {
+        self.apply_policy().map_err(|r| self.options.answer_client_error(&self.request, r))
+    }
+
+    fn apply_policy(&self) -> Result<Accept, Rejection> {
         let o = &*self.options;
         if let Some(allowed) = &o.origins {
             let ok = match self.origin() {
@@ -1495,6 +1637,117 @@ mod tests {
         assert_eq!(e.source().unwrap().to_string(), HandshakeError::BadKey.to_string());
         // A status outside the valid range falls back to 500.
         assert_eq!(Rejection::from_error(HandshakeError::BadStatus(42)).status(), 500);
+    }
+
+    /// A `client_error` hook that records what it saw and answers 418 with a header and a body,
+    /// except for a bad version, for which it keeps the default.
+    fn teapot_options(seen: Arc<std::sync::Mutex<Vec<(HandshakeError, String)>>>) -> ServerOptions {
+        ServerOptions::default().client_error(move |error, request| {
+            seen.lock().unwrap().push((error.clone(), request.uri().to_string()));
+            if *error == HandshakeError::UnsupportedVersion {
+                return ClientErrorReply::Default;
+            }
+            let mut response = Response::new(Bytes::from_static(b"no tea"));
+            *response.status_mut() = StatusCode::IM_A_TEAPOT;
+            response.headers_mut().insert("x-why", HeaderValue::from_static("bad request"));
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+            ClientErrorReply::Replace(response)
+        })
+    }
+
+    const TEAPOT: &[u8] =
+        b"HTTP/1.1 418 I'm a teapot\r\nconnection: close\r\ncontent-length: 6\r\nx-why: bad request\r\n\r\nno tea";
+
+    #[test]
+    fn client_error_hook_replaces_or_keeps_the_answer() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let options = teapot_options(seen.clone());
+        // Replaced: the hook's response, with only the framing headers ours.
+        let r = match run_with(&with("Sec-WebSocket-Key", None), config(), options.clone()) {
+            Err(r) => r,
+            Ok(r) => panic!("expected a rejection, got {r:?}"),
+        };
+        assert_eq!(&r.bytes()[..], TEAPOT);
+        assert_eq!(r.status(), StatusCode::IM_A_TEAPOT);
+        assert_eq!(r.error, Some(HandshakeError::BadKey));
+        assert_eq!(r.response.headers()["x-why"], "bad request");
+        // Kept: the same bytes as without a hook.
+        let r = match run_with(&with("Sec-WebSocket-Version", Some("7")), config(), options.clone()) {
+            Err(r) => r,
+            Ok(r) => panic!("expected a rejection, got {r:?}"),
+        };
+        assert_eq!(r.bytes(), rejected(&with("Sec-WebSocket-Version", Some("7"))).bytes());
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                (HandshakeError::BadKey, "/chat?x=1".to_owned()),
+                (HandshakeError::UnsupportedVersion, "/chat?x=1".to_owned())
+            ]
+        );
+        // A rejection goes through the hook once.
+        let again = options.answer_client_error(&Request::new(()), r);
+        assert_eq!(again.status(), 400);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn client_error_hook_scope() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let options = teapot_options(seen.clone()).path("/chat").origins(["http://good.example"]).verify_client(|r| {
+            if r.query() == Some("x=1") {
+                Err(Refusal::default())
+            } else {
+                Ok(())
+            }
+        });
+        // A head that cannot be read: no request, no hook.
+        let mut hs = ServerHandshake::new(config(), Arc::new(options.clone()), Instant::now());
+        hs.receive(b"GET / HTTP/1.1\r\nHost x\r\n\r\n");
+        assert_eq!(hs.poll_request().unwrap_err().status(), 400);
+        assert!(seen.lock().unwrap().is_empty());
+        // The path, from_http and negotiate's origin check go through it.
+        let wrong_path = head("GET /other HTTP/1.1", &base());
+        assert_eq!(&run_with(&wrong_path, config(), options.clone()).unwrap_err().bytes()[..], TEAPOT);
+        let req = run_with(&valid(), config(), options.clone()).unwrap().unwrap();
+        assert_eq!(&req.negotiate().unwrap_err().bytes()[..], TEAPOT);
+        let from_http = UpgradeRequest::from_http(
+            &Request::post("/chat").header("upgrade", "websocket").header("connection", "upgrade").body(()).unwrap(),
+            Bytes::new(),
+            config(),
+            Arc::new(options.clone()),
+        );
+        assert_eq!(&from_http.unwrap_err().bytes()[..], TEAPOT);
+        let errors: Vec<_> = seen.lock().unwrap().iter().map(|(e, _)| e.clone()).collect();
+        assert_eq!(
+            errors,
+            [HandshakeError::PathNotFound, HandshakeError::OriginNotAllowed, HandshakeError::MethodNotGet]
+        );
+        // verify_client's own refusal and application refusals are not client errors.
+        let mut good = base();
+        good.retain(|(n, _)| *n != "Origin");
+        good.push(("Origin", "http://good.example"));
+        let req = run_with(&head("GET /chat?x=1 HTTP/1.1", &good), config(), options.clone()).unwrap().unwrap();
+        assert_eq!(req.negotiate().unwrap_err().status(), 401);
+        let closing = Rejection::new(StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), Bytes::new());
+        assert_eq!(options.answer_client_error(req.request(), closing).status(), 503);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn from_response_sends_the_response_as_given() {
+        let mut response = Response::new(Bytes::new());
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        response.headers_mut().insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        response.headers_mut().append("set-cookie", HeaderValue::from_static("a=1"));
+        response.headers_mut().append("set-cookie", HeaderValue::from_static("b=2"));
+        let r = Rejection::from_response(None, response);
+        assert_eq!(
+            &r.bytes()[..],
+            b"HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n\r\n"
+        );
+        let mut response = Response::new(Bytes::from_static(b"x"));
+        *response.status_mut() = StatusCode::CONTINUE;
+        assert_eq!(Rejection::from_response(None, response).status(), 500);
     }
 
     #[test]

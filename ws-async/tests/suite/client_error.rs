@@ -1,0 +1,171 @@
+//! The `client_error` hook (Node's `wsClientError` event) on the `Server` and on `accept_with`:
+//! it sees the error and the request of an invalid upgrade request, and its response reaches
+//! the client byte for byte; without it (or when it keeps the default) the default answer is
+//! sent.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ws_async::http::header::HeaderValue;
+use ws_async::http::{Request, Response, StatusCode};
+use ws_async::server::Server;
+use ws_async::{accept_with, AcceptError, Bytes, ClientErrorReply, HandshakeError, ServerOptions};
+
+use crate::harness::*;
+
+/// What a hook saw: the error and the request's method and URI.
+type Seen = Arc<Mutex<Vec<(HandshakeError, String)>>>;
+
+/// A request with a bad `Sec-WebSocket-Version` (400 with `Sec-WebSocket-Version: 13, 8`).
+const BAD_VERSION: &[u8] = b"GET /chat?room=1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n";
+
+/// A POST upgrade request (405 with `Allow: GET`).
+const POST: &[u8] = b"POST /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// A valid request, which `verify_client` refuses in the test that sets one.
+const VALID: &[u8] = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// The default answer to [`BAD_VERSION`], byte for byte.
+const DEFAULT_BAD_VERSION: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: text/plain\r\n\
+content-length: 47\r\nsec-websocket-version: 13, 8\r\n\r\nmissing or invalid Sec-WebSocket-Version header";
+
+/// The hook's answer, byte for byte: its status, the framing headers, its headers, its body.
+const TEAPOT: &[u8] = b"HTTP/1.1 418 I'm a teapot\r\nconnection: close\r\ncontent-length: 23\r\n\
+content-type: application/json\r\nx-error: method is not GET\r\n\r\n{\"error\":\"bad request\"}";
+
+/// A hook that records what it sees, keeps the default for a bad version and answers
+/// [`TEAPOT`] otherwise.
+fn hook(seen: Seen) -> impl Fn(&HandshakeError, &Request<()>) -> ClientErrorReply + Send + Sync {
+    move |error, request| {
+        seen.lock().unwrap().push((error.clone(), format!("{} {}", request.method(), request.uri())));
+        if *error == HandshakeError::UnsupportedVersion {
+            return ClientErrorReply::Default;
+        }
+        let mut response = Response::new(Bytes::from_static(b"{\"error\":\"bad request\"}"));
+        *response.status_mut() = StatusCode::IM_A_TEAPOT;
+        let headers = response.headers_mut();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert("x-error", HeaderValue::from_str(&error.to_string()).unwrap());
+        ClientErrorReply::Replace(response)
+    }
+}
+
+/// Sends `request` on a fresh connection to `addr` and returns everything the server answers.
+async fn exchange<T: TestRt>(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut tcp = raw::<T>(within(T::connect(addr)).await.unwrap());
+    within(tcp.write_all(request)).await.unwrap();
+    let mut response = Vec::new();
+    within(tcp.read_to_end(&mut response)).await.unwrap();
+    response
+}
+
+/// An `accept_with` server on a listener: answers `requests` connections with `options`,
+/// returning each `accept_with` result's status.
+async fn accept_server<T: TestRt>(options: ServerOptions, requests: usize) -> (SocketAddr, Task<Vec<Option<u16>>>) {
+    let listener = T::listen();
+    let addr = T::listener_addr(&listener);
+    let options = Arc::new(options);
+    let task = T::spawn(async move {
+        let mut statuses = Vec::new();
+        for _ in 0..requests {
+            let (tcp, _) = T::accept(&listener).await.unwrap();
+            let status = match accept_with::<_, T::R>(tcp, config(), options.clone()).await {
+                Err(AcceptError::Rejected { status, .. }) => Some(status.as_u16()),
+                _ => None,
+            };
+            statuses.push(status);
+        }
+        statuses
+    });
+    (addr, task)
+}
+
+on_every_runtime! {
+    /// `Server`'s `client_error`: the hook sees the error and the request; its response reaches
+    /// the client byte for byte; `Default` sends the same bytes as no hook at all.
+    async fn server_client_error_hook_replaces_or_keeps_the_answer<T: TestRt>() {
+        let seen = Seen::default();
+        let server = within(Server::<T::R>::builder().client_error(hook(seen.clone())).bind("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        assert_eq!(exchange::<T>(addr, POST).await, TEAPOT);
+        assert_eq!(exchange::<T>(addr, BAD_VERSION).await, DEFAULT_BAD_VERSION);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                (HandshakeError::MethodNotGet, "POST /chat".to_owned()),
+                (HandshakeError::UnsupportedVersion, "GET /chat?room=1".to_owned()),
+            ]
+        );
+
+        // No hook: the default answers.
+        let plain = within(Server::<T::R>::builder().bind("127.0.0.1", 0)).await.unwrap();
+        let addr = plain.local_addr().unwrap();
+        assert_eq!(exchange::<T>(addr, BAD_VERSION).await, DEFAULT_BAD_VERSION);
+        let post = exchange::<T>(addr, POST).await;
+        assert!(post.starts_with(b"HTTP/1.1 405 Method Not Allowed\r\n"), "{}", String::from_utf8_lossy(&post));
+        assert!(String::from_utf8_lossy(&post).contains("\r\nallow: GET\r\n"));
+    }
+
+    /// The hook covers the routing checks (`path`: 400) and `respond` for hosts that write the
+    /// answer; `verify_client`'s own refusal is not a client error.
+    async fn server_client_error_hook_scope<T: TestRt>() {
+        let seen = Seen::default();
+        let builder = Server::<T::R>::builder()
+            .path("/chat")
+            .client_error(hook(seen.clone()))
+            .verify_client(|req, _| req.query() != Some("deny"));
+        let server = within(builder.bind("127.0.0.1", 0)).await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let wrong_path = exchange::<T>(addr, &VALID.replace_path("/other")).await;
+        assert!(wrong_path.starts_with(b"HTTP/1.1 418 "), "{}", String::from_utf8_lossy(&wrong_path));
+        let denied = exchange::<T>(addr, &VALID.replace_path("/chat?deny")).await;
+        assert!(denied.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"), "{}", String::from_utf8_lossy(&denied));
+        // `respond` (hyper, axum) hands the hook's answer to the host.
+        let head = Request::post("/chat")
+            .header("host", "h")
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade")
+            .body(())
+            .unwrap();
+        let rejection = server.respond(&head, &Default::default()).unwrap_err();
+        assert_eq!(&rejection.bytes()[..], TEAPOT);
+        let response = ws_async::server::rejection_response(&rejection);
+        assert_eq!(response.status(), StatusCode::IM_A_TEAPOT);
+        assert_eq!(&response.body()[..], b"{\"error\":\"bad request\"}");
+        let errors: Vec<HandshakeError> = seen.lock().unwrap().iter().map(|(e, _)| e.clone()).collect();
+        assert_eq!(errors, [HandshakeError::PathNotFound, HandshakeError::MethodNotGet]);
+    }
+
+    /// `accept_with` with `ServerOptions::client_error`: the same hook, the same bytes; without
+    /// it the default answer.
+    async fn accept_with_client_error_hook<T: TestRt>() {
+        let seen = Seen::default();
+        let (addr, task) = accept_server::<T>(ServerOptions::default().client_error(hook(seen.clone())), 2).await;
+        assert_eq!(exchange::<T>(addr, POST).await, TEAPOT);
+        assert_eq!(exchange::<T>(addr, BAD_VERSION).await, DEFAULT_BAD_VERSION);
+        assert_eq!(within(task).await, [Some(418), Some(400)]);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+
+        let (addr, task) = accept_server::<T>(ServerOptions::default(), 1).await;
+        assert_eq!(exchange::<T>(addr, BAD_VERSION).await, DEFAULT_BAD_VERSION);
+        assert_eq!(within(task).await, [Some(400)]);
+    }
+}
+
+/// Replaces the request target of a request head.
+trait ReplacePath {
+    fn replace_path(&self, target: &str) -> Vec<u8>;
+}
+
+impl ReplacePath for [u8] {
+    fn replace_path(&self, target: &str) -> Vec<u8> {
+        let text = String::from_utf8_lossy(self);
+        text.replacen("/chat", target, 1).into_bytes()
+    }
+}

@@ -1,0 +1,139 @@
+//! The `client_error` hook (Node's `wsClientError` event) on the `Server` and on `accept_with`:
+//! it sees the error and the request of an invalid upgrade request, and its response reaches
+//! the client byte for byte; without it (or when it keeps the default) the default answer is
+//! sent. Loopback only; every test runs under a watchdog.
+#![cfg(feature = "server")]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+mod common;
+use common::watchdog;
+use ws_blocking::http::header::HeaderValue;
+use ws_blocking::http::{Request, Response, StatusCode};
+use ws_blocking::server::Server;
+use ws_blocking::{accept_with, AcceptError, Bytes, ClientErrorReply, Config, HandshakeError, ServerOptions};
+
+/// What a hook saw: the error and the request's method and URI.
+type Seen = Arc<Mutex<Vec<(HandshakeError, String)>>>;
+
+const BAD_VERSION: &[u8] = b"GET /chat?room=1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n";
+
+const POST: &[u8] = b"POST /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+const DENIED: &[u8] = b"GET /chat?deny HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+const OTHER_PATH: &[u8] = b"GET /other HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+const DEFAULT_BAD_VERSION: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: text/plain\r\n\
+content-length: 47\r\nsec-websocket-version: 13, 8\r\n\r\nmissing or invalid Sec-WebSocket-Version header";
+
+const TEAPOT: &[u8] = b"HTTP/1.1 418 I'm a teapot\r\nconnection: close\r\ncontent-length: 23\r\n\
+content-type: application/json\r\nx-error: method is not GET\r\n\r\n{\"error\":\"bad request\"}";
+
+/// Records what it sees, keeps the default for a bad version, answers [`TEAPOT`] otherwise.
+fn hook(seen: Seen) -> impl Fn(&HandshakeError, &Request<()>) -> ClientErrorReply + Send + Sync {
+    move |error, request| {
+        seen.lock().unwrap().push((error.clone(), format!("{} {}", request.method(), request.uri())));
+        if *error == HandshakeError::UnsupportedVersion {
+            return ClientErrorReply::Default;
+        }
+        let mut response = Response::new(Bytes::from_static(b"{\"error\":\"bad request\"}"));
+        *response.status_mut() = StatusCode::IM_A_TEAPOT;
+        let headers = response.headers_mut();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert("x-error", HeaderValue::from_str(&error.to_string()).unwrap());
+        ClientErrorReply::Replace(response)
+    }
+}
+
+/// Sends `request` on a fresh connection and returns everything the server answers.
+fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(request).unwrap();
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn server_client_error_hook_replaces_or_keeps_the_answer() {
+    watchdog(30, || {
+        let seen = Seen::default();
+        let server = Server::builder()
+            .path("/chat")
+            .client_error(hook(seen.clone()))
+            .verify_client(|req, _| req.query() != Some("deny"))
+            .bind("127.0.0.1", 0)
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        assert_eq!(exchange(addr, POST), TEAPOT);
+        assert_eq!(exchange(addr, BAD_VERSION), DEFAULT_BAD_VERSION);
+        let other = exchange(addr, OTHER_PATH);
+        assert!(other.starts_with(b"HTTP/1.1 418 "), "{}", String::from_utf8_lossy(&other));
+        // verify_client's refusal is the application's answer, not a client error.
+        let denied = exchange(addr, DENIED);
+        assert!(denied.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"), "{}", String::from_utf8_lossy(&denied));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                (HandshakeError::MethodNotGet, "POST /chat".to_owned()),
+                (HandshakeError::UnsupportedVersion, "GET /chat?room=1".to_owned()),
+                (HandshakeError::PathNotFound, "GET /other".to_owned()),
+            ]
+        );
+
+        // No hook: the default answers.
+        let plain = Server::builder().bind("127.0.0.1", 0).unwrap();
+        let addr = plain.local_addr().unwrap();
+        assert_eq!(exchange(addr, BAD_VERSION), DEFAULT_BAD_VERSION);
+        let post = exchange(addr, POST);
+        assert!(post.starts_with(b"HTTP/1.1 405 Method Not Allowed\r\n"), "{}", String::from_utf8_lossy(&post));
+    });
+}
+
+#[test]
+fn accept_with_client_error_hook() {
+    watchdog(30, || {
+        for with_hook in [true, false] {
+            let seen = Seen::default();
+            let options = if with_hook {
+                ServerOptions::default().client_error(hook(seen.clone()))
+            } else {
+                ServerOptions::default()
+            };
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let options = Arc::new(options);
+            let server = thread::spawn(move || {
+                let mut statuses = Vec::new();
+                for _ in 0..2 {
+                    let (tcp, _) = listener.accept().unwrap();
+                    match accept_with(tcp, Arc::new(Config::default()), options.clone()) {
+                        Err(AcceptError::Rejected { status, .. }) => statuses.push(status.as_u16()),
+                        other => panic!("expected a rejection, got {:?}", other.map(|_| ())),
+                    }
+                }
+                statuses
+            });
+            let post = exchange(addr, POST);
+            assert_eq!(exchange(addr, BAD_VERSION), DEFAULT_BAD_VERSION);
+            if with_hook {
+                assert_eq!(post, TEAPOT);
+                assert_eq!(server.join().unwrap(), [418, 400]);
+                assert_eq!(seen.lock().unwrap().len(), 2);
+            } else {
+                assert!(post.starts_with(b"HTTP/1.1 405 "), "{}", String::from_utf8_lossy(&post));
+                assert_eq!(server.join().unwrap(), [405, 400]);
+            }
+        }
+    });
+}
