@@ -6,32 +6,36 @@
 //! doc-test and runs those that can finish on their own over 127.0.0.1. Samples that need a
 //! peer elsewhere are marked `no_run`: they are compiled, not run.
 //!
+//! The modules include copies of the chapters that `build.rs` makes, with the chapters' links
+//! to one another (`[Limits](limits.md)` for mdBook) rewritten as links to their modules, so
+//! they lead somewhere in rustdoc too.
+//!
 //! The library has no code of its own.
 #![forbid(unsafe_code)]
 
-#[doc = include_str!("../src/introduction.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/introduction.md"))]
 pub mod introduction {}
 
-#[doc = include_str!("../src/getting-started.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/getting-started.md"))]
 pub mod getting_started {}
 
-#[doc = include_str!("../src/from-node.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/from-node.md"))]
 pub mod from_node {}
 
-#[doc = include_str!("../src/server.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/server.md"))]
 pub mod server {}
 
-#[doc = include_str!("../src/client.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/client.md"))]
 pub mod client {}
 
-#[doc = include_str!("../src/compression.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/compression.md"))]
 pub mod compression {}
 
-#[doc = include_str!("../src/limits.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/limits.md"))]
 pub mod limits {}
 
-#[doc = include_str!("../src/performance.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/performance.md"))]
 pub mod performance {}
 
-#[doc = include_str!("../src/embedding.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/embedding.md"))]
 pub mod embedding {}
