@@ -6,6 +6,8 @@
 //! doc-test and runs those that can finish on their own over 127.0.0.1. Samples that need a
 //! peer elsewhere are marked `no_run`: they are compiled, not run.
 //!
+//! The repository's `README.md` is compiled the same way (under `cfg(doctest)` only).
+//!
 //! The modules include copies of the chapters that `build.rs` makes, with the chapters' links
 //! to one another (`[Limits](limits.md)` for mdBook) rewritten as links to their modules, so
 //! they lead somewhere in rustdoc too.
@@ -39,3 +41,9 @@ pub mod performance {}
 
 #[doc = include_str!(concat!(env!("OUT_DIR"), "/embedding.md"))]
 pub mod embedding {}
+
+/// The repository's README, whose Rust samples are compiled as doc-tests here too (only when
+/// testing, so it is not part of the documentation).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct Readme;
