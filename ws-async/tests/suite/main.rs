@@ -38,6 +38,7 @@ mod close_order;
 mod connection;
 mod delivery;
 mod driver;
+mod hostile;
 mod offload;
 mod server;
 mod split;
