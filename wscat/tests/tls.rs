@@ -189,7 +189,7 @@ async fn passphrase_without_a_value_needs_a_terminal() {
     let out = common::within(
         "wscat in its own session",
         tokio::process::Command::new("setsid")
-            .arg(env!("CARGO_BIN_EXE_wscat"))
+            .args(["--wait", env!("CARGO_BIN_EXE_wscat")])
             .args(["-l", "0", "--bind", "127.0.0.1", "--cert", cert_file.to_str().unwrap()])
             .args(["--key", key_file.to_str().unwrap(), "--passphrase"])
             .stdin(std::process::Stdio::null())
