@@ -174,7 +174,7 @@ mod shutdown;
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub mod tls;
 
-pub use client_stream::{AsyncStream, BoxStream, ClientStream};
+pub use client_stream::{AsyncStream, BoxStream, ClientStream, ServerStream};
 pub use runtime::{AsyncIoSleep, AsyncStd};
 pub use shutdown::ShutdownOnClose;
 pub use ws_async;

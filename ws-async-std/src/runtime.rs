@@ -12,7 +12,7 @@ use async_net::TcpStream;
 use futures_io::{AsyncRead, AsyncWrite};
 use ws_async::runtime::{BlockingJob, Custom, Io, Net, Runtime, Sleep};
 
-use crate::client_stream::{AsyncStream, ClientStream};
+use crate::client_stream::{AsyncStream, ClientStream, ServerStream};
 
 /// async-std and smol, as `ws-async` sees them: both run on the `async-io` reactor, so the
 /// timers are `async_io::Timer`s, the sockets `async-net`'s, blocking work goes to the
@@ -89,6 +89,20 @@ impl Net for AsyncStd {
     type ClientStream = ClientStream;
     type Tcp = TcpStream;
     type Listener = Async<std::net::TcpListener>;
+    type ServerStream = ServerStream;
+
+    fn server_tcp(tcp: TcpStream) -> ServerStream {
+        ServerStream::Tcp(tcp)
+    }
+
+    #[cfg(feature = "rustls")]
+    async fn accept_tls(
+        tcp: TcpStream,
+        config: std::sync::Arc<futures_rustls::rustls::ServerConfig>,
+    ) -> io::Result<ServerStream> {
+        let tls = futures_rustls::TlsAcceptor::from(config).accept(tcp).await?;
+        Ok(ServerStream::Tls(Box::new(tls)))
+    }
 
     async fn connect_tcp(host: String, port: u16, local: Option<IpAddr>) -> io::Result<ClientStream> {
         Ok(ClientStream::Tcp(tcp_connect(&host, port, local).await?))

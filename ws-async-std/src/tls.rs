@@ -16,7 +16,8 @@ pub type ClientTlsStream<S> = futures_rustls::client::TlsStream<S>;
 /// The server side of a TLS stream, from [`accept_tls`].
 pub type ServerTlsStream<S> = futures_rustls::server::TlsStream<S>;
 
-/// Runs the server side of the TLS handshake on a freshly accepted stream and returns the TLS
+/// Runs the server side of the TLS handshake on a freshly accepted stream (the
+/// [`Server`](crate::server::Server) does it itself when built with `bind_tls` / `serve_tls`) and returns the TLS
 /// stream, ready for [`accept_with`](crate::accept_with) or its variants. Bound it with a
 /// timeout: a client that never completes the handshake otherwise holds the stream.
 pub async fn accept_tls<S>(stream: S, acceptor: &TlsAcceptor) -> io::Result<ServerTlsStream<S>>

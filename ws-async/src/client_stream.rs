@@ -1,5 +1,6 @@
 //! [`client_stream!`]: a binding's client stream enum (TCP, Unix socket, TLS, a connector's
-//! stream), written once for both IO-trait ecosystems.
+//! stream), and [`server_stream!`]: its server stream enum (TCP, TLS over it), written once
+//! for both IO-trait ecosystems.
 //!
 //! The enum cannot be a generic type of this crate: its TLS variant wraps the enum itself
 //! (TLS over a proxy tunnel or a connector's stream), and a generic `Tls(Box<R::Tls>)` with
@@ -18,7 +19,7 @@
 macro_rules! client_stream {
     (tokio, $tcp:ty, $unix:ty, $tls:ty) => {
         $crate::__client_stream_enum!([$crate::tokio_io::AsyncRead + $crate::tokio_io::AsyncWrite], $tcp, $unix, $tls);
-        $crate::__client_stream_io!(tokio);
+        $crate::__client_stream_io!(tokio, ClientStream);
     };
     (futures_io, $tcp:ty, $unix:ty, $tls:ty) => {
         $crate::__client_stream_enum!(
@@ -27,7 +28,78 @@ macro_rules! client_stream {
             $unix,
             $tls
         );
-        $crate::__client_stream_io!(futures_io);
+        $crate::__client_stream_io!(futures_io, ClientStream);
+    };
+}
+
+/// Emits, in a binding crate, `ServerStream` (the enum [`Net::ServerStream`](crate::Net) names):
+/// what the `Server`'s listener accepted, plain TCP or TLS over it, with the `AsyncRead` /
+/// `AsyncWrite` implementations of the binding's IO traits. Invoke it in the module that
+/// invokes [`client_stream!`] (it uses that module's `AsyncStream`).
+///
+/// Arguments: `tokio` or `futures_io`, the TCP stream type, and the rustls server stream over
+/// it (e.g. `tokio_rustls::server::TlsStream<tokio::net::TcpStream>`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! server_stream {
+    ($io:ident, $tcp:ty, $tls:ty) => {
+        /// A connection the [`Server`](crate::server::Server)'s listener accepted: TCP, or TLS
+        /// over it for a server bound with `bind_tls` / `serve_tls` (whose `ClientInfo::secure`
+        /// is then set).
+        #[non_exhaustive]
+        pub enum ServerStream {
+            /// A TCP connection (`ws://`).
+            Tcp($tcp),
+            /// TLS over TCP (`wss://`). `get_ref()` gives the TCP stream and the rustls
+            /// connection (SNI, client certificates…).
+            #[cfg(feature = "rustls")]
+            Tls(Box<$tls>),
+        }
+
+        impl std::fmt::Debug for ServerStream {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self {
+                    Self::Tcp(s) => f.debug_tuple("Tcp").field(s).finish(),
+                    #[cfg(feature = "rustls")]
+                    Self::Tls(s) => f.debug_tuple("Tls").field(&s.get_ref().0).finish(),
+                }
+            }
+        }
+
+        impl ServerStream {
+            /// The TCP stream beneath (for its addresses and socket options).
+            pub fn tcp(&self) -> &$tcp {
+                match self {
+                    Self::Tcp(s) => s,
+                    #[cfg(feature = "rustls")]
+                    Self::Tls(s) => s.get_ref().0,
+                }
+            }
+
+            /// Whether the connection is TLS.
+            pub fn is_tls(&self) -> bool {
+                !matches!(self, Self::Tcp(_))
+            }
+
+            #[allow(dead_code)] // used by the tokio IO implementation only
+            fn stream(&self) -> &dyn AsyncStream {
+                match self {
+                    Self::Tcp(s) => s,
+                    #[cfg(feature = "rustls")]
+                    Self::Tls(s) => &**s,
+                }
+            }
+
+            fn pinned(self: std::pin::Pin<&mut Self>) -> std::pin::Pin<&mut dyn AsyncStream> {
+                match self.get_mut() {
+                    Self::Tcp(s) => std::pin::Pin::new(s),
+                    #[cfg(feature = "rustls")]
+                    Self::Tls(s) => std::pin::Pin::new(&mut **s),
+                }
+            }
+        }
+
+        $crate::__client_stream_io!($io, ServerStream);
     };
 }
 
@@ -109,13 +181,13 @@ macro_rules! __client_stream_enum {
     };
 }
 
-/// The IO-trait half of [`client_stream!`]: implementations that forward to the variant's
-/// stream.
+/// The IO-trait half of [`client_stream!`] and [`server_stream!`]: implementations for the
+/// named enum that forward to the variant's stream.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __client_stream_io {
-    (tokio) => {
-        impl $crate::tokio_io::AsyncRead for ClientStream {
+    (tokio, $name:ident) => {
+        impl $crate::tokio_io::AsyncRead for $name {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -125,7 +197,7 @@ macro_rules! __client_stream_io {
             }
         }
 
-        impl $crate::tokio_io::AsyncWrite for ClientStream {
+        impl $crate::tokio_io::AsyncWrite for $name {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -161,8 +233,8 @@ macro_rules! __client_stream_io {
             }
         }
     };
-    (futures_io) => {
-        impl $crate::futures_io::AsyncRead for ClientStream {
+    (futures_io, $name:ident) => {
+        impl $crate::futures_io::AsyncRead for $name {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -172,7 +244,7 @@ macro_rules! __client_stream_io {
             }
         }
 
-        impl $crate::futures_io::AsyncWrite for ClientStream {
+        impl $crate::futures_io::AsyncWrite for $name {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,

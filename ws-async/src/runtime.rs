@@ -110,13 +110,35 @@ impl Target {
 /// The client stream type is the binding's own enum (TCP, Unix socket, TLS, a custom
 /// connector's boxed stream), since a binding implements its ecosystem's IO traits for its own
 /// types only.
-pub trait Net: Runtime + Io<<Self as Net>::ClientStream> + Io<<Self as Net>::Tcp> {
+pub trait Net:
+    Runtime + Io<<Self as Net>::ClientStream> + Io<<Self as Net>::Tcp> + Io<<Self as Net>::ServerStream>
+{
     /// What a client connection runs over.
     type ClientStream: Send + Unpin + Debug + 'static;
     /// An accepted TCP connection.
     type Tcp: Send + Unpin + Debug + 'static;
     /// A listening TCP socket.
     type Listener: Send + Sync + Debug + 'static;
+    /// What a connection the server's listener accepted runs over: TCP, or TLS over it (the
+    /// binding's enum from [`server_stream!`](crate::server_stream)).
+    type ServerStream: Send + Unpin + Debug + 'static;
+
+    /// An accepted TCP connection as a server stream (no TLS).
+    fn server_tcp(tcp: Self::Tcp) -> Self::ServerStream;
+
+    /// Runs the server side of TLS over an accepted TCP connection with `config` (feature
+    /// `rustls`). The default is an `Unsupported` error, for bindings built without TLS.
+    #[cfg(feature = "rustls")]
+    fn accept_tls(
+        tcp: Self::Tcp,
+        config: Arc<rustls::ServerConfig>,
+    ) -> impl Future<Output = io::Result<Self::ServerStream>> + Send {
+        let _ = (tcp, config);
+        std::future::ready(Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this runtime binding was built without TLS",
+        )))
+    }
 
     /// Connects over TCP with `TCP_NODELAY` on, trying each resolved address in turn; with
     /// `local`, from that address (Node `localAddress`), trying only addresses of its family.

@@ -175,7 +175,7 @@ mod runtime;
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub mod tls;
 
-pub use client_stream::{AsyncStream, BoxStream, ClientStream};
+pub use client_stream::{AsyncStream, BoxStream, ClientStream, ServerStream};
 pub use runtime::{Tokio, TokioSleep};
 pub use ws_async;
 

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use ws_async::runtime::{BlockingJob, Custom, Io, Net, Runtime, Sleep};
 
-use crate::client_stream::{AsyncStream, ClientStream};
+use crate::client_stream::{AsyncStream, ClientStream, ServerStream};
 
 /// The tokio runtime, as `ws-async` sees it: tokio's clock (so `tokio::time::pause()` drives
 /// the connections' timers in tests), `tokio::time::Sleep`, `tokio::spawn`,
@@ -94,6 +94,17 @@ impl Net for Tokio {
     type ClientStream = ClientStream;
     type Tcp = TcpStream;
     type Listener = TcpListener;
+    type ServerStream = ServerStream;
+
+    fn server_tcp(tcp: TcpStream) -> ServerStream {
+        ServerStream::Tcp(tcp)
+    }
+
+    #[cfg(feature = "rustls")]
+    async fn accept_tls(tcp: TcpStream, config: std::sync::Arc<rustls::ServerConfig>) -> io::Result<ServerStream> {
+        let tls = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await?;
+        Ok(ServerStream::Tls(Box::new(tls)))
+    }
 
     async fn connect_tcp(host: String, port: u16, local: Option<IpAddr>) -> io::Result<ClientStream> {
         Ok(ClientStream::Tcp(tcp_connect(&host, port, local).await?))

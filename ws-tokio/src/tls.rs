@@ -38,7 +38,8 @@ pub type ClientTlsStream<S> = tokio_rustls::client::TlsStream<S>;
 /// The server side of a TLS stream, from [`accept_tls`].
 pub type ServerTlsStream<S> = tokio_rustls::server::TlsStream<S>;
 
-/// Runs the server side of the TLS handshake on a freshly accepted stream (typically a
+/// Runs the server side of the TLS handshake on a freshly accepted stream (the
+/// [`Server`](crate::server::Server) does it itself when built with `bind_tls` / `serve_tls`) (typically a
 /// `TcpStream`) and returns the TLS stream, ready for [`accept_with`](crate::accept_with) or
 /// its variants. Bound it with `tokio::time::timeout`: a client that never completes the
 /// handshake otherwise holds the stream. A failed handshake is an `io::Error` (the rustls

@@ -133,7 +133,7 @@ impl<R: Net> ServerBuilder<R> {
         self
     }
 
-    fn into_inner(self) -> Arc<Inner> {
+    fn into_inner(self, tls: Option<TlsConfig>) -> Arc<Inner> {
         let ServerSettings { options, path, should_handle, client_tracking, slow_policy, shutdown, nodelay, .. } =
             self.settings.clone();
         Arc::new(Inner {
@@ -147,6 +147,7 @@ impl<R: Net> ServerBuilder<R> {
             queue: self.queue,
             shutdown,
             nodelay,
+            tls,
             closing: Default::default(),
             closed: Default::default(),
         })
@@ -155,7 +156,7 @@ impl<R: Net> ServerBuilder<R> {
     /// A server without a listener (Node `noServer`): upgrades come from another HTTP stack
     /// through [`Server::handle_upgrade`], [`Server::respond`] or [`Server::accept_stream`].
     pub fn build(self) -> Server<R> {
-        Server::new(self.into_inner(), None, false)
+        Server::new(self.into_inner(None), None, false)
     }
 
     /// Binds a listener on `host:port` (Node `port` and `host`; port 0 picks a free one) with
@@ -167,7 +168,7 @@ impl<R: Net> ServerBuilder<R> {
         let mut last = None;
         for addr in R::resolve(host.to_owned(), port).await? {
             match R::bind(addr, self.settings.backlog) {
-                Ok(listener) => return Ok(Server::new(self.into_inner(), Some(listener), false)),
+                Ok(listener) => return Ok(Server::new(self.into_inner(None), Some(listener), false)),
                 Err(e) => last = Some(e),
             }
         }
@@ -184,7 +185,7 @@ impl<R: Net> ServerBuilder<R> {
             Ok(listener) => listener,
             Err(_) => R::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), self.settings.backlog)?,
         };
-        Ok(Server::new(self.into_inner(), Some(listener), false))
+        Ok(Server::new(self.into_inner(None), Some(listener), false))
     }
 
     /// Accepts WebSocket connections on a listener you already have (Node `server`); starts
@@ -193,6 +194,40 @@ impl<R: Net> ServerBuilder<R> {
     /// and use [`build`](Self::build) with [`Server::respond`] or [`Server::handle_upgrade`].
     /// [`Server::close`] hands the listener back.
     pub fn serve(self, listener: R::Listener) -> Server<R> {
-        Server::new(self.into_inner(), Some(listener), true)
+        Server::new(self.into_inner(None), Some(listener), true)
+    }
+
+    /// [`bind`](Self::bind) serving `wss://` (Node `{ server: https.createServer(..) }`): each
+    /// connection runs the TLS handshake with `config` (bounded by the handshake timeout) in
+    /// its handshake task, then the WebSocket one; [`ClientInfo::secure`] is set, and
+    /// [`Server::accept_websocket`]'s stream is the binding's `ServerStream::Tls`. Build
+    /// `config` with `tls::server_config_from_pem` (or
+    /// `tls::server_config_with_client_auth_pem` to require client certificates).
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub async fn bind_tls(self, host: &str, port: u16, config: Arc<rustls::ServerConfig>) -> io::Result<Server<R>> {
+        let mut last = None;
+        for addr in R::resolve(host.to_owned(), port).await? {
+            match R::bind(addr, self.settings.backlog) {
+                Ok(listener) => return Ok(Server::new(self.into_inner(Some(config)), Some(listener), false)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{host:?} did not resolve"))))
+    }
+
+    /// [`serve`](Self::serve) serving `wss://` (see [`bind_tls`](Self::bind_tls)).
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn serve_tls(self, listener: R::Listener, config: Arc<rustls::ServerConfig>) -> Server<R> {
+        Server::new(self.into_inner(Some(config)), Some(listener), true)
     }
 }
+
+/// The TLS settings of a `bind_tls` / `serve_tls` server.
+#[cfg(feature = "rustls")]
+pub(crate) type TlsConfig = Arc<rustls::ServerConfig>;
+/// No TLS without the `rustls` feature.
+#[cfg(not(feature = "rustls"))]
+pub(crate) type TlsConfig = std::convert::Infallible;

@@ -30,8 +30,8 @@
 //!
 //! | Node | here |
 //! |---|---|
-//! | `new WebSocket.Server({ port, host, backlog })` | [`ServerBuilder::bind`] |
-//! | `new WebSocket.Server({ server })` | [`ServerBuilder::serve`] on your `TcpListener`, or [`Server::accept_stream`] on any stream you accepted (TLS…) |
+//! | `new WebSocket.Server({ port, host, backlog })` | [`ServerBuilder::bind`] ([`ServerBuilder::bind_tls`] for `wss://`, feature `rustls`) |
+//! | `new WebSocket.Server({ server })` | [`ServerBuilder::serve`] on your `TcpListener` ([`ServerBuilder::serve_tls`]), or [`Server::accept_stream`] on any stream you accepted |
 //! | `new WebSocket.Server({ noServer: true })` + `handleUpgrade` | [`ServerBuilder::build`] + [`Server::handle_upgrade`] (another stack parsed the head, we write the `101`) or [`Server::respond`] (hyper/axum write the `101`, then [`WebSocket::from_parts`]) |
 //! | `wss.shouldHandle(req)` | [`ServerBuilder::should_handle`], [`Server::should_handle`] |
 //! | `wss.address()` | [`Server::local_addr`] |
@@ -111,7 +111,9 @@ pub struct ClientInfo {
     pub remote: Option<SocketAddr>,
     /// The local address the connection arrived on.
     pub local: Option<SocketAddr>,
-    /// Whether the connection is encrypted (TLS; Node `info.secure`).
+    /// Whether the connection is encrypted (TLS; Node `info.secure`). A server built with
+    /// [`ServerBuilder::bind_tls`] or [`ServerBuilder::serve_tls`] sets it; for streams you
+    /// accept yourself, set it with [`with_secure`](Self::with_secure).
     pub secure: bool,
 }
 
@@ -240,7 +242,7 @@ impl std::error::Error for ServerError {
     }
 }
 
-type IncomingItem<R> = Result<Accepted<<R as Net>::Tcp, R>, io::Error>;
+type IncomingItem<R> = Result<Accepted<<R as Net>::ServerStream, R>, io::Error>;
 
 /// A WebSocket server (Node `WebSocket.Server`); see the [module documentation](self).
 ///
@@ -274,6 +276,9 @@ pub(crate) struct Inner {
     queue: usize,
     shutdown: Shutdown,
     nodelay: bool,
+    /// The TLS settings of a `bind_tls` / `serve_tls` listener.
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    tls: Option<builder::TlsConfig>,
     closing: AtomicBool,
     /// Notified once when the server closes (wakes pending `accept` calls).
     closed: Notify,
@@ -378,7 +383,7 @@ impl<R: Net> Server<R> {
 
     /// The next upgraded connection as a plain [`WebSocket`], never tracked (drive it in a
     /// task of your own). Errors as [`accept`](Self::accept). Cancel safe.
-    pub async fn accept_websocket(&self) -> Result<Accepted<R::Tcp, R>, ServerError> {
+    pub async fn accept_websocket(&self) -> Result<Accepted<R::ServerStream, R>, ServerError> {
         let incoming = self.incoming.as_ref().ok_or(ServerError::NoListener)?;
         let mut closed = pin!(self.inner.closed.notified());
         closed.as_mut().enable();
@@ -583,7 +588,8 @@ async fn accept_until_stopped<R: Net>(
                 let info = ClientInfo { remote: Some(remote), local, secure: false };
                 let (inner, tx) = (inner.clone(), tx.clone());
                 R::spawn(async move {
-                    if let Ok(accepted) = inner.accept_stream::<R::Tcp, R>(tcp, info).await {
+                    let Some((stream, info)) = inner.open::<R>(tcp, info).await else { return };
+                    if let Ok(accepted) = inner.accept_stream::<R::ServerStream, R>(stream, info).await {
                         if let Err(mpsc::error::SendError(Ok(accepted))) = tx.send(Ok(accepted)).await {
                             // The server closed meanwhile.
                             inner.dismiss(accepted.ws).await;
@@ -625,6 +631,22 @@ fn refusal(r: Refusal) -> Rejection {
 }
 
 impl Inner {
+    /// An accepted TCP connection as the server's stream: TLS when the server has a TLS
+    /// config (bounded by the handshake timeout; `None` when it fails), with
+    /// [`ClientInfo::secure`] set, else plain.
+    async fn open<R: Net>(&self, tcp: R::Tcp, info: ClientInfo) -> Option<(R::ServerStream, ClientInfo)> {
+        #[cfg(feature = "rustls")]
+        if let Some(config) = &self.tls {
+            let handshake = R::accept_tls(tcp, config.clone());
+            let tls = match self.config.get_handshake_timeout() {
+                Some(limit) => runtime::timeout::<R, _>(limit, handshake).await?,
+                None => handshake.await,
+            };
+            return tls.ok().map(|stream| (stream, info.with_secure(true)));
+        }
+        Some((R::server_tcp(tcp), info))
+    }
+
     /// `should_handle`, or else the `path` check.
     fn handles(&self, req: &Request<()>) -> bool {
         handles(self.path.as_deref(), self.should_handle.as_deref(), req)

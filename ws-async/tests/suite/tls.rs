@@ -12,8 +12,10 @@ use std::time::Duration;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use ws_async::runtime::{Custom, Io};
+use ws_async::runtime::{Custom, Io, Net};
+use ws_async::server::Server;
 use ws_async::tls::rustls::pki_types::{CertificateDer, ServerName};
 use ws_async::tls::rustls::{self, ServerConfig};
 use ws_async::tls::{server_config_from_pem, server_config_with_client_auth_pem, TlsOptions};
@@ -103,6 +105,14 @@ async fn wss_server<T: TestRt>(
         }
     });
     (addr, rx, task.abort_on_drop())
+}
+
+/// Receives `text` as the next event.
+async fn round_trip_recv<S, R: Io<S>>(ws: &mut WebSocket<S, R>, text: &str) {
+    match within(ws.recv()).await {
+        Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, text),
+        other => panic!("{other:?}"),
+    }
 }
 
 async fn round_trip<S, R: Io<S>>(ws: &mut WebSocket<S, R>, text: &str) {
@@ -438,5 +448,59 @@ on_every_runtime! {
         .unwrap_err();
         assert!(matches!(e, ConnectError::Timeout), "{e:?}");
         holder.abort();
+    }
+
+    /// `Server::bind_tls` / `serve_tls`: a `wss://` client connects and `ClientInfo::secure` is
+    /// set without the application doing anything; a client that does not speak TLS is
+    /// dropped; a plain `bind` listener's connections are not secure.
+    async fn server_tls_listener_sets_secure<T: TestRt>() {
+        let ca = Ca::new("test CA");
+        let (cert, key, _) = ca.server_leaf(&["localhost", "127.0.0.1"]);
+        let tls_config = server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        let server = within(Server::<T::R>::builder().bind_tls("127.0.0.1", 0, tls_config.clone())).await.unwrap();
+        let addr = server.local_addr().unwrap();
+
+        // A client that does not speak TLS gets no WebSocket (and the server keeps going).
+        let mut raw_tcp = raw::<T>(within(T::connect(addr)).await.unwrap());
+        let request = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\r\n", addr.port());
+        let _ = within(raw_tcp.write_all(request.as_bytes())).await;
+        let mut answer = Vec::new();
+        let _ = within(raw_tcp.read_to_end(&mut answer)).await;
+        assert!(!answer.starts_with(b"HTTP/1.1"), "{}", String::from_utf8_lossy(&answer));
+
+        let url = format!("wss://localhost:{}/secure", addr.port());
+        let (mut ws, _) =
+            within(ClientBuilder::<T::R>::new(&url).tls(TlsOptions::new().ca_pem(&ca.pem)).connect()).await.unwrap();
+        let mut conn = within(server.accept()).await.unwrap();
+        assert!(conn.info.secure);
+        assert!(conn.info.remote.is_some_and(|a| a.ip().is_loopback()));
+        assert_eq!(conn.request.uri().path(), "/secure");
+        ws.send("over the TLS listener").await.unwrap();
+        match within(conn.events.recv()).await {
+            Some(Ok(Event::Message(m))) => conn.handle.send(m).await.unwrap(),
+            other => panic!("{other:?}"),
+        }
+        match within(ws.recv()).await {
+            Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, "over the TLS listener"),
+            other => panic!("{other:?}"),
+        }
+
+        // serve_tls on the application's listener; accept_websocket's stream is TLS too.
+        let listener = <T::R as Net>::bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let served = Server::<T::R>::builder().serve_tls(listener, tls_config);
+        let addr = served.local_addr().unwrap();
+        let url = format!("wss://127.0.0.1:{}/", addr.port());
+        let (mut ws, _) =
+            within(ClientBuilder::<T::R>::new(&url).tls(TlsOptions::new().ca_pem(&ca.pem)).connect()).await.unwrap();
+        let mut accepted = within(served.accept_websocket()).await.unwrap();
+        assert!(accepted.info.secure);
+        within(accepted.ws.send("served")).await.unwrap();
+        round_trip_recv(&mut ws, "served").await;
+
+        // A plain listener: not secure.
+        let plain = within(Server::<T::R>::builder().bind("127.0.0.1", 0)).await.unwrap();
+        let url = format!("ws://127.0.0.1:{}/", plain.local_addr().unwrap().port());
+        let (_ws, _) = within(ClientBuilder::<T::R>::new(&url).connect()).await.unwrap();
+        assert!(!within(plain.accept()).await.unwrap().info.secure);
     }
 }
