@@ -16,7 +16,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
 use tokio::sync::mpsc::{self, error::TrySendError as ChannelFull, OwnedPermit};
@@ -45,6 +45,17 @@ pub enum Outbound {
 }
 
 impl Outbound {
+    /// Whether the command sends something (refused once the connection is no longer open);
+    /// `Close` and `Terminate` are always taken.
+    fn sends(&self) -> bool {
+        !matches!(self, Self::Close(_) | Self::Terminate)
+    }
+
+    /// A message the application handed over (counted when it cannot be sent).
+    fn is_message(&self) -> bool {
+        matches!(self, Self::Message(_) | Self::Prepared(_))
+    }
+
     /// Checks what the connection would refuse outright (control payload sizes, close codes).
     fn validate(&self) -> Result<(), SendError> {
         match self {
@@ -75,17 +86,45 @@ enum Item {
 }
 
 /// State the driver shares with the handles.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Status {
     /// `Event::Closed` was produced, or the driver ended.
     closed: AtomicBool,
+    /// Whether commands that send are accepted: true while the connection is open. The
+    /// driver clears it under the write lock, then takes what is left in the queue; a handle
+    /// checks it and queues under the read lock. So every command that sends was queued
+    /// before the driver stopped accepting (and is applied or counted as unsent), or is
+    /// refused with an error.
+    accepting: RwLock<bool>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self { closed: AtomicBool::new(false), accepting: RwLock::new(true) }
+    }
 }
 
 /// Sends to a connection run by a driver task. Cheap to clone; `Send + Sync`.
 ///
-/// Commands go through a bounded queue, in order. They are applied while the connection is
-/// open; once it is closing or closed the driver drops them (a message after a close is not
-/// sent). Every method returns [`Error::ConnectionClosed`] once the connection has closed.
+/// Commands go through a bounded queue, in order, and are applied while the connection is
+/// open.
+///
+/// # When a message is on the wire, queued, or lost
+///
+/// - `send` / `try_send` (and the prepared variants) returning `Ok` means the message is in
+///   the command queue, not on the wire: the driver moves it into the connection (in order;
+///   a large compressed message first goes through [`offload`](crate::offload)), and writes
+///   it as the peer reads. There is no per-message acknowledgement; a clean close
+///   (`Event::Closed` with [`CloseInfo::was_clean`](ws_proto::CloseInfo::was_clean)) means
+///   every message queued before the close went out before the close frame.
+/// - Once the connection is no longer open (this side's close was applied, the peer's close
+///   was echoed, a failure, a timer, `terminate`), every method that sends returns
+///   [`Error::ConnectionClosed`] (`try_*`: [`TrySendError::Closed`] with the message back).
+/// - A message accepted (`Ok`) that can no longer be sent (it was still queued behind a close
+///   or a `close_now`, or was being compressed when the connection ended) is counted in the
+///   `Event::Closed`'s [`CloseInfo::unsent_messages`](ws_proto::CloseInfo::unsent_messages):
+///   never dropped silently. Output the connection already held when it was terminated or
+///   timed out is discarded with it (Node `terminate()`); `Closed` then carries the error.
 #[derive(Clone)]
 pub struct WsHandle {
     tx: mpsc::Sender<Outbound>,
@@ -109,17 +148,28 @@ impl WsHandle {
             return Err(Error::ConnectionClosed);
         }
         let permit = self.tx.reserve().await.map_err(|_| Error::ConnectionClosed)?;
+        let accepting = self.status.accepting.read().unwrap_or_else(PoisonError::into_inner);
+        if !*accepting && cmd.sends() {
+            return Err(Error::ConnectionClosed);
+        }
         permit.send(cmd);
         Ok(())
     }
 
     /// Queues a command if the queue has room, without waiting.
     pub fn try_command(&self, cmd: Outbound) -> Result<(), TrySendError<Outbound>> {
-        self.try_push(cmd, |c| c)
+        let sends = cmd.sends();
+        self.try_push(cmd, sends, |c| c)
     }
 
-    fn try_push<T>(&self, item: T, wrap: impl FnOnce(T) -> Outbound) -> Result<(), TrySendError<T>> {
+    /// Queues `item` (wrapped by `wrap`) if there is room; `sends`: whether the command sends
+    /// something (refused once the connection is no longer open).
+    fn try_push<T>(&self, item: T, sends: bool, wrap: impl FnOnce(T) -> Outbound) -> Result<(), TrySendError<T>> {
         if self.is_closed() {
+            return Err(TrySendError::Closed(item));
+        }
+        let accepting = self.status.accepting.read().unwrap_or_else(PoisonError::into_inner);
+        if !*accepting && sends {
             return Err(TrySendError::Closed(item));
         }
         match self.tx.try_reserve() {
@@ -134,15 +184,19 @@ impl WsHandle {
         }
     }
 
-    /// Sends a message (queues it for the driver, waiting for room). Cancel safe.
+    /// Sends a message: queues it for the driver, waiting for room (backpressure). `Ok` means
+    /// queued, not written (see [When a message is on the wire](WsHandle#when-a-message-is-on-the-wire-queued-or-lost));
+    /// [`Error::ConnectionClosed`] once the connection is no longer open. Cancel safe.
     pub async fn send(&self, msg: impl Into<Message>) -> Result<(), Error> {
         self.command(Outbound::Message(msg.into())).await
     }
 
     /// Queues a message without waiting: [`TrySendError::Full`] when the queue is full (a slow
-    /// consumer; a broadcaster drops the message or closes the connection with 1013).
+    /// consumer; a broadcaster drops the message or closes the connection with 1013),
+    /// [`TrySendError::Closed`] once the connection is no longer open; both hand the message
+    /// back. `Ok` means queued, as for [`send`](Self::send).
     pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), TrySendError<Message>> {
-        self.try_push(msg.into(), Outbound::Message)
+        self.try_push(msg.into(), true, Outbound::Message)
     }
 
     /// Sends a message framed once for many connections, waiting for room.
@@ -153,7 +207,7 @@ impl WsHandle {
     /// Queues a prepared message without waiting (encode-once broadcast: clone the
     /// `PreparedMessage`, which shares its bytes).
     pub fn try_send_prepared(&self, msg: PreparedMessage) -> Result<(), TrySendError<PreparedMessage>> {
-        self.try_push(msg, Outbound::Prepared)
+        self.try_push(msg, true, Outbound::Prepared)
     }
 
     /// Sends a ping; the pong arrives as `Event::Pong` on the [`EventReceiver`].
@@ -177,8 +231,9 @@ impl WsHandle {
         self.command(Outbound::Terminate).await
     }
 
-    /// Starts the closing handshake at once, ahead of the commands still queued (which are
-    /// then dropped: a closing connection sends no more messages). Works when the queue is
+    /// Starts the closing handshake at once, ahead of the commands still queued (a closing
+    /// connection sends no more messages: theirs are counted in the `Event::Closed`'s
+    /// [`CloseInfo::unsent_messages`](ws_proto::CloseInfo::unsent_messages)). Works when the queue is
     /// full, so a server can close a slow consumer (e.g. with 1013 Try Again Later). The close
     /// frame is written after the output the connection already holds; if the peer does not
     /// read it, the close timeout ends the connection. Does nothing if it is already closing.
@@ -300,6 +355,11 @@ pub struct Driver<S, R: Runtime> {
     receiver_gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// The connection is over; only held events remain to deliver.
     finished: bool,
+    /// Commands that send are still accepted (a copy of `status.accepting`).
+    accepting: bool,
+    /// Messages accepted from the handles that could not be sent (added to
+    /// [`CloseInfo::unsent_messages`](ws_proto::CloseInfo::unsent_messages)).
+    unsent: usize,
     status: Arc<Status>,
 }
 
@@ -344,6 +404,8 @@ impl<S, R: Io<S>> WebSocket<S, R> {
             reserve: None,
             receiver_gone: None,
             finished: false,
+            accepting: true,
+            unsent: 0,
             status: status.clone(),
         };
         let receiver = EventReceiver { rx, urgent: urgent_tx.clone() };
@@ -353,10 +415,11 @@ impl<S, R: Io<S>> WebSocket<S, R> {
 
 impl<S, R: Io<S>> Driver<S, R> {
     fn apply(&mut self, cmd: Outbound) {
+        let message = cmd.is_message();
         let conn = &mut self.ws.conn;
-        // Refusals (the connection is no longer open) are dropped: the handle reports closing
-        // through `is_closed` and the event channel.
-        let _ = match cmd {
+        // A refused message (the connection is no longer open) is counted for `Event::Closed`;
+        // other refusals (a ping, a second close) need no report.
+        let result = match cmd {
             Outbound::Message(m) => {
                 crate::stream::queue(conn, &mut self.ws.write.offload, m).map_err(|_| SendError::NotOpen)
             }
@@ -369,11 +432,35 @@ impl<S, R: Io<S>> Driver<S, R> {
                 Ok(())
             }
         };
+        if message && result.is_err() {
+            self.unsent += 1;
+        }
+        self.check_open();
+    }
+
+    /// Once the connection is no longer open, stops accepting commands that send and takes
+    /// those already queued: their messages are counted as unsent (a `Terminate` among them
+    /// still applies).
+    fn check_open(&mut self) {
+        if !self.accepting || self.ws.conn.state() == State::Open {
+            return;
+        }
+        self.accepting = false;
+        *self.status.accepting.write().unwrap_or_else(PoisonError::into_inner) = false;
+        while let Ok(cmd) = self.commands.try_recv() {
+            match cmd {
+                Outbound::Terminate => self.ws.terminate(),
+                cmd if cmd.is_message() => self.unsent += 1,
+                _ => {}
+            }
+        }
     }
 
     /// Hands an event to the channel, or holds it while the channel is full.
-    fn deliver(&mut self, event: Item) {
-        if matches!(event, Item::Event(Ok(Event::Closed(_)))) {
+    fn deliver(&mut self, mut event: Item) {
+        if let Item::Event(Ok(Event::Closed(info))) = &mut event {
+            self.check_open();
+            info.unsent_messages += self.unsent;
             self.status.closed.store(true, Ordering::Release);
         }
         if !self.events_open {
@@ -510,6 +597,7 @@ impl<S: Unpin, R: Io<S>> Future for Driver<S, R> {
                 }
                 Poll::Pending => {}
             }
+            this.check_open();
             // The peer's close was just reached: announce it in the next turn.
             progress |= this.ws.conn.is_close_echo_held() && !this.peer_closing_sent;
             // A compression finished: commands may be taken again.

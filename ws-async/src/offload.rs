@@ -42,6 +42,16 @@
 //! cannot be stopped: if the connection is dropped (or closed) meanwhile, the compression
 //! still runs to its end on its thread, then its result is discarded and its permit released.
 //!
+//! # A message that can no longer be sent is reported
+//!
+//! If the connection stops being open while a message is in the slot (a keepalive or close
+//! timer, `terminate`, an IO failure, a driver's `close_now`), the message cannot be queued
+//! any more: it is never written. It is not dropped silently: the connection's
+//! `Event::Closed` counts it in
+//! [`CloseInfo::unsent_messages`](ws_proto::CloseInfo::unsent_messages) (ws-proto counts every
+//! message lent for compression and not handed back when the connection leaves `Open`), and
+//! [`buffered_amount`](crate::WebSocket::buffered_amount) included it until then.
+//!
 //! Where the runtime has no blocking pool at hand (e.g. a tokio binding polled outside a
 //! tokio runtime) the compression runs inline.
 //!
@@ -208,7 +218,8 @@ impl<R: Runtime> Offload<R> {
             if conn.state() == State::Open {
                 return Err(SendError::CompressionPending);
             }
-            // Nothing more can be sent: the slot's message is lost with the connection.
+            // Nothing more can be sent: the slot's message is lost with the connection (counted
+            // in its `CloseInfo::unsent_messages`).
             self.stage = None;
         }
         let opts = SendOptions::default();
@@ -244,7 +255,8 @@ impl<R: Runtime> Offload<R> {
 
     /// Drives the slot: waits for a permit, compresses, and hands the result to `conn` (which
     /// queues its frames). `Ready` once the slot is empty. When the connection is no longer
-    /// open the slot's message is dropped (a send after a close is not sent).
+    /// open the slot's message is dropped: `conn` counted it in its `Event::Closed`'s
+    /// `unsent_messages` when it left `Open`.
     pub(crate) fn poll(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             if conn.state() != State::Open {

@@ -212,6 +212,13 @@ pub struct CloseInfo {
     pub initiator: Initiator,
     /// Why the library ended the connection, if it did (protocol error, timeout, EOF).
     pub error: Option<Error>,
+    /// Messages the application handed over that were never sent: a message lent for
+    /// compression off the runtime ([`Connection::prepare_compressed`]) when the connection
+    /// stopped being open (a timer, `terminate`, an IO failure, the peer's EOF, or a close
+    /// that overtook it) cannot be queued any more. 0 when everything accepted was queued.
+    ///
+    /// [`Connection::prepare_compressed`]: crate::Connection::prepare_compressed
+    pub unsent_messages: usize,
 }
 
 impl CloseInfo {

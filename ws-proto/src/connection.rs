@@ -82,6 +82,9 @@ pub struct Connection {
     /// A client sends its frames unmasked (testing tool, see `set_unmasked_sends`).
     unmasked_sends: bool,
     bytes_received: u64,
+    /// Messages lent for compression ([`prepare_compressed`](Self::prepare_compressed)) when
+    /// the connection left `Open`: they can no longer be sent ([`CloseInfo::unsent_messages`]).
+    unsent_messages: usize,
 }
 
 impl std::fmt::Debug for Connection {
@@ -145,6 +148,7 @@ impl Connection {
             hold_close_echo: false,
             echo_held: false,
             bytes_received: 0,
+            unsent_messages: 0,
         };
         conn.set_local_deflate(&local);
         conn
@@ -415,6 +419,7 @@ impl Connection {
                 if self.state == State::Open {
                     self.initiator = Initiator::Library;
                 }
+                self.leave_open();
                 self.state = State::Closed;
                 self.closed_pending = true;
                 self.timers.stop_all();
@@ -446,6 +451,7 @@ impl Connection {
 
     /// Both close frames exchanged, or the connection failed.
     fn enter_closed(&mut self, now: Instant) {
+        self.leave_open();
         self.state = State::Closed;
         self.closed_pending = true;
         self.input.clear();
@@ -458,6 +464,15 @@ impl Connection {
         self.arm_close_timer(now);
         if self.input.eof {
             self.done = true;
+        }
+    }
+
+    /// Called before the state leaves `Open`: a message lent for compression and not handed
+    /// back can no longer be sent (its `send_compressed` will be refused), so it is counted
+    /// for [`CloseInfo::unsent_messages`].
+    fn leave_open(&mut self) {
+        if self.state == State::Open && self.deflater.as_ref().is_some_and(Deflater::is_busy) {
+            self.unsent_messages += 1;
         }
     }
 
@@ -498,6 +513,7 @@ impl Connection {
             close_received: self.close_received,
             initiator: self.initiator,
             error: self.error.clone(),
+            unsent_messages: self.unsent_messages,
         }
     }
 
@@ -694,6 +710,11 @@ impl Connection {
     /// [`SendError::CompressionPending`]; control frames, `close` and receiving go on. Dropping
     /// the task or its result is safe: the next message starts a fresh compressor. When the
     /// message would not be compressed, the task passes it through unchanged.
+    ///
+    /// If the connection stops being open (a timer, [`terminate`](Self::terminate), the
+    /// peer's EOF, a failure, [`close`](Self::close)) while the task or its result is still
+    /// out, the message can no longer be sent: `send_compressed` refuses it and the
+    /// connection's `Event::Closed` counts it in [`CloseInfo::unsent_messages`].
     pub fn prepare_compressed(
         &mut self,
         msg: impl Into<Message>,
@@ -767,6 +788,7 @@ impl Connection {
         }
         self.queue_close(frame);
         self.initiator = Initiator::Local;
+        self.leave_open();
         self.state = State::Closing;
         self.timers.stop(Timer::KeepAlive);
         self.timers.stop(Timer::PongDeadline);
@@ -795,6 +817,7 @@ impl Connection {
     /// [`is_terminated`](Self::is_terminated) becomes true.
     pub fn terminate(&mut self) {
         if self.state != State::Closed {
+            self.leave_open();
             self.state = State::Closed;
             self.initiator = Initiator::Local;
             self.closed_pending = true;

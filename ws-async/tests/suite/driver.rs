@@ -238,3 +238,88 @@ on_every_runtime! {
         }
     }
 }
+
+on_every_runtime! {
+    /// Messages a handle queued behind a close are never silently dropped: once the driver
+    /// applied the close, later sends fail (`ConnectionClosed`, `TrySendError::Closed`), and
+    /// those accepted before it noticed are counted in `Event::Closed`'s `unsent_messages`;
+    /// the message queued before the close reaches the peer.
+    async fn sends_after_the_close_fail_or_are_counted<T: TestRt>() {
+        let (mut client, server) = tcp_pair::<T>(config()).await;
+        let (driver, handle, mut events) = server.into_driver(8);
+        // The driver is not running yet: all three are queued (Ok).
+        within(handle.send("before")).await.unwrap();
+        within(handle.close(CloseCode::NORMAL, "bye")).await.unwrap();
+        within(handle.send("after 1")).await.unwrap();
+        handle.try_send("after 2").unwrap();
+        let driver = T::spawn(driver);
+        // Once the close is applied, nothing that sends is accepted any more.
+        // Until the driver applied the close, a send may still be accepted: each one accepted
+        // must then be counted.
+        let mut raced = 0;
+        eventually(|| match handle.try_send("late") {
+            Ok(()) => {
+                raced += 1;
+                false
+            }
+            Err(TrySendError::Closed(_)) => true,
+            Err(e) => panic!("{e:?}"),
+        })
+        .await;
+        assert!(matches!(within(handle.send("late")).await, Err(Error::ConnectionClosed)));
+        assert!(matches!(within(handle.ping(&b"late"[..])).await, Err(Error::ConnectionClosed)));
+        let client_task = T::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(Ok(event)) = client.recv().await {
+                match event {
+                    Event::Message(m) => got.push(m),
+                    Event::Closed(info) => return (got, info),
+                    _ => {}
+                }
+            }
+            panic!("no Closed");
+        });
+        let (got, info) = within(client_task).await;
+        assert_eq!(got, [Message::text("before")]);
+        assert_eq!((info.code(), info.reason()), (CloseCode::NORMAL, "bye"));
+        match within(events.recv()).await {
+            Some(Ok(Event::Closed(info))) => {
+                assert!(info.was_clean());
+                assert_eq!(info.unsent_messages, 2 + raced, "the messages queued behind the close");
+            }
+            other => panic!("{other:?}"),
+        }
+        within(driver).await;
+    }
+
+    /// With the event receiver dropped, the peer's close is still echoed only after the
+    /// commands queued before it were applied: the peer gets every message, then the echo.
+    async fn receiver_dropped_held_echo_waits_for_queued_commands<T: TestRt>() {
+        const N: usize = 20;
+        // One message at a time leaves the driver's output (high-water mark 1), so the peer's
+        // close is read while most commands still wait in the queue.
+        let (mut client, server) = tcp_pair::<T>(config_with(|c| c.write_high_water(1))).await;
+        let (driver, handle, events) = server.into_driver(N);
+        drop(events);
+        for i in 0..N {
+            handle.try_send(format!("m{i}")).unwrap();
+        }
+        within(client.close(CloseCode::NORMAL, "done")).await.unwrap();
+        let driver = T::spawn(driver);
+        let mut got = Vec::new();
+        let info = loop {
+            match within(client.recv()).await {
+                Some(Ok(Event::Message(m))) => got.push(m),
+                Some(Ok(Event::Closed(info))) => break info,
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        };
+        let want: Vec<Message> = (0..N).map(|i| Message::text(format!("m{i}"))).collect();
+        assert_eq!(got, want);
+        assert!(info.was_clean(), "{info:?}");
+        assert_eq!(info.code(), CloseCode::NORMAL);
+        drop((handle, client));
+        within(driver).await;
+    }
+}

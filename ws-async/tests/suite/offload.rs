@@ -383,3 +383,33 @@ on_every_runtime! {
         assert_eq!(stats(limit).total, before.total, "nothing should have been offloaded");
     }
 }
+
+on_every_runtime! {
+    /// A message in the offload slot when the connection is terminated is reported, not
+    /// silently dropped: `Event::Closed` counts it in `unsent_messages` (direct `WebSocket`
+    /// after `feed`, and driver mode after `send` then `terminate_now`).
+    async fn a_message_in_the_slot_when_the_connection_ends_is_reported<T: TestRt>() {
+        let lim = limit::<T>(3);
+        let (port, _rx) = spawn_server::<T>(Some(deflate(lim)));
+        let mut client = connect::<T>(port, Some(deflate(lim))).await;
+        within(client.feed(payload(4 << 20, 5))).await.unwrap();
+        assert!(client.buffered_amount() >= 4 << 20, "in the slot");
+        client.terminate();
+        match within(client.recv()).await {
+            Some(Ok(Event::Closed(info))) => assert_eq!(info.unsent_messages, 1, "{info:?}"),
+            other => panic!("{other:?}"),
+        }
+
+        let (port, _rx) = spawn_server::<T>(Some(deflate(lim)));
+        let client = connect::<T>(port, Some(deflate(lim))).await;
+        let (handle, mut events) = client.spawn(4);
+        within(handle.send(payload(16 << 20, 6))).await.unwrap();
+        // Being compressed (a debug build takes seconds for 16 MiB).
+        eventually(|| stats(lim).running == 1).await;
+        handle.terminate_now().unwrap();
+        match within(events.recv()).await {
+            Some(Ok(Event::Closed(info))) => assert_eq!(info.unsent_messages, 1, "{info:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

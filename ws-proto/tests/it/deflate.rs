@@ -907,6 +907,57 @@ fn offloaded_compression() {
     assert_eq!(evs, [Ev::text(&big)]);
 }
 
+/// A message lent for compression when the connection stops being open can no longer be
+/// sent: `send_compressed` refuses it and `Event::Closed` counts it in `unsent_messages`, for
+/// every way out of `Open` (terminate, the pong deadline, a close that overtook it); a task dropped before, or handed back in time, is not counted.
+#[test]
+fn a_message_lent_for_compression_when_the_connection_ends_is_reported() {
+    let big = noise(20_000, 13);
+    let closed = |c: &mut Connection| loop {
+        match c.poll_event(Instant::now()) {
+            Some(ws_proto::Event::Closed(info)) => return info,
+            Some(_) => {}
+            None => panic!("no Closed"),
+        }
+    };
+    let ends: [(&str, fn(&mut Connection)); 3] = [
+        ("terminate", |c| c.terminate()),
+        ("pong deadline", |c| {
+            let t0 = Instant::now();
+            for s in 1..=6 {
+                c.handle_timeout(t0 + Duration::from_secs(s));
+            }
+            assert_eq!(c.state(), State::Closed);
+        }),
+        ("close", |c| c.close(None, Instant::now()).unwrap()),
+    ];
+    for (what, end) in ends {
+        let keepalive =
+            Config::default().keep_alive(Some(Duration::from_millis(500)), Some(Duration::from_millis(500)));
+        let mut s = deflate_pair(DeflateConfig::default(), DeflateConfig::default(), &keepalive, &keepalive);
+        let task = s.client.prepare_compressed(Message::text(big.clone()), SendOptions::new()).unwrap();
+        end(&mut s.client);
+        let done = task.run();
+        assert!(s.client.send_compressed(done).is_err(), "{what}");
+        if what == "close" {
+            // The peer answers the close: the handshake completes, the message stays unsent.
+            let out = drain(&mut s.client);
+            s.server.receive(&out);
+            while s.server.poll_event(Instant::now()).is_some() {}
+            let back = drain(&mut s.server);
+            s.client.receive(&back);
+        }
+        assert_eq!(closed(&mut s.client).unsent_messages, 1, "{what}");
+    }
+    // Handed back in time, or dropped by the adapter before the end: nothing unsent.
+    let mut s = default_pair();
+    let task = s.client.prepare_compressed(Message::text(big.clone()), SendOptions::new()).unwrap();
+    s.client.send_compressed(task.run()).unwrap();
+    drop(s.client.prepare_compressed(Message::text(big.clone()), SendOptions::new()).unwrap());
+    s.client.terminate();
+    assert_eq!(closed(&mut s.client).unsent_messages, 0);
+}
+
 // ------------------------------------------------------------------ properties
 
 #[derive(Clone, Debug)]
