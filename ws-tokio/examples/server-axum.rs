@@ -1,27 +1,28 @@
-//! axum 0.8 integration: a route whose handler upgrades to a ws-tokio WebSocket (an echo
-//! server on `/ws`, plain HTTP on `/`). axum (through hyper) writes the 101 that
-//! [`Server::respond`] returns, then hands over the upgraded socket.
+//! axum 0.8 integration (feature `axum`): a route whose handler takes ws-tokio's
+//! [`WebSocketUpgrade`] extractor, as with axum's own, and echoes (`/ws`); plain HTTP on `/`.
+//! The extractor answers with ws-proto's handshake rules (here: subprotocol `chat` when
+//! offered, permessage-deflate) and hands over a ws-tokio `WebSocket`, which a [`Server`] in
+//! `noServer` mode tracks in its `clients()` (for broadcasts and `shutdown`).
 //!
-//! `cargo run -p ws-tokio --example server-axum -- [PORT]` (default 8080), then
-//! `wscat -c ws://127.0.0.1:8080/ws`.
+//! `cargo run -p ws-tokio --features axum --example server-axum -- [PORT]` (default 8080),
+//! then `wscat -c ws://127.0.0.1:8080/ws`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use ws_tokio::server::{self, ClientInfo, Server};
-use ws_tokio::{Event, WebSocket};
+use ws_tokio::axum::WebSocketUpgrade;
+use ws_tokio::server::{ClientInfo, Server};
+use ws_tokio::{DeflateConfig, Event, ServerOptions};
 
 /// The router: `/` answers plain HTTP, `/ws` upgrades.
 pub fn app() -> Router {
-    // axum routes by path already, so the WebSocket server needs no `path`.
+    // No listener of its own: it only tracks the connections axum upgraded.
     let server = Arc::new(Server::builder().build());
     Router::new().route("/", get(|| async { "hello from axum\n" })).route("/ws", get(upgrade)).with_state(server)
 }
@@ -29,31 +30,21 @@ pub fn app() -> Router {
 async fn upgrade(
     State(server): State<Arc<Server>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    mut req: Request,
+    ws: WebSocketUpgrade,
 ) -> Response {
-    let info = ClientInfo::new(Some(remote));
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let head = req.map(|_| ());
-    match server.respond(&head, &info) {
-        Ok((response, conn)) => {
-            tokio::spawn(async move {
-                let Ok(upgraded) = on_upgrade.await else { return };
-                let ws = WebSocket::from_connection(TokioIo::new(upgraded), conn);
-                let mut client = server.track(ws, info, head);
-                // Echo.
-                while let Some(Ok(event)) = client.events.recv().await {
-                    if let Event::Message(msg) = event {
-                        if client.handle.send(msg).await.is_err() {
-                            break;
-                        }
-                    }
+    let options = ServerOptions::default().subprotocols(["chat"]).per_message_deflate(Some(DeflateConfig::default()));
+    let head = ws.request().clone();
+    ws.options(Arc::new(options)).on_upgrade(move |socket| async move {
+        let mut client = server.track(socket, ClientInfo::new(Some(remote)), head);
+        // Echo.
+        while let Some(Ok(event)) = client.events.recv().await {
+            if let Event::Message(msg) = event {
+                if client.handle.send(msg).await.is_err() {
+                    break;
                 }
-            });
-            response.map(|()| Body::empty())
+            }
         }
-        // Not an acceptable upgrade (e.g. a plain GET: 426): answer with the refusal.
-        Err(rejection) => server::rejection_response(&rejection).map(Body::from),
-    }
+    })
 }
 
 /// Serves [`app`] on `listener` (with the peer address for `ConnectInfo`).

@@ -65,6 +65,9 @@ async fn handle(
         Ok((response, conn)) => {
             tokio::spawn(async move {
                 let Ok(upgraded) = on_upgrade.await else { return };
+                // hyper's `Upgraded` replays the bytes hyper read past the request, so
+                // `from_connection`; `from_parts` is for the raw stream plus those bytes
+                // (`Upgraded::downcast`, see the server-multiple example).
                 let ws = WebSocket::from_connection(TokioIo::new(upgraded), conn);
                 let mut client = server.track(ws, info, head);
                 while let Some(Ok(event)) = client.events.recv().await {

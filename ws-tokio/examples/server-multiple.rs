@@ -3,6 +3,10 @@
 //! upgrades for `/foo` to one [`Server`] and `/bar` to the other (both in Node's `noServer`
 //! mode). Each echoes with its name: `foo: …` or `bar: …`.
 //!
+//! `Server::respond` checks each request; hyper writes the `101`, then the socket is driven
+//! with `WebSocket::from_parts` (the raw `TcpStream` and the bytes hyper already read) or
+//! `WebSocket::from_connection` (hyper's `Upgraded`, which replays those bytes): see `adopt`.
+//!
 //! `cargo run -p ws-tokio --example server-multiple -- [PORT]` (default 8080), then
 //! `wscat -c ws://127.0.0.1:8080/foo`.
 
@@ -74,8 +78,11 @@ async fn route(
     }
 }
 
-/// Drives the upgraded socket: taken back from hyper as the `TcpStream` plus the bytes hyper
-/// already read (`WebSocket::from_parts`), and tracked in the server's `clients()`.
+/// Drives the upgraded socket, tracked in the server's `clients()`. Taken back from hyper as
+/// the raw `TcpStream` (`Upgraded::downcast`), the bytes hyper read past the request are only
+/// in `read_buf`: `WebSocket::from_parts` hands them to the connection first. Left as hyper's
+/// `Upgraded` (when the downcast does not apply), the stream replays those bytes itself:
+/// `WebSocket::from_connection`.
 fn adopt(
     server: &Server,
     upgraded: hyper::upgrade::Upgraded,

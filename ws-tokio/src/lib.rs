@@ -162,13 +162,19 @@
 //!   all zlib options).
 //! - `miniz`: ws-proto's miniz_oxide backend (15-bit compressor window only), used when
 //!   `zlib-rs` is off (`default-features = false`).
+//! - `axum`: the [`axum`] module, an axum 0.8 extractor
+//!   ([`WebSocketUpgrade`](axum::WebSocketUpgrade)) that answers the upgrade with ws-proto's
+//!   handshake rules and hands a [`WebSocket`] to its callback.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The crate documentation links to the feature-gated modules; without those features the
 // links have no target, which is expected there.
-#![cfg_attr(not(all(feature = "server", feature = "rustls")), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(not(all(feature = "server", feature = "rustls", feature = "axum")), allow(rustdoc::broken_intra_doc_links))]
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod client_stream;
 mod runtime;
 #[cfg(feature = "rustls")]

@@ -9,6 +9,7 @@ mod common;
 #[path = "../examples/server-auth.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod example_auth;
+#[cfg(feature = "axum")]
 #[path = "../examples/server-axum.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod example_axum;
@@ -137,6 +138,7 @@ async fn example_auth_checks_tokens() {
 }
 
 /// The `server-axum` example: the upgrade on axum's `/ws` route, plain HTTP elsewhere.
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn example_axum_upgrades_on_its_route() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

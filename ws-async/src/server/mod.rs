@@ -465,10 +465,20 @@ impl<R: Net> Server<R> {
     }
 
     /// For hosts that write the response themselves (hyper, axum): runs every check and
-    /// returns the `101` to send and the [`Connection`]; once the host completed the upgrade,
-    /// drive it with [`WebSocket::from_parts`]`(io, read_buf, connection)`. A refusal is a
-    /// [`Rejection`] whose `response` (status, headers) and [`bytes`](Rejection::bytes) the host
-    /// sends instead.
+    /// returns the `101` to send and the [`Connection`]. A refusal is a [`Rejection`] whose
+    /// `response` (status, headers) and [`bytes`](Rejection::bytes) the host sends instead
+    /// ([`rejection_response`]).
+    ///
+    /// Once the host completed the upgrade, drive the connection with:
+    /// - [`WebSocket::from_connection`]`(io, connection)` when `io` is the host's upgraded
+    ///   stream as it hands it over (hyper's `Upgraded`, in `hyper_util::rt::TokioIo`): it
+    ///   replays the bytes the host read past the request itself, so nothing is lost;
+    /// - [`WebSocket::from_parts`]`(io, read_buf, connection)` when you take the raw stream
+    ///   back instead (hyper's `Upgraded::downcast` gives the `TcpStream` and `read_buf`, the
+    ///   bytes hyper read with the request, Node's `head`): those bytes are only in `read_buf`,
+    ///   and `from_parts` hands them to the connection first.
+    ///
+    /// With axum, ws-tokio's `axum::WebSocketUpgrade` extractor (feature `axum`) does all this.
     ///
     /// Synchronous: with [`ServerBuilder::verify_client_async`] configured it refuses with 500
     /// (the hook cannot run here); use [`respond_async`](Self::respond_async).
