@@ -13,11 +13,12 @@
 //!
 //! | name | stack |
 //! |---|---|
-//! | `ws-tokio` | ws-tokio, multi-thread runtime, `accept_with` + `recv`/`send` |
+//! | `ws-tokio` | ws-tokio, multi-thread runtime, `accept_with` + `recv`/`feed` (`recv` writes the fed answers before it waits) |
 //! | `ws-tokio-ct` | the same on a current-thread runtime |
 //! | `ws-smol` | ws-async-std on smol (`smol::block_on`, tasks on smol's global executor) |
 //! | `ws-blocking` | ws-blocking, a thread per connection |
 //! | `tungstenite` | tokio-tungstenite `accept_async`, `StreamExt::next` + `SinkExt::send` |
+//! | `tungstenite-forward` | tokio-tungstenite's echo example: `split`, `read.try_filter(..).forward(write)` |
 //! | `fastwebsockets` | fastwebsockets `FragmentCollector`, `read_frame` + `write_frame` (upgrade answered by hand, as its hyper helper would) |
 //! | `tokio-websockets` | tokio-websockets `ServerBuilder::accept`, `next` + `send` |
 //! | `sockudo` | sockudo-ws `WebSocketStream` (its `simple_echo` example; `CompressedWebSocketStream` with deflate) |
@@ -33,7 +34,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -44,6 +45,7 @@ pub const SERVERS: &[&str] = &[
     "ws-smol",
     "ws-blocking",
     "tungstenite",
+    "tungstenite-forward",
     "fastwebsockets",
     "tokio-websockets",
     "sockudo",
@@ -52,14 +54,16 @@ pub const SERVERS: &[&str] = &[
 ];
 
 /// Variants that `--servers` accepts but the default runs leave out (experiments):
-/// `ws-tokio-feed` is `ws-tokio` echoing with `feed` (queue without flushing) instead of `send`.
-pub const EXTRA_SERVERS: &[&str] = &["ws-tokio-feed"];
+/// `ws-tokio-send` is `ws-tokio` echoing with `send` (queue and write each answer) instead of
+/// `feed` (queue; `recv` writes before it waits).
+pub const EXTRA_SERVERS: &[&str] = &["ws-tokio-send"];
 
 /// The servers built on this workspace's stack.
 pub const OURS: &[&str] = &["ws-tokio", "ws-tokio-ct", "ws-smol", "ws-blocking"];
 
 /// The other Rust WebSocket libraries: the reference every ratio is taken against.
-pub const RUST_PEERS: &[&str] = &["tungstenite", "fastwebsockets", "tokio-websockets", "sockudo"];
+pub const RUST_PEERS: &[&str] =
+    &["tungstenite", "tungstenite-forward", "fastwebsockets", "tokio-websockets", "sockudo"];
 
 /// Whether `name` can negotiate permessage-deflate.
 pub fn supports_deflate(name: &str) -> bool {
@@ -253,7 +257,14 @@ pub fn serve(name: &str, deflate: Option<u8>) {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(tokio_server(listener, name.to_owned(), deflate));
         }
-        "ws-tokio" | "ws-tokio-feed" | "tungstenite" | "fastwebsockets" | "tokio-websockets" | "sockudo" | "raw" => {
+        "ws-tokio"
+        | "ws-tokio-send"
+        | "tungstenite"
+        | "tungstenite-forward"
+        | "fastwebsockets"
+        | "tokio-websockets"
+        | "sockudo"
+        | "raw" => {
             listener.set_nonblocking(true).expect("nonblocking");
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
             rt.block_on(tokio_server(listener, name.to_owned(), deflate));
@@ -283,9 +294,10 @@ async fn tokio_server(listener: std::net::TcpListener, name: String, deflate: Op
         let name = name.clone();
         tokio::spawn(async move {
             match name.as_str() {
-                "ws-tokio" | "ws-tokio-ct" => ours_tokio(tcp, config, options, false).await,
-                "ws-tokio-feed" => ours_tokio(tcp, config, options, true).await,
+                "ws-tokio" | "ws-tokio-ct" => ours_tokio(tcp, config, options, true).await,
+                "ws-tokio-send" => ours_tokio(tcp, config, options, false).await,
                 "tungstenite" => tungstenite(tcp).await,
+                "tungstenite-forward" => tungstenite_forward(tcp).await,
                 "fastwebsockets" => fastwebsockets(tcp).await,
                 "tokio-websockets" => tokio_websockets(tcp).await,
                 "sockudo" => sockudo(tcp, deflate).await,
@@ -299,7 +311,8 @@ async fn ours_tokio(tcp: TcpStream, config: Arc<ws_proto::Config>, options: Arc<
     let Ok(mut ws) = ws_tokio::accept_with(tcp, config, options).await else { return };
     while let Some(Ok(event)) = ws.recv().await {
         if let ws_proto::Event::Message(m) = event {
-            // `feed` queues without writing; the next `recv` writes what is queued.
+            // `feed` queues without writing; `recv` writes what is queued before it waits for
+            // the peer, so the answers to one read's messages leave in one write.
             let sent = if feed { ws.feed(m).await } else { ws.send(m).await };
             if sent.is_err() {
                 break;
@@ -319,7 +332,7 @@ async fn ours_smol(listener: std::net::TcpListener, deflate: Option<u8>) {
             let Ok(mut ws) = ws_async_std::accept_with(tcp, config, options).await else { return };
             while let Some(Ok(event)) = ws.recv().await {
                 if let ws_proto::Event::Message(m) = event {
-                    if ws.send(m).await.is_err() {
+                    if ws.feed(m).await.is_err() {
                         break;
                     }
                 }
@@ -340,7 +353,7 @@ fn ours_blocking(listener: std::net::TcpListener, deflate: Option<u8>) {
             let Ok(mut ws) = ws_blocking::accept_with(tcp, config, options) else { return };
             while let Some(Ok(event)) = ws.recv() {
                 if let ws_proto::Event::Message(m) = event {
-                    if ws.send(m).is_err() {
+                    if ws.feed(m).is_err() {
                         break;
                     }
                 }
@@ -359,6 +372,14 @@ async fn tungstenite(tcp: TcpStream) {
             break;
         }
     }
+}
+
+/// tokio-tungstenite's own echo example: the read half forwarded into the write half, which
+/// flushes only when the read half has nothing ready (so it batches too).
+async fn tungstenite_forward(tcp: TcpStream) {
+    let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+    let (write, read) = ws.split();
+    let _ = read.try_filter(|msg| std::future::ready(msg.is_text() || msg.is_binary())).forward(write).await;
 }
 
 async fn fastwebsockets(mut tcp: TcpStream) {

@@ -34,16 +34,26 @@ pub(crate) trait Machine {
     }
     fn recv_slot(&mut self, len_hint: usize) -> &mut [u8];
     fn commit_received(&mut self, n: usize);
+    /// Whether the next read should go into the thread's shared read buffer and be copied in
+    /// (nothing buffered: the machine then holds no receive memory while it waits).
+    fn reads_shared(&self) -> bool {
+        false
+    }
+    /// Copies received bytes in.
+    fn receive(&mut self, data: &[u8]);
     fn receive_eof(&mut self);
     fn poll_timeout(&self) -> Option<Instant>;
     fn handle_timeout(&mut self, now: Instant);
 }
 
 macro_rules! machine {
-    ($t:ty $(, $hint:ident)?) => {
+    ($t:ty $(, $hint:ident, $shared:ident)?) => {
         impl Machine for $t {
             $(fn $hint(&self) -> usize {
                 <$t>::$hint(self)
+            }
+            fn $shared(&self) -> bool {
+                self.buffered_input() == 0
             })?
             fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
                 <$t>::poll_transmit(self)
@@ -53,6 +63,9 @@ macro_rules! machine {
             }
             fn commit_received(&mut self, n: usize) {
                 <$t>::commit_received(self, n)
+            }
+            fn receive(&mut self, data: &[u8]) {
+                <$t>::receive(self, data)
             }
             fn receive_eof(&mut self) {
                 <$t>::receive_eof(self)
@@ -67,7 +80,7 @@ macro_rules! machine {
     };
 }
 
-machine!(Connection, read_hint);
+machine!(Connection, read_hint, reads_shared);
 machine!(ClientHandshake);
 
 impl Machine for ServerHandshake {
@@ -82,6 +95,9 @@ impl Machine for ServerHandshake {
     fn commit_received(&mut self, n: usize) {
         Self::commit_received(self, n);
     }
+    fn receive(&mut self, data: &[u8]) {
+        Self::receive(self, data);
+    }
     fn receive_eof(&mut self) {
         Self::receive_eof(self);
     }
@@ -93,14 +109,55 @@ impl Machine for ServerHandshake {
     }
 }
 
-/// One read into the machine's receive slot: `Ready(Ok(n))` after committing `n` bytes
-/// (`0`: EOF, already handed to `receive_eof`).
+/// Size of each thread's shared read buffer: the largest read a connection with nothing
+/// buffered makes (`Connection::read_hint` never asks for more then).
+const SHARED_READ: usize = 64 * 1024;
+
+thread_local! {
+    /// The read buffer connections with nothing buffered share on this thread: a read that
+    /// finds nothing costs no memory per connection, and what arrives is copied into the
+    /// connection (one allocation of exactly its size, which the parsed messages slice).
+    static SHARED: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0; SHARED_READ].into_boxed_slice());
+}
+
+/// One read into the machine: `Ready(Ok(n))` after handing it `n` bytes (`0`: EOF, already
+/// handed to `receive_eof`). With nothing buffered the read goes into the thread's shared
+/// buffer; inside a frame, straight into the machine's receive slot.
 pub(crate) fn poll_read_into<R, S, M>(io: &mut S, m: &mut M, cx: &mut Context<'_>) -> Poll<io::Result<usize>>
 where
     R: Io<S>,
     M: Machine + ?Sized,
 {
     let hint = m.read_hint();
+    if m.reads_shared() {
+        let shared = SHARED.with(|cell| {
+            // Busy only if this read is nested in another connection's (a WebSocket over a
+            // byte stream of another one): that read takes the slot path.
+            let Ok(mut buf) = cell.try_borrow_mut() else { return None };
+            let len = hint.min(buf.len());
+            Some(match R::poll_read(io, cx, &mut buf[..len]) {
+                Poll::Ready(Ok(n)) => {
+                    m.receive(&buf[..n.min(len)]);
+                    Poll::Ready(Ok(n))
+                }
+                other => other,
+            })
+        });
+        if let Some(result) = shared {
+            return match result {
+                Poll::Ready(Ok(0)) => {
+                    m.receive_eof();
+                    Poll::Ready(Ok(0))
+                }
+                Poll::Pending => {
+                    // Nothing came: let the machine release an empty receive region.
+                    m.commit_received(0);
+                    Poll::Pending
+                }
+                other => other,
+            };
+        }
+    }
     let result = R::poll_read(io, cx, m.recv_slot(hint));
     match result {
         Poll::Ready(Ok(n)) => {

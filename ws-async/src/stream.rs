@@ -46,8 +46,11 @@ use crate::runtime::{Io, Runtime};
 ///
 /// # Sending
 ///
-/// [`send`](Self::send) queues and writes; [`feed`](Self::feed) queues without writing (the
-/// next `recv`, `flush` or `send` writes it). Both first wait until the output queue is below
+/// [`send`](Self::send) queues and writes; [`feed`](Self::feed) queues without writing: the
+/// next `flush` or `send` writes it, and so does `recv` once the messages already received are
+/// all delivered (just before it waits for the peer). A request/response loop that answers with
+/// `feed` therefore writes all the answers to one read's requests in one system call. Both
+/// first wait until the output queue is below
 /// `Config::write_high_water` ([`poll_ready`](Self::poll_ready)), so a peer that does not read
 /// bounds this side's memory to about the high-water mark plus one message.
 ///
@@ -344,7 +347,10 @@ impl<S, R: Io<S>> WebSocket<S, R> {
 
     /// Queues a message after waiting until the queue is below the high-water mark, without
     /// writing it: many small messages then go out in few writes. The next
-    /// [`flush`](Self::flush), `send` or [`recv`](Self::recv) writes it.
+    /// [`flush`](Self::flush) or `send` writes it, and so does [`recv`](Self::recv) when it
+    /// has delivered every message already received and is about to wait for more (an echo or
+    /// request/response loop `recv` → `feed` needs no flush; a task that stops calling `recv`
+    /// must `flush`).
     ///
     /// Cancel safety: the message is queued whole or not at all.
     pub async fn feed(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
@@ -578,9 +584,10 @@ impl<R: Runtime> RecvState<R> {
         self.close_info.as_ref()
     }
 
-    /// The loop every adapter shares: (1) fire expired timers; (2) return a ready event after
-    /// opportunistically writing what producing it queued; (3) write queued output; (4) stop
-    /// once terminated; (5) read when the connection wants input.
+    /// The loop every adapter shares: (1) fire expired timers; (2) return a ready event (writing
+    /// only an auto-pong or a queue past the high-water mark: the rest waits for step 3, so a
+    /// read batch's answers share one write); (3) write queued output; (4) stop once
+    /// terminated; (5) read when the connection wants input.
     pub(crate) fn poll_event<D: Duplex<R> + ?Sized>(
         &mut self,
         conn: &mut Connection,
@@ -626,7 +633,13 @@ impl<R: Runtime> RecvState<R> {
                         self.held = Some(event);
                         continue;
                     }
-                    if conn.wants_write() {
+                    // Output is corked while input is buffered: everything queued in one read
+                    // batch (replies the application fed, pongs) goes out in one write, made
+                    // below before the next read. Exceptions: an auto-pong goes out at once
+                    // (the application may take long before asking again) and a queue past
+                    // the high-water mark is written to keep it bounded.
+                    let urgent = matches!(event, Event::Ping(_)) || !conn.is_write_ready();
+                    if urgent && conn.wants_write() {
                         if let Poll::Ready(Err(e)) = d.poll_write(conn, cx) {
                             conn.terminate();
                             d.state().dropped = true;

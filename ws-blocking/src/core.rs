@@ -138,8 +138,10 @@ macro_rules! sending_methods {
         }
 
         /// Queues a message without writing it, unless the queue is above the write high-water
-        /// mark (then it is flushed first). [`flush`](Self::flush), `send` or a receive writes
-        /// it: many small messages then go out in few writes.
+        /// mark (then it is flushed first). [`flush`](Self::flush) or `send` writes it, and so
+        /// does a receive once every message already received is delivered (before it waits
+        /// for the peer): many small messages then go out in few writes, and an echo or
+        /// request/response loop answering with `feed` writes once per read.
         pub fn feed(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
             let msg = msg.into();
             $crate::core::queue(self.sender(), true, false, |c| $crate::core::queue_message(c, msg))

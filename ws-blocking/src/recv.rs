@@ -29,6 +29,8 @@ struct Look {
     terminated: bool,
     wants_read: bool,
     wants_write: bool,
+    /// The output queue is below the high-water mark.
+    write_ready: bool,
     /// The peer's close was reached and its echo is held (driver mode).
     echo_held: bool,
 }
@@ -43,9 +45,9 @@ impl RecvState {
         self.pending_error = Some(e);
     }
 
-    /// The loop every adapter shares: (1) fire expired timers; (2) return a ready event after
-    /// writing what producing it queued (a pong, a close echo, the server's half-close);
-    /// (3) write queued output; (4) stop once terminated; (5) read when the connection wants
+    /// The loop every adapter shares: (1) fire expired timers; (2) return a ready event, writing
+    /// first only what must not wait (an auto-pong, a close echo, the server's half-close, a
+    /// queue past the high-water mark); (3) write queued output; (4) stop once terminated; (5) read when the connection wants
     /// input.
     pub(crate) fn recv<C: Receiver>(&mut self, c: &mut C) -> Option<io::Result<Event>> {
         if let Some(e) = self.pending_error.take() {
@@ -64,11 +66,17 @@ impl RecvState {
                     terminated: conn.is_terminated(),
                     wants_read: conn.wants_read(),
                     wants_write: conn.wants_write(),
+                    write_ready: conn.is_write_ready(),
                     echo_held: conn.is_close_echo_held(),
                 }
             });
             if let Some(event) = look.event {
-                return Some(Ok(self.deliver(c, event, look.wants_write)));
+                // Output is corked while input is buffered: a read batch's answers (fed
+                // replies, pongs) share one write, made below before the next read. An
+                // auto-pong goes at once (the application may take long to ask again), and a
+                // queue past the high-water mark is written to keep it bounded.
+                let urgent = matches!(event, Event::Ping(_)) || !look.write_ready;
+                return Some(Ok(self.deliver(c, event, look.wants_write && urgent)));
             }
             if let Err(e) = c.write_out(false) {
                 return self.io_failed(c, e);
@@ -108,10 +116,10 @@ impl RecvState {
         }
     }
 
-    /// Hands an event out after writing what producing it queued.
-    fn deliver<C: Receiver>(&mut self, c: &mut C, event: Event, wants_write: bool) -> Event {
+    /// Hands an event out, after writing the queued output when `write` (or it is `Closed`).
+    fn deliver<C: Receiver>(&mut self, c: &mut C, event: Event, write: bool) -> Event {
         let closed = matches!(event, Event::Closed(_));
-        if wants_write || closed {
+        if write || closed {
             if let Err(e) = c.write_out(closed) {
                 c.with_conn(|conn| conn.terminate());
                 c.close_io();

@@ -265,20 +265,27 @@ impl Connection {
     }
 
     /// A zero-filled region of at least `len_hint` bytes to read into; follow with
-    /// [`commit_received`](Self::commit_received). Avoids a copy compared with `receive`.
+    /// [`commit_received`](Self::commit_received). Avoids a copy compared with `receive`: the
+    /// region is allocated with the bytes already buffered, so a frame read in many pieces ends
+    /// up in one allocation. While nothing is buffered (`buffered_input() == 0`, the usual
+    /// state of an idle connection), reading into a buffer shared between connections and
+    /// handing the bytes to [`receive`](Self::receive) costs a copy of what arrived but keeps
+    /// no receive memory in the connection between messages.
     pub fn recv_slot(&mut self, len_hint: usize) -> &mut [u8] {
         self.input.recv_slot(len_hint)
     }
 
-    /// How many bytes to ask [`recv_slot`](Self::recv_slot) for next: adaptive (small while
-    /// the peer sends little, so idle connections hold about 4 KiB; larger while reads fill
-    /// their slot), and enough for the rest of a frame being read, up to 4 MiB.
+    /// How many bytes to ask [`recv_slot`](Self::recv_slot) (or a shared read buffer) for
+    /// next: adaptive (4 KiB while the peer sends little, growing to 64 KiB while reads fill
+    /// what they were given), and enough for the rest of a frame being read, up to 4 MiB.
     pub fn read_hint(&self) -> usize {
         let need = self.decoder.need(self.config.deliver_fragments).saturating_sub(self.input.len());
         self.input.hint().max(need.min(4 << 20))
     }
 
-    /// Marks `n` bytes of the last [`recv_slot`](Self::recv_slot) as received.
+    /// Marks `n` bytes of the last [`recv_slot`](Self::recv_slot) as received. `0` says the
+    /// read found nothing (it would block): with nothing buffered, the connection then releases
+    /// its receive region, so a connection waiting for its peer holds no receive memory.
     pub fn commit_received(&mut self, n: usize) {
         self.input.commit(n);
         if n > 0 {
@@ -318,7 +325,7 @@ impl Connection {
     /// queued as a side effect. `Event::Closed` comes exactly once, and then `None` forever.
     #[must_use]
     pub fn poll_event(&mut self, now: Instant) -> Option<Event> {
-        self.input.commit(0);
+        self.input.abandon_slot();
         self.note_activity(now);
         loop {
             if self.closed_pending {

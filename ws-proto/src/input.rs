@@ -5,19 +5,21 @@ use bytes::BytesMut;
 /// Received bytes awaiting parsing, with an end-of-stream flag.
 ///
 /// Adapters either copy in with [`receive`](Self::receive) or read straight into
-/// [`recv_slot`](Self::recv_slot) and then [`commit`](Self::commit). Reads land in `spare`, a
-/// zero-initialized region (the crate has no `unsafe`) that survives reads returning nothing,
-/// so a `Pending` read costs no memset; committed bytes move into `buf` without a copy when
-/// `buf` is empty or contiguous with them.
+/// [`recv_slot`](Self::recv_slot) and then [`commit`](Self::commit). The slot is `spare`, a
+/// zero-initialized region (the crate has no `unsafe`) allocated together with the unparsed
+/// bytes, so committed bytes join `buf` without a copy, and one allocation holds a whole frame
+/// once its header gave its length. While nothing is buffered the region is released, so an
+/// idle connection whose adapter reads into a shared buffer and copies in holds no receive
+/// memory at all.
 #[derive(Debug)]
 pub(crate) struct InputBuffer {
     pub(crate) buf: BytesMut,
-    /// Zeroed bytes that the next read goes into.
+    /// Zeroed bytes that the next read goes into, directly after `buf` in the same allocation.
     spare: BytesMut,
     /// Length of the slot handed out by `recv_slot` and not yet committed.
     slot: usize,
     /// Adaptive read size: grows while reads fill their slot, shrinks when they come back
-    /// small, so idle connections hold little memory.
+    /// small.
     hint: usize,
     pub(crate) eof: bool,
 }
@@ -34,36 +36,52 @@ impl Default for InputBuffer {
 }
 
 impl InputBuffer {
+    /// Copies `data` in. Into an empty buffer it goes to an allocation of its own, exactly its
+    /// size: messages parsed from it are slices of that allocation.
     pub(crate) fn receive(&mut self, data: &[u8]) {
         self.slot = 0;
-        self.buf.extend_from_slice(data);
+        if data.is_empty() {
+            return;
+        }
+        self.adapt(data.len(), self.hint);
+        if self.buf.is_empty() {
+            self.spare = BytesMut::new();
+            self.buf = BytesMut::from(data);
+        } else {
+            self.buf.extend_from_slice(data);
+        }
     }
 
     pub(crate) fn recv_slot(&mut self, len_hint: usize) -> &mut [u8] {
         let want = len_hint.max(MIN_SLOT);
         let oversized = self.buf.is_empty() && self.spare.len() > 4 * want;
         if self.spare.len() < want || oversized {
-            // A fresh zeroed allocation (calloc: large ones come zeroed from the OS for free).
-            self.spare = BytesMut::zeroed(want);
+            // One zeroed region (calloc: large ones come zeroed from the OS for free) for the
+            // unparsed bytes and the read, so that what the read brings joins them in place.
+            // The unparsed bytes (a frame's beginning) are copied once.
+            let kept = self.buf.len();
+            let mut region = BytesMut::zeroed(kept + want);
+            region[..kept].copy_from_slice(&self.buf);
+            self.spare = region.split_off(kept);
+            self.buf = region;
         }
         self.slot = self.spare.len();
         &mut self.spare[..]
     }
 
+    /// Takes `n` bytes of the slot as received. `n == 0` means the read found nothing: with
+    /// nothing buffered the connection is idle, and the receive region is released.
     pub(crate) fn commit(&mut self, n: usize) {
-        let n = n.min(self.slot);
-        let filled = n == self.slot;
-        self.slot = 0;
+        let slot = std::mem::take(&mut self.slot);
+        let n = n.min(slot);
         if n == 0 {
+            if self.buf.is_empty() {
+                self.buf = BytesMut::new();
+                self.spare = BytesMut::new();
+            }
             return;
         }
-        self.hint = if filled {
-            (self.hint * 2).min(MAX_HINT)
-        } else if n < self.hint / 4 {
-            (self.hint / 2).max(MIN_SLOT)
-        } else {
-            self.hint
-        };
+        self.adapt(n, slot);
         let data = self.spare.split_to(n);
         if self.buf.is_empty() {
             self.buf = data;
@@ -71,6 +89,23 @@ impl InputBuffer {
             // O(1) when `data` directly follows `buf` in the same allocation, else a copy.
             self.buf.unsplit(data);
         }
+    }
+
+    /// Forgets a slot handed out and not committed (the adapter gave up on that read).
+    pub(crate) fn abandon_slot(&mut self) {
+        self.slot = 0;
+    }
+
+    /// Grows the read size while reads fill what they were given, shrinks it when they bring
+    /// little.
+    fn adapt(&mut self, got: usize, asked: usize) {
+        self.hint = if got >= asked.max(MIN_SLOT) {
+            (self.hint * 2).min(MAX_HINT)
+        } else if got < self.hint / 4 {
+            (self.hint / 2).max(MIN_SLOT)
+        } else {
+            self.hint
+        };
     }
 
     /// The read size to ask for next (adaptive, at least `MIN_SLOT`).
@@ -84,8 +119,15 @@ impl InputBuffer {
     }
 
     pub(crate) fn clear(&mut self) {
-        self.buf.clear();
+        self.buf = BytesMut::new();
+        self.spare = BytesMut::new();
         self.slot = 0;
+    }
+
+    /// Memory this buffer keeps allocated beyond the unparsed bytes (the zeroed read region).
+    #[cfg(test)]
+    pub(crate) fn spare_len(&self) -> usize {
+        self.spare.len()
     }
 }
 
@@ -94,12 +136,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pending_reads_reuse_the_slot_and_hint_adapts() {
+    fn a_read_that_finds_nothing_releases_an_empty_buffer_and_the_hint_adapts() {
         let mut b = InputBuffer::default();
-        let p1 = b.recv_slot(100).as_ptr();
+        b.recv_slot(100);
+        assert_eq!(b.spare_len(), MIN_SLOT);
         b.commit(0);
-        let p2 = b.recv_slot(100).as_ptr();
-        assert_eq!(p1, p2, "an unfilled slot is handed out again, not re-zeroed");
+        assert_eq!(b.spare_len(), 0, "idle: nothing held");
         let n = b.recv_slot(100).len();
         b.commit(n);
         assert_eq!(b.hint(), 2 * MIN_SLOT, "a filled read grows the hint");
@@ -109,15 +151,34 @@ mod tests {
         }
         assert_eq!(b.hint(), MIN_SLOT, "small reads shrink it back");
         assert_eq!(b.len(), n + 80);
-        // Contiguous commits land without a copy: one allocation holds them all.
+        // With bytes buffered (a frame's beginning), a read finding nothing keeps the region.
+        let before = b.recv_slot(10).as_ptr();
+        b.commit(0);
+        assert_eq!(b.recv_slot(10).as_ptr(), before, "an unfilled slot is handed out again, not re-zeroed");
+        b.abandon_slot();
+        // Copied input adapts the hint too.
         let mut c = InputBuffer::default();
-        c.recv_slot(64)[..3].copy_from_slice(b"abc");
-        c.commit(3);
-        let start = c.buf.as_ptr();
-        c.recv_slot(64)[..3].copy_from_slice(b"def");
-        c.commit(3);
-        assert_eq!(&c.buf[..], b"abcdef");
-        assert_eq!(c.buf.as_ptr(), start);
+        c.receive(&[1; MIN_SLOT]);
+        assert_eq!(c.hint(), 2 * MIN_SLOT);
+    }
+
+    #[test]
+    fn a_frame_is_read_into_one_allocation() {
+        // The beginning of a frame came copied (in its own allocation of exactly its size);
+        // the read for the rest gets one region holding both, the beginning copied once.
+        let mut b = InputBuffer::default();
+        b.receive(b"head");
+        assert_eq!(b.buf.capacity(), 4);
+        let slot = b.recv_slot(100_000);
+        assert_eq!(slot.len(), 100_000);
+        slot[..3].copy_from_slice(b"abc");
+        b.commit(3);
+        let start = b.buf.as_ptr();
+        b.recv_slot(99_997)[..3].copy_from_slice(b"def");
+        b.commit(3);
+        assert_eq!(&b.buf[..], b"headabcdef");
+        assert_eq!(b.buf.as_ptr(), start, "later reads join in place");
+        assert_eq!(b.spare_len(), 100_000 - 6, "no second region");
     }
 
     #[test]
@@ -138,5 +199,12 @@ mod tests {
         let slot = b.recv_slot(1).len();
         b.commit(usize::MAX);
         assert_eq!(b.len(), 6 + slot);
+        // Copied into an empty buffer: an allocation of its own, the old region released.
+        let mut c = InputBuffer::default();
+        c.recv_slot(10);
+        c.abandon_slot();
+        c.receive(b"xyz");
+        assert_eq!(c.spare_len(), 0);
+        assert_eq!(&c.buf[..], b"xyz");
     }
 }

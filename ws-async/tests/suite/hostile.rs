@@ -530,8 +530,6 @@ on_every_runtime! {
             let report = server.report().await;
             assert!(report.info().was_clean(), "{mode:?}: {:?}", report.info);
             if mode == Mode::Direct {
-                // With a 4 KiB send buffer most pongs could not be written: they were replaced.
-                assert!(pongs.len() < PINGS / 2, "{mode:?}: {} pongs", pongs.len());
                 // At most 16 unsent pongs (and the close) ever waited in the server's queue.
                 assert!(report.max_buffered <= 17 * 131, "{mode:?}: {} bytes queued", report.max_buffered);
             }

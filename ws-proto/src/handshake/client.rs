@@ -541,7 +541,7 @@ impl ClientHandshake {
     fn poll_body(&mut self, mut st: Box<BodyState>) -> Option<ClientOutcome> {
         let cap = self.config.max_rejection_body;
         let input = &mut self.head.input;
-        input.commit(0);
+        input.abandon_slot();
         let room = cap.saturating_sub(st.body.len());
         let want = st.remaining.map_or(room, |r| r.min(room));
         let n = want.min(input.buf.len());

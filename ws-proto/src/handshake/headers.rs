@@ -294,7 +294,7 @@ impl HeadBuffer {
     /// Drops an uncommitted receive slot, then removes and returns the first `end` bytes
     /// (the head) and everything after them (the leftover).
     pub(crate) fn take(&mut self, end: usize) -> (Bytes, Bytes) {
-        self.input.commit(0);
+        self.input.abandon_slot();
         let mut all: BytesMut = std::mem::take(&mut self.input.buf);
         self.input.clear();
         let end = end.min(all.len());

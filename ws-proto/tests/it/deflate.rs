@@ -920,7 +920,8 @@ fn a_message_lent_for_compression_when_the_connection_ends_is_reported() {
             None => panic!("no Closed"),
         }
     };
-    let ends: [(&str, fn(&mut Connection)); 3] = [
+    type End = (&'static str, fn(&mut Connection));
+    let ends: [End; 3] = [
         ("terminate", |c| c.terminate()),
         ("pong deadline", |c| {
             let t0 = Instant::now();
