@@ -291,19 +291,18 @@ async fn tokio_server(listener: std::net::TcpListener, name: String, deflate: Op
         let Ok((tcp, _)) = listener.accept().await else { continue };
         let _ = tcp.set_nodelay(true);
         let (config, options) = (config.clone(), options.clone());
-        let name = name.clone();
-        tokio::spawn(async move {
-            match name.as_str() {
-                "ws-tokio" | "ws-tokio-ct" => ours_tokio(tcp, config, options, true).await,
-                "ws-tokio-send" => ours_tokio(tcp, config, options, false).await,
-                "tungstenite" => tungstenite(tcp).await,
-                "tungstenite-forward" => tungstenite_forward(tcp).await,
-                "fastwebsockets" => fastwebsockets(tcp).await,
-                "tokio-websockets" => tokio_websockets(tcp).await,
-                "sockudo" => sockudo(tcp, deflate).await,
-                _ => raw(tcp).await,
-            }
-        });
+        // One spawn per stack, so that each connection's task is the size of its own echo
+        // loop (one async block matching on the name would be as large as the largest).
+        match name.as_str() {
+            "ws-tokio" | "ws-tokio-ct" => tokio::spawn(ours_tokio(tcp, config, options, true)),
+            "ws-tokio-send" => tokio::spawn(ours_tokio(tcp, config, options, false)),
+            "tungstenite" => tokio::spawn(tungstenite(tcp)),
+            "tungstenite-forward" => tokio::spawn(tungstenite_forward(tcp)),
+            "fastwebsockets" => tokio::spawn(fastwebsockets(tcp)),
+            "tokio-websockets" => tokio::spawn(tokio_websockets(tcp)),
+            "sockudo" => tokio::spawn(sockudo(tcp, deflate)),
+            _ => tokio::spawn(raw(tcp)),
+        };
     }
 }
 

@@ -169,7 +169,8 @@ enum Stage {
 /// Lives in the write state, so that every path that writes (flush, send, recv, either split
 /// half, the driver) finishes it.
 pub(crate) struct Offload<R> {
-    stage: Option<Stage>,
+    /// Boxed: the slot is empty on almost every connection almost all the time.
+    stage: Option<Box<Stage>>,
     /// Payload bytes of the message in the slot (counted by `buffered_amount`).
     pending_len: usize,
     _runtime: PhantomData<fn() -> R>,
@@ -183,7 +184,7 @@ impl<R> Default for Offload<R> {
 
 impl<R> fmt::Debug for Offload<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stage = match &self.stage {
+        let stage = match self.stage.as_deref() {
             None => "idle",
             Some(Stage::Waiting { .. }) => "waiting for a permit",
             Some(Stage::Running(_)) => "compressing",
@@ -239,7 +240,7 @@ impl<R: Runtime> Offload<R> {
         let limiter = Limiter::get(limit);
         // Start at once when a permit is free (`feed` then compresses while the caller prepares
         // the next message); else the next poll waits for a permit.
-        self.stage = Some(match limiter.semaphore.clone().try_acquire_owned() {
+        self.stage = Some(Box::new(match limiter.semaphore.clone().try_acquire_owned() {
             Ok(permit) => match spawn::<R>(task, Running::start(limiter, permit)) {
                 Ok(rx) => Stage::Running(rx),
                 Err(done) => {
@@ -249,7 +250,7 @@ impl<R: Runtime> Offload<R> {
                 }
             },
             Err(_) => Stage::Waiting { task, limiter, acquire: None },
-        });
+        }));
         Ok(())
     }
 
@@ -262,16 +263,18 @@ impl<R: Runtime> Offload<R> {
             if conn.state() != State::Open {
                 self.stage = None;
             }
-            match self.stage.as_mut() {
+            match self.stage.as_deref_mut() {
                 None => return Poll::Ready(()),
                 Some(Stage::Waiting { limiter, acquire, .. }) => {
                     let acquire = acquire.get_or_insert_with(|| Box::pin(limiter.semaphore.clone().acquire_owned()));
                     let Ok(permit) = ready!(acquire.as_mut().poll(cx)) else {
                         unreachable!("offload semaphores are never closed")
                     };
-                    let Some(Stage::Waiting { task, limiter, .. }) = self.stage.take() else { unreachable!() };
+                    let Some(Stage::Waiting { task, limiter, .. }) = self.stage.take().map(|b| *b) else {
+                        unreachable!()
+                    };
                     match spawn::<R>(task, Running::start(limiter, permit)) {
-                        Ok(rx) => self.stage = Some(Stage::Running(rx)),
+                        Ok(rx) => self.stage = Some(Box::new(Stage::Running(rx))),
                         // Refused only when the connection closed meanwhile: dropped then.
                         Err(done) => {
                             let _ = conn.send_compressed(done);

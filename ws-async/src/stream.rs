@@ -150,7 +150,7 @@ impl<S, R: Runtime> WebSocket<S, R> {
     /// How the connection ended, once `Event::Closed` has been returned (also when the
     /// `Stream` or [`recv_message`](Self::recv_message) consumed it).
     pub fn close_info(&self) -> Option<&CloseInfo> {
-        self.recv.close_info.as_ref()
+        self.recv.close_info.as_deref()
     }
 
     /// Stops reading (Node `pause()`): while paused, [`recv`](Self::recv) and the other
@@ -556,7 +556,8 @@ pub(crate) struct RecvState<R: Runtime> {
     /// An IO error met while writing after an event was already in hand; returned next.
     pending_error: Option<io::Error>,
     closed_reported: bool,
-    close_info: Option<CloseInfo>,
+    /// Boxed: it is only there at the end (and is larger than most of the state).
+    close_info: Option<Box<CloseInfo>>,
     pub(crate) paused: bool,
     /// Pieces of the message being collected (fragment mode, `recv_pieces`, the Stream).
     pieces: PieceCollector,
@@ -581,7 +582,7 @@ impl<R: Runtime> Default for RecvState<R> {
 
 impl<R: Runtime> RecvState<R> {
     pub(crate) fn close_info(&self) -> Option<&CloseInfo> {
-        self.close_info.as_ref()
+        self.close_info.as_deref()
     }
 
     /// The loop every adapter shares: (1) fire expired timers; (2) return a ready event (writing
@@ -629,7 +630,7 @@ impl<R: Runtime> RecvState<R> {
                 if let Some(event) = conn.poll_event(R::now()) {
                     if let Event::Closed(info) = &event {
                         self.closed_reported = true;
-                        self.close_info = Some(info.clone());
+                        self.close_info = Some(Box::new(info.clone()));
                         self.held = Some(event);
                         continue;
                     }

@@ -40,7 +40,8 @@ pub(crate) struct MessageAssembler {
     max_fragments: Option<usize>,
     validate_utf8: bool,
     /// Decompresses messages whose first frame has RSV1 (permessage-deflate in use).
-    inflater: Option<Inflater>,
+    /// Boxed: most connections never negotiate it.
+    inflater: Option<Box<Inflater>>,
     /// The message in progress is compressed.
     compressed: bool,
     /// Inflated bytes of the message in progress.
@@ -70,7 +71,7 @@ impl MessageAssembler {
 
     /// Turns inflating of RSV1 messages on (permessage-deflate negotiated) or off.
     pub(crate) fn set_inflater(&mut self, inflater: Option<Inflater>) {
-        self.inflater = inflater;
+        self.inflater = inflater.map(Box::new);
     }
 
     /// Whether RSV1 (a compressed message) is allowed.
@@ -194,7 +195,7 @@ impl MessageAssembler {
                 return Ok(None);
             }
             if fin {
-                if let Some(inf) = self.inflater.as_mut() {
+                if let Some(inf) = self.inflater.as_deref_mut() {
                     inf.end_message();
                 }
             }
@@ -237,15 +238,15 @@ impl MessageAssembler {
     /// Inflates compressed bytes of the message into [`out`](Self::out), bounded by the limit
     /// and validating text as it comes; `fin`: they end the message.
     fn inflate_into_out(&mut self, data: Bytes, fin: bool) -> Result<(), ProtocolError> {
-        let Some(inf) = self.inflater.as_mut() else { return Err(ProtocolError::InflateFailed) };
+        let Some(inf) = self.inflater.as_deref_mut() else { return Err(ProtocolError::InflateFailed) };
         let chunk = inf.chunk();
         inf.push(data, fin);
-        while self.inflater.as_ref().is_some_and(|i| !i.is_drained()) {
+        while self.inflater.as_deref().is_some_and(|i| !i.is_drained()) {
             let len = self.out.len();
             let room = self.inflate_room(chunk.max(len / 2));
             self.out.reserve_exact(room);
             self.out.resize(len + room, 0);
-            let step = match self.inflater.as_mut() {
+            let step = match self.inflater.as_deref_mut() {
                 Some(inf) => inf.step(&mut self.out[len..]),
                 None => Ok(0),
             };
@@ -273,7 +274,7 @@ impl MessageAssembler {
         if !fin {
             return Ok(None);
         }
-        if let Some(inf) = self.inflater.as_mut() {
+        if let Some(inf) = self.inflater.as_deref_mut() {
             inf.end_message();
         }
         let kind = self.finish_checks()?;

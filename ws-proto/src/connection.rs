@@ -56,7 +56,8 @@ pub struct Connection {
     /// An outgoing fragmented message is in progress (`send_frame_part` without `fin`).
     sending_message: bool,
     /// permessage-deflate's sending half (its receiving half is in the assembler).
-    deflater: Option<Deflater>,
+    /// Boxed: most connections never negotiate it, and it is large.
+    deflater: Option<Box<Deflater>>,
     /// The message being sent in parts is compressed.
     sending_compressed: bool,
     sent_close: Option<CloseFrame>,
@@ -158,7 +159,7 @@ impl Connection {
     pub(crate) fn set_local_deflate(&mut self, local: &DeflateConfig) {
         let halves = self.negotiated.deflate.as_ref().and_then(|p| deflate::setup(self.role, p, local));
         let (deflater, inflater) = halves.map_or((None, None), |(d, i)| (Some(d), Some(i)));
-        self.deflater = deflater;
+        self.deflater = deflater.map(Box::new);
         self.assembler.set_inflater(inflater);
     }
 
@@ -478,7 +479,7 @@ impl Connection {
     /// back can no longer be sent (its `send_compressed` will be refused), so it is counted
     /// for [`CloseInfo::unsent_messages`].
     fn leave_open(&mut self) {
-        if self.state == State::Open && self.deflater.as_ref().is_some_and(Deflater::is_busy) {
+        if self.state == State::Open && self.deflater.as_deref().is_some_and(Deflater::is_busy) {
             self.unsent_messages += 1;
         }
     }
@@ -540,7 +541,7 @@ impl Connection {
         if self.sending_message {
             return Err(SendError::MessageInProgress);
         }
-        if self.deflater.as_ref().is_some_and(Deflater::is_busy) {
+        if self.deflater.as_deref().is_some_and(Deflater::is_busy) {
             return Err(SendError::CompressionPending);
         }
         Ok(())
@@ -552,7 +553,7 @@ impl Connection {
 
     fn queue_message_with(&mut self, kind: MessageKind, payload: Bytes, opts: SendOptions) -> Result<(), SendError> {
         self.check_data_send()?;
-        let compressed = match self.deflater.as_mut() {
+        let compressed = match self.deflater.as_deref_mut() {
             Some(d) if opts.compress && d.would_compress(payload.len()) => d.compress_message(&payload),
             _ => None,
         };
@@ -620,9 +621,10 @@ impl Connection {
     /// with context takeover they depend on each connection's history, so every connection
     /// compresses its own copy.
     pub fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), SendError> {
-        if self.deflater.as_ref().is_some_and(|d| d.would_compress(msg.payload.len())) {
+        if self.deflater.as_deref().is_some_and(|d| d.would_compress(msg.payload.len())) {
             self.check_data_send()?;
-            let compressed = self.deflater.as_mut().and_then(|d| d.compress_prepared(&msg.payload, &msg.deflated));
+            let compressed =
+                self.deflater.as_deref_mut().and_then(|d| d.compress_prepared(&msg.payload, &msg.deflated));
             match compressed {
                 Some(c) => self.push_message(msg.kind, true, c),
                 None => self.push_message(msg.kind, false, msg.payload.clone()),
@@ -659,7 +661,7 @@ impl Connection {
         opts: SendOptions,
     ) -> Result<(), SendError> {
         self.check_open()?;
-        if self.deflater.as_ref().is_some_and(Deflater::is_busy) {
+        if self.deflater.as_deref().is_some_and(Deflater::is_busy) {
             return Err(SendError::CompressionPending);
         }
         let first = !self.sending_message;
@@ -670,10 +672,10 @@ impl Connection {
         };
         if first {
             self.sending_compressed =
-                opts.compress && self.deflater.as_ref().is_some_and(|d| d.would_compress(data.len()));
+                opts.compress && self.deflater.as_deref().is_some_and(|d| d.would_compress(data.len()));
         }
         let payload = if self.sending_compressed {
-            match self.deflater.as_mut().and_then(|d| d.compress_part(&data, fin)) {
+            match self.deflater.as_deref_mut().and_then(|d| d.compress_part(&data, fin)) {
                 Some(c) => c,
                 None => return Err(SendError::CompressionFailed),
             }
@@ -688,14 +690,14 @@ impl Connection {
     /// Whether a data message of `len` bytes sent with `opts` would be compressed:
     /// permessage-deflate is in use, `opts.compress` is set, and `len` reaches the threshold.
     pub fn would_compress(&self, len: usize, opts: SendOptions) -> bool {
-        opts.compress && self.deflater.as_ref().is_some_and(|d| d.would_compress(len))
+        opts.compress && self.deflater.as_deref().is_some_and(|d| d.would_compress(len))
     }
 
     /// The local permessage-deflate settings when the extension is in use (adapters read
     /// [`offload_threshold`](DeflateConfig::get_offload_threshold) and
     /// [`concurrency_limit`](DeflateConfig::get_concurrency_limit) from it).
     pub fn deflate_config(&self) -> Option<&DeflateConfig> {
-        self.deflater.as_ref().map(Deflater::config)
+        self.deflater.as_deref().map(Deflater::config)
     }
 
     /// Moves the compression of one message out of the connection, so that an adapter can run
@@ -730,7 +732,7 @@ impl Connection {
         self.check_data_send()?;
         let msg = msg.into();
         let (kind, payload) = (msg.kind(), msg.into_bytes());
-        Ok(match self.deflater.as_mut() {
+        Ok(match self.deflater.as_deref_mut() {
             Some(d) => {
                 let compress = opts.compress && d.would_compress(payload.len());
                 d.lend(kind, payload, compress)
@@ -744,7 +746,7 @@ impl Connection {
     /// [`SendError::WrongConnection`] if it was prepared by another connection.
     pub fn send_compressed(&mut self, msg: CompressedMessage) -> Result<(), SendError> {
         let CompressedMessage { kind, data, compressed, compressor, token } = msg;
-        match (self.deflater.as_mut(), token) {
+        match (self.deflater.as_deref_mut(), token) {
             (Some(d), Some(t)) if d.owns(&t) => {
                 drop(t);
                 d.restore(compressor);
