@@ -581,7 +581,12 @@ impl<S: Unpin, R: Io<S>> Future for Driver<S, R> {
                 let _ = this.ws.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")), R::now());
             }
             // The socket. While events wait for room, reading stops; writes and timers go on.
-            this.ws.recv.paused = !this.held.is_empty();
+            let state = this.ws.conn.state();
+            if this.held.is_empty() {
+                this.ws.recv.pause.resume(state);
+            } else {
+                this.ws.recv.pause.pause(state);
+            }
             let offloading = this.ws.write.offload.is_pending();
             // Commands were left queued because the output was full: if writing drains it,
             // take them in the next turn (nothing else would wake this task for them).

@@ -226,6 +226,11 @@ where
     R: Io<S>,
     M: Machine + ?Sized,
 {
+    if st.offload.take_lost() {
+        // A message the application handed over died in the offload slot with the connection:
+        // flushes report it as they do for output a timer dropped.
+        st.dropped = true;
+    }
     loop {
         if st.shutting_down {
             if st.needs_flush {

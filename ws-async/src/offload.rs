@@ -173,12 +173,15 @@ pub(crate) struct Offload<R> {
     stage: Option<Box<Stage>>,
     /// Payload bytes of the message in the slot (counted by `buffered_amount`).
     pending_len: usize,
+    /// The slot's message was dropped because the connection stopped being open: the next
+    /// flush reports it (`take_lost`).
+    lost: bool,
     _runtime: PhantomData<fn() -> R>,
 }
 
 impl<R> Default for Offload<R> {
     fn default() -> Self {
-        Self { stage: None, pending_len: 0, _runtime: PhantomData }
+        Self { stage: None, pending_len: 0, lost: false, _runtime: PhantomData }
     }
 }
 
@@ -194,6 +197,12 @@ impl<R> fmt::Debug for Offload<R> {
 }
 
 impl<R: Runtime> Offload<R> {
+    /// Whether a message was dropped from the slot since the last call (the connection ended
+    /// while it was being compressed).
+    pub(crate) fn take_lost(&mut self) -> bool {
+        std::mem::take(&mut self.lost)
+    }
+
     /// A message is in the slot: data sends must wait.
     pub(crate) fn is_pending(&self) -> bool {
         self.stage.is_some()
@@ -222,6 +231,7 @@ impl<R: Runtime> Offload<R> {
             // Nothing more can be sent: the slot's message is lost with the connection (counted
             // in its `CloseInfo::unsent_messages`).
             self.stage = None;
+            self.lost = true;
         }
         let opts = SendOptions::default();
         let offload = conn.deflate_config().and_then(|c| {
@@ -260,8 +270,8 @@ impl<R: Runtime> Offload<R> {
     /// `unsent_messages` when it left `Open`.
     pub(crate) fn poll(&mut self, conn: &mut Connection, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            if conn.state() != State::Open {
-                self.stage = None;
+            if conn.state() != State::Open && self.stage.take().is_some() {
+                self.lost = true;
             }
             match self.stage.as_deref_mut() {
                 None => return Poll::Ready(()),

@@ -215,17 +215,19 @@ impl<S, R: Io<S>> WsReader<S, R> {
 
     /// Stops reading; see [`WebSocket::pause`].
     pub fn pause(&mut self) {
-        self.recv.paused = true;
+        let state = self.shared.lock().conn.state();
+        self.recv.pause.pause(state);
     }
 
     /// Resumes reading; see [`WebSocket::resume`].
     pub fn resume(&mut self) {
-        self.recv.paused = false;
+        let state = self.shared.lock().conn.state();
+        self.recv.pause.resume(state);
     }
 
     /// Whether reading is paused.
     pub fn is_paused(&self) -> bool {
-        self.recv.paused
+        self.recv.pause.is_paused()
     }
 
     /// How the connection ended, once `Event::Closed` has been returned.

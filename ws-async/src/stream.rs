@@ -8,8 +8,8 @@ use std::task::{ready, Context, Poll};
 
 pub use ws_proto::MessagePieces;
 use ws_proto::{
-    Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Message, MessageKind, PieceCollector, PreparedMessage,
-    State,
+    Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Message, MessageKind, Pause, PieceCollector,
+    PreparedMessage, State,
 };
 
 use crate::error::{Error, TrySendError};
@@ -53,6 +53,21 @@ use crate::runtime::{Io, Runtime};
 /// first wait until the output queue is below
 /// `Config::write_high_water` ([`poll_ready`](Self::poll_ready)), so a peer that does not read
 /// bounds this side's memory to about the high-water mark plus one message.
+///
+/// # Written, queued or lost
+///
+/// `Ok` from [`send`](Self::send), [`send_prepared`](Self::send_prepared),
+/// [`send_frame_part`](Self::send_frame_part), [`flush`](Self::flush) and `close` means the
+/// bytes were written to the stream (the kernel has them; the peer may still not read them).
+/// `Ok` from [`feed`](Self::feed), [`start_send`](Self::start_send) or
+/// [`try_send`](Self::try_send) means the message is queued, in the connection or in the
+/// offload slot while it is being compressed ([`offload`](crate::offload)); it is on the wire
+/// after the next successful `flush` or `send`, or once `recv` has delivered what was already
+/// received. If the connection ends first (a timer, [`terminate`](Self::terminate), an IO
+/// error), queued output is not sent: the next flush or send returns
+/// [`Error::ConnectionClosed`] (the IO error itself the first time), and a message that was
+/// still being compressed is also counted in `Event::Closed`'s `CloseInfo::unsent_messages`.
+/// Nothing the application handed over disappears without one of these.
 ///
 /// # Cancel safety
 ///
@@ -161,18 +176,20 @@ impl<S, R: Runtime> WebSocket<S, R> {
     ///
     /// Simply not calling `recv` has the same backpressure effect; `pause` exists so that code
     /// which keeps polling (a `select!` loop) can stop consuming.
+    ///
+    /// As in Node, pausing or resuming a closed connection does nothing.
     pub fn pause(&mut self) {
-        self.recv.paused = true;
+        self.recv.pause.pause(self.conn.state());
     }
 
-    /// Resumes reading after [`pause`](Self::pause) (Node `resume()`).
+    /// Resumes reading after [`pause`](Self::pause) (Node `resume()`; nothing once closed).
     pub fn resume(&mut self) {
-        self.recv.paused = false;
+        self.recv.pause.resume(self.conn.state());
     }
 
     /// Whether reading is paused (Node `isPaused`).
     pub fn is_paused(&self) -> bool {
-        self.recv.paused
+        self.recv.pause.is_paused()
     }
 
     /// The protocol state and settings.
@@ -558,7 +575,8 @@ pub(crate) struct RecvState<R: Runtime> {
     closed_reported: bool,
     /// Boxed: it is only there at the end (and is larger than most of the state).
     close_info: Option<Box<CloseInfo>>,
-    pub(crate) paused: bool,
+    /// The application's (or the driver's) pause, with Node's rules.
+    pub(crate) pause: Pause,
     /// Pieces of the message being collected (fragment mode, `recv_pieces`, the Stream).
     pieces: PieceCollector,
     /// `Event::Closed` was consumed by the message-level API.
@@ -573,7 +591,7 @@ impl<R: Runtime> Default for RecvState<R> {
             pending_error: None,
             closed_reported: false,
             close_info: None,
-            paused: false,
+            pause: Pause::default(),
             pieces: PieceCollector::default(),
             messages_ended: false,
         }
@@ -626,7 +644,7 @@ impl<R: Runtime> RecvState<R> {
                     _ => continue,
                 }
             }
-            if !self.paused || conn.is_terminated() {
+            if !self.pause.is_paused() || conn.is_terminated() {
                 if let Some(event) = conn.poll_event(R::now()) {
                     if let Event::Closed(info) = &event {
                         self.closed_reported = true;
@@ -658,7 +676,7 @@ impl<R: Runtime> RecvState<R> {
                 d.finish(cx);
                 return Poll::Ready(None);
             }
-            if self.paused {
+            if self.pause.is_paused() {
                 return Poll::Pending;
             }
             if !conn.wants_read() {

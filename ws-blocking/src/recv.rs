@@ -4,7 +4,7 @@
 use std::io;
 use std::time::Instant;
 
-use ws_proto::{CloseInfo, Event, Message, MessagePieces, PieceCollector};
+use ws_proto::{CloseInfo, Event, Message, MessagePieces, Pause, PieceCollector};
 
 use crate::core::Receiver;
 use crate::Error;
@@ -16,7 +16,8 @@ pub(crate) struct RecvState {
     pending_error: Option<io::Error>,
     closed_reported: bool,
     close_info: Option<CloseInfo>,
-    pub(crate) paused: bool,
+    /// The application's pause, with Node's rules.
+    pub(crate) pause: Pause,
     /// The message being collected in fragment mode.
     pieces: PieceCollector,
     /// `Event::Closed` was consumed by the message-level calls.
@@ -55,7 +56,7 @@ impl RecvState {
         }
         loop {
             let now = Instant::now();
-            let paused = self.paused;
+            let paused = self.pause.is_paused();
             let look = c.with_conn(|conn| {
                 if conn.poll_timeout().is_some_and(|d| d <= now) {
                     conn.handle_timeout(now);
@@ -89,7 +90,7 @@ impl RecvState {
                 // A timer ended the connection while writing: its `Closed` comes next.
                 continue;
             }
-            if self.paused {
+            if paused {
                 return Some(Err(io::Error::new(io::ErrorKind::WouldBlock, "reading is paused")));
             }
             if look.echo_held {
@@ -226,18 +227,25 @@ macro_rules! receiving_methods {
         /// the stream and return no message; they still fire due timers, write queued output
         /// and report `Event::Closed` if a timer or `terminate` ends the connection, and
         /// otherwise return `WouldBlock` at once. Pings not yet read are not answered.
+        ///
+        /// As in Node, pausing or resuming a closed connection does nothing.
         pub fn pause(&mut self) {
-            self.recv.paused = true;
+            let (recv, core) = self.receiver();
+            let state = $crate::core::Sender::with_conn(core, |c| c.state());
+            recv.pause.pause(state);
         }
 
-        /// Resumes reading after [`pause`](Self::pause) (Node `resume()`).
+        /// Resumes reading after [`pause`](Self::pause) (Node `resume()`; nothing once
+        /// closed).
         pub fn resume(&mut self) {
-            self.recv.paused = false;
+            let (recv, core) = self.receiver();
+            let state = $crate::core::Sender::with_conn(core, |c| c.state());
+            recv.pause.resume(state);
         }
 
         /// Whether reading is paused (Node `isPaused`).
         pub fn is_paused(&self) -> bool {
-            self.recv.paused
+            self.recv.pause.is_paused()
         }
     };
 }

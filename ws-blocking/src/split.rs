@@ -479,7 +479,10 @@ pub struct WsWriter<S: Write + Transport> {
 
 impl<S: Write + Transport> fmt::Debug for WsReader<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WsReader").field("url", &self.url).field("paused", &self.recv.paused).finish_non_exhaustive()
+        f.debug_struct("WsReader")
+            .field("url", &self.url)
+            .field("paused", &self.recv.pause.is_paused())
+            .finish_non_exhaustive()
     }
 }
 

@@ -750,3 +750,34 @@ fn halves_are_send() {
     is_send::<ws_blocking::Reader<TcpStream>>();
     is_send::<ws_blocking::Writer<TcpStream>>();
 }
+
+/// Node's pause rules: while paused nothing is read (a receive returns `WouldBlock`); pause and
+/// resume do nothing once the connection is closed, and a connection paused before its end
+/// still reports `Closed`.
+#[test]
+fn pause_rules() {
+    watchdog(20, || {
+        let addr = echo_server();
+        let (mut ws, _) = connect(&url(addr, "/")).expect("connect");
+        ws.pause();
+        assert!(ws.is_paused());
+        match ws.recv() {
+            Some(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
+            other => panic!("paused: {other:?}"),
+        }
+        ws.resume();
+        ws.send(Message::text("one")).expect("send");
+        assert_eq!(next_message(&mut ws), Message::text("one"));
+        ws.pause();
+        ws.terminate();
+        ws.resume();
+        assert!(ws.is_paused(), "resume after the close does nothing");
+        assert!(matches!(ws.read_event().expect("closed"), Event::Closed(_)), "Closed despite the pause");
+
+        let (mut ws, _) = connect(&url(addr, "/")).expect("connect");
+        ws.terminate();
+        next_closed(&mut ws);
+        ws.pause();
+        assert!(!ws.is_paused(), "pause after the close does nothing");
+    });
+}

@@ -83,6 +83,7 @@ pub mod handshake;
 mod input;
 pub mod linger;
 mod mask;
+mod pause;
 mod pieces;
 mod timer;
 mod transmit;
@@ -114,6 +115,7 @@ pub use handshake::server::{
 pub use handshake::target::{ClientTarget, Endpoint, UrlError, UrlErrorKind};
 pub use handshake::{accept_key, Negotiated};
 pub use mask::{apply_mask, Entropy};
+pub use pause::Pause;
 pub use pieces::{MessagePieces, PieceCollector};
 pub use transmit::{Transmit, TransmitBuf};
 pub use utf8::{Utf8Bytes, Utf8Validator};

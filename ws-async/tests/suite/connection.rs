@@ -444,6 +444,33 @@ on_every_runtime! {
         assert!(matches!(within(server.recv()).await, Some(Ok(Event::Message(Message::Text(t)))) if t == "one"));
     }
 
+    /// Node's rules: pause and resume do nothing once the connection is closed (a connection
+    /// paused before its end stays paused, and its `Closed` still arrives), on the whole socket
+    /// and on the split reader.
+    async fn pause_and_resume_do_nothing_once_closed<T: TestRt>() {
+        let (mut client, mut server) = pipe_pair::<T>(4096, config()).await;
+        server.terminate();
+        assert!(matches!(within(server.recv()).await, Some(Ok(Event::Closed(_)))));
+        server.pause();
+        assert!(!server.is_paused(), "pause after the close");
+        client.pause();
+        client.terminate();
+        client.resume();
+        assert!(client.is_paused(), "resume after the close");
+        assert!(matches!(within(client.recv()).await, Some(Ok(Event::Closed(_)))), "terminated: Closed despite the pause");
+
+        let (client, _server) = pipe_pair::<T>(4096, config()).await;
+        let (mut reader, mut writer) = client.split();
+        reader.pause();
+        assert!(reader.is_paused());
+        reader.resume();
+        assert!(!reader.is_paused());
+        writer.terminate();
+        assert!(matches!(within(reader.recv()).await, Some(Ok(Event::Closed(_)))));
+        reader.pause();
+        assert!(!reader.is_paused(), "split reader: pause after the close");
+    }
+
     /// `terminate` ends the connection at once: 1006 here, 1006 with an unexpected EOF there.
     async fn terminate_reports_abnormal_closure_on_both_sides<T: TestRt>() {
         let (mut client, mut server) = tcp_pair::<T>(config()).await;

@@ -16,7 +16,7 @@ use futures::{select_biased, SinkExt};
 use tokio::sync::{mpsc, oneshot};
 use ws_async::offload::stats;
 use ws_async::{
-    accept_with, connect_with, ClientRequest, CloseCode, Config, DeflateConfig, Event, Message, ServerOptions,
+    accept_with, connect_with, ClientRequest, CloseCode, Config, DeflateConfig, Error, Event, Message, ServerOptions,
 };
 
 use crate::harness::*;
@@ -385,6 +385,44 @@ on_every_runtime! {
 }
 
 on_every_runtime! {
+    /// A message in the offload slot when a timer ends the connection fails the flush that
+    /// waited for it (`Error::ConnectionClosed`), besides being counted in `Event::Closed`: the
+    /// peer holds the socket without ever reading, so the keepalive ping goes unanswered.
+    async fn a_message_in_the_slot_when_a_timer_ends_the_connection_fails_the_flush<T: TestRt>() {
+        let lim = limit::<T>(4);
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            T::block_on(async move {
+                let listener = T::listen();
+                port_tx.send(T::listener_addr(&listener).port()).unwrap();
+                let (tcp, _) = within_step("accepting", T::accept(&listener)).await.unwrap();
+                let (config, options) = server_parts(Some(deflate(lim)));
+                let _ws = accept_with::<_, T::R>(tcp, config, options).await.unwrap();
+                // Never polled again: no pong, no close echo.
+                let _ = done_rx.recv_timeout(Duration::from_secs(30));
+            })
+        });
+        let port = port_rx.recv().unwrap();
+        let tcp = within(T::connect(([127, 0, 0, 1], port).into())).await.unwrap();
+        let config = Config::default()
+            .permessage_deflate(Some(deflate(lim)))
+            .keep_alive(Some(Duration::from_millis(50)), Some(Duration::from_millis(50)))
+            .close_timeout(Some(Duration::from_millis(50)));
+        let (mut client, _) =
+            within(connect_with::<_, T::R>(tcp, ClientRequest::new("localhost", "/"), Arc::new(config))).await.unwrap();
+        // 16 MiB take far longer to compress than the timers need to end the connection.
+        within(client.feed(payload(16 << 20, 7))).await.unwrap();
+        assert!(client.buffered_amount() >= 16 << 20, "in the slot");
+        let flushed = within_step("flush", client.flush()).await;
+        assert!(matches!(flushed, Err(Error::ConnectionClosed)), "{flushed:?}");
+        match within(client.recv()).await {
+            Some(Ok(Event::Closed(info))) => assert_eq!(info.unsent_messages, 1, "{info:?}"),
+            other => panic!("{other:?}"),
+        }
+        let _ = done_tx.send(());
+    }
+
     /// A message in the offload slot when the connection is terminated is reported, not
     /// silently dropped: `Event::Closed` counts it in `unsent_messages` (direct `WebSocket`
     /// after `feed`, and driver mode after `send` then `terminate_now`).
