@@ -3,6 +3,8 @@
 //! and on mixed-script text, at 1 KiB and 1 MiB.
 //!
 //! - `utf8/std/{text}/{size}`: `std::str::from_utf8` on the whole buffer;
+//! - `utf8/simdutf8/{text}/{size}`: `simdutf8::basic::from_utf8` (SIMD, the reference the
+//!   issue sets: ours at least as fast);
 //! - `utf8/feed/{text}/{size}`: a fresh validator fed the whole buffer at once;
 //! - `utf8/feed_split/{text}/1MiB`: the same buffer fed in 4093-byte pieces (an odd size, so
 //!   multi-byte sequences straddle pieces as they do across frames and reads).
@@ -24,6 +26,9 @@ fn bench_utf8(c: &mut Criterion) {
             group.throughput(Throughput::Bytes(size as u64));
             group.bench_function(format!("std/{name}/{label}"), |b| {
                 b.iter(|| std::str::from_utf8(black_box(bytes)).is_ok())
+            });
+            group.bench_function(format!("simdutf8/{name}/{label}"), |b| {
+                b.iter(|| simdutf8::basic::from_utf8(black_box(bytes)).is_ok())
             });
             group.bench_function(format!("feed/{name}/{label}"), |b| {
                 b.iter(|| {

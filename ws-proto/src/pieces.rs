@@ -58,7 +58,7 @@ impl MessagePieces {
         let payload = self.concat();
         match self.kind {
             MessageKind::Binary => Message::Binary(payload),
-            MessageKind::Text if std::str::from_utf8(&payload).is_ok() => {
+            MessageKind::Text if simdutf8::basic::from_utf8(&payload).is_ok() => {
                 Message::Text(Utf8Bytes::from_validated(payload))
             }
             MessageKind::Text => Message::Binary(payload),

@@ -708,7 +708,7 @@ fn load_tables(o: &Opts, results: &LoadResults) -> String {
     s.push_str(
         "Cells are `connections x message size / messages in flight per connection`. Each entry: \
          median over the repetitions, and in parentheses its ratio to the best Rust peer of the cell \
-         (tungstenite, fastwebsockets, tokio-websockets, sockudo; named in the last column). \
+         (tungstenite, tungstenite-forward, fastwebsockets, tokio-websockets, sockudo; named in the last column). \
          Messages per second: higher is better; server CPU per message (user + system time of the \
          server process over the messages echoed): lower is better.\n",
     );
