@@ -38,8 +38,8 @@ macro_rules! bind_runtime {
             CloseFrame, CloseInfo, Config, ConnectError, Connection, Connector, DeflateConfig, DeflateParams, Error,
             Event, EventReceiver, Fragment, HandshakeError, MaxWindowBits, Message, MessageKind, MessagePieces,
             NoContextTakeover, OsEntropy, Outbound, PreparedMessage, RedirectAction, RedirectRequest, Refusal,
-            Rejection, ReuniteError, SendError, ServerOptions, State, Strategy, Target, TrySendError, UpgradeRequest,
-            Utf8Bytes, WsHandle,
+            Rejection, ReuniteError, SendError, SendOptions, ServerOptions, State, Strategy, Target, TrySendError,
+            UpgradeRequest, Utf8Bytes, WsHandle,
         };
 
         /// Connects to `url` (`ws://`, `wss://`, `ws+unix://`) with the default `Config` and

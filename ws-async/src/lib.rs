@@ -118,7 +118,7 @@ pub use futures_io;
 pub use tokio::io as tokio_io;
 pub use ws_proto::{
     http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
-    PreparedMessage, SendError, State, Utf8Bytes,
+    PreparedMessage, SendError, SendOptions, State, Utf8Bytes,
 };
 pub use ws_proto::{
     Accept, ClientErrorReply, ClientRequest, HandshakeError, Refusal, Rejection, ServerOptions, UpgradeRequest,

@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll};
 
 use ws_proto::{
-    Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Message, MessageKind, PreparedMessage, State,
+    Bytes, CloseCode, CloseFrame, CloseInfo, Connection, Event, Message, MessageKind, PreparedMessage, SendOptions,
+    State,
 };
 
 use crate::error::{Error, TrySendError};
@@ -324,6 +325,17 @@ impl<S, R: Io<S>> WsWriter<S, R> {
         let msg = msg.into();
         poll_fn(|cx| self.poll_ready(cx)).await?;
         self.start_send(msg)?;
+        self.flush().await
+    }
+
+    /// Sends a message with per-message options; see [`WebSocket::send_with`].
+    pub async fn send_with(&mut self, msg: impl Into<Message>, opts: SendOptions) -> Result<(), Error> {
+        let msg = msg.into();
+        if opts == SendOptions::default() {
+            return self.send(msg).await;
+        }
+        poll_fn(|cx| self.poll_ready(cx)).await?;
+        self.shared.lock().conn.send_message_with(msg, opts)?;
         self.flush().await
     }
 

@@ -3,7 +3,7 @@
 
 use std::future::poll_fn;
 
-use ws_proto::Message;
+use ws_proto::{Message, SendOptions};
 
 use crate::error::Error;
 use crate::runtime::Io;
@@ -21,17 +21,21 @@ impl<S, R: Io<S>> WebSocket<S, R> {
     /// It uses ws-proto's `Connection::set_unmasked_sends`, which can also unmask control
     /// frames through [`connection_mut`](Self::connection_mut).
     pub async fn send_unmasked(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
+        self.send_with(msg, SendOptions::default().mask(false)).await
+    }
+
+    /// Sends `msg` with per-message options (Node `send(data, { compress, mask })`):
+    /// `SendOptions::default().compress(false)` sends this one message uncompressed,
+    /// `.mask(false)` unmasked (see [`send_unmasked`](Self::send_unmasked)). With the default
+    /// options it is [`send`](Self::send); otherwise the message is never compressed off the
+    /// runtime. Cancel safety and when the message is written: as `send`.
+    pub async fn send_with(&mut self, msg: impl Into<Message>, opts: SendOptions) -> Result<(), Error> {
         let msg = msg.into();
+        if opts == SendOptions::default() {
+            return self.send(msg).await;
+        }
         poll_fn(|cx| self.poll_ready(cx)).await?;
-        let conn = self.connection_mut();
-        let was = conn.unmasked_sends();
-        conn.set_unmasked_sends(true);
-        let queued = match msg {
-            Message::Text(t) => conn.send_text(t),
-            Message::Binary(b) => conn.send_binary(b),
-        };
-        conn.set_unmasked_sends(was);
-        queued?;
+        self.connection_mut().send_message_with(msg, opts)?;
         self.flush().await
     }
 }

@@ -137,6 +137,15 @@ macro_rules! sending_methods {
             $crate::core::queue(self.sender(), true, true, |c| $crate::core::queue_message(c, msg))
         }
 
+        /// Sends a message with per-message options (Node `send(data, { compress, mask })`):
+        /// `SendOptions::default().compress(false)` sends this one message uncompressed,
+        /// `.mask(false)` unmasked from a client (a testing tool: a conforming server fails
+        /// the connection with 1002). Blocking and errors as [`send`](Self::send).
+        pub fn send_with(&mut self, msg: impl Into<Message>, opts: $crate::SendOptions) -> Result<(), Error> {
+            let msg = msg.into();
+            $crate::core::queue(self.sender(), true, true, |c| c.send_message_with(msg, opts))
+        }
+
         /// Queues a message without writing it, unless the queue is above the write high-water
         /// mark (then it is flushed first). [`flush`](Self::flush) or `send` writes it, and so
         /// does a receive once every message already received is delivered (before it waits

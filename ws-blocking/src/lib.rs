@@ -156,7 +156,7 @@ pub use ws_async::{
 pub use ws_proto;
 pub use ws_proto::{
     http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
-    MessagePieces, PreparedMessage, SendError, State, Utf8Bytes,
+    MessagePieces, PreparedMessage, SendError, SendOptions, State, Utf8Bytes,
 };
 pub use ws_proto::{
     Accept, ClientErrorReply, ClientRequest, HandshakeError, Refusal, Rejection, ServerOptions, UpgradeRequest,

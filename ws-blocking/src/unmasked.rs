@@ -20,18 +20,6 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// It uses ws-proto's `Connection::set_unmasked_sends`, which can also unmask control
     /// frames through [`connection_mut`](Self::connection_mut).
     pub fn send_unmasked(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
-        let msg = msg.into();
-        if !self.is_write_ready() {
-            self.flush()?;
-        }
-        {
-            let mut conn = self.connection_mut();
-            let was = conn.unmasked_sends();
-            conn.set_unmasked_sends(true);
-            let queued = crate::core::queue_message(&mut conn, msg);
-            conn.set_unmasked_sends(was);
-            queued?;
-        }
-        self.flush()
+        self.send_with(msg, ws_proto::SendOptions::default().mask(false))
     }
 }

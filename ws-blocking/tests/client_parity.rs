@@ -14,8 +14,8 @@ use std::thread;
 use ws_blocking::http::{header, HeaderMap, HeaderValue, StatusCode};
 use ws_blocking::ws_proto::{accept_key, HandshakeError};
 use ws_blocking::{
-    accept_hdr, connect, connect_config, Accept, Bytes, ClientBuilder, CloseCode, Config, ConnectError, Event, Message,
-    RedirectAction, Rejection, ServerOptions, UpgradeRequest,
+    accept, accept_hdr, connect, connect_config, Accept, Bytes, ClientBuilder, CloseCode, Config, ConnectError, Event,
+    Message, RedirectAction, Rejection, ServerOptions, UpgradeRequest,
 };
 
 mod common;
@@ -326,7 +326,7 @@ fn sni_can_be_turned_off() {
                     };
                     let _ = tx.send(accepted.client_hello().server_name().map(str::to_owned));
                     let Ok(conn) = accepted.into_connection(config) else { return };
-                    let Ok(mut ws) = ws_blocking::accept(Plain(rustls::StreamOwned::new(conn, tcp))) else { return };
+                    let Ok(mut ws) = accept(Plain(rustls::StreamOwned::new(conn, tcp))) else { return };
                     while let Some(Ok(m)) = ws.recv_message() {
                         if ws.send(m).is_err() {
                             break;
@@ -370,4 +370,43 @@ fn url_is_normalised_on_every_path() {
         let (ws, _) = ClientBuilder::new(format!("ws://{first}/go")).follow_redirects(true).connect().unwrap();
         assert_eq!(ws.url(), Some(format!("ws://{addr}/next/x").as_str()));
     });
+}
+
+/// `send_with` (Node `send(data, { compress, mask })`) on the socket and the split writer:
+/// `compress(false)` is delivered, `mask(false)` is refused by a conforming server with 1002.
+#[test]
+fn send_with_options() {
+    watchdog(20, || {
+        let addr = echo_server_for_send_with();
+        let (mut ws, _) = connect(&format!("ws://{addr}/")).expect("connect");
+        ws.send_with("plain", ws_blocking::SendOptions::default().compress(false)).expect("send");
+        assert!(matches!(ws.recv(), Some(Ok(Event::Message(m))) if m == Message::text("plain")));
+        let (mut reader, mut writer) = ws.split();
+        writer.send_with("unmasked", ws_blocking::SendOptions::default().mask(false)).expect("send");
+        loop {
+            match reader.recv() {
+                Some(Ok(Event::Closed(info))) => {
+                    assert_eq!(info.code(), CloseCode::PROTOCOL_ERROR);
+                    break;
+                }
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+}
+
+fn echo_server_for_send_with() -> SocketAddr {
+    serve(usize::MAX, |stream| {
+        if let Ok(mut ws) = accept(stream) {
+            while let Some(Ok(event)) = ws.recv() {
+                if let Event::Message(m) = event {
+                    if ws.send(m).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .0
 }

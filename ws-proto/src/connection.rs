@@ -557,12 +557,16 @@ impl Connection {
             Some(d) if opts.compress && d.would_compress(payload.len()) => d.compress_message(&payload),
             _ => None,
         };
+        // Only this message's frames go unmasked (`mask: false`).
+        let was = self.unmasked_sends;
+        self.unmasked_sends |= !opts.mask;
         match compressed {
             Some(c) => self.push_message(kind, true, c),
             // Below the threshold, not negotiated, not wanted, or the compressor failed (then
             // uncompressed is always allowed).
             None => self.push_message(kind, false, payload),
         }
+        self.unmasked_sends = was;
         Ok(())
     }
 
@@ -682,7 +686,10 @@ impl Connection {
         } else {
             data
         };
+        let was = self.unmasked_sends;
+        self.unmasked_sends |= !opts.mask;
         self.push_data_frame(opcode, fin, first && self.sending_compressed, payload);
+        self.unmasked_sends = was;
         self.sending_message = !fin;
         Ok(())
     }
@@ -955,23 +962,35 @@ pub struct SendOptions {
     /// Compress the message if permessage-deflate is in use and it reaches the threshold
     /// (default `true`; Node `send(data, { compress })`).
     pub compress: bool,
+    /// Mask the message's frames when sending as a client (default `true`; honoured by
+    /// [`Connection::send_message_with`] and [`Connection::send_frame_part_with`], not by the
+    /// compress-elsewhere path of `prepare_compressed`). `false` is Node's
+    /// `send(data, { mask: false })`: **a testing tool**, breaking RFC 6455 §5.1 on purpose to
+    /// see how a server treats it (a conforming one fails the connection with 1002). Servers
+    /// never mask, whatever this says.
+    pub mask: bool,
 }
 
 impl Default for SendOptions {
     fn default() -> Self {
-        Self { compress: true }
+        Self::new()
     }
 }
 
 impl SendOptions {
     /// The defaults: compress when negotiated and above the threshold.
     pub const fn new() -> Self {
-        Self { compress: true }
+        Self { compress: true, mask: true }
     }
 
     /// Sets [`compress`](Self::compress).
     pub const fn compress(self, on: bool) -> Self {
         Self { compress: on, ..self }
+    }
+
+    /// Sets [`mask`](Self::mask).
+    pub const fn mask(self, on: bool) -> Self {
+        Self { mask: on, ..self }
     }
 }
 

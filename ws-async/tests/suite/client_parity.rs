@@ -19,7 +19,7 @@ use ws_async::tls::{server_config_from_pem, TlsOptions};
 use ws_async::ws_proto::{accept_key, HandshakeError};
 use ws_async::{
     accept_hdr_with, accept_with, connect, connect_config, Accept, Bytes, ClientBuilder, CloseCode, Config,
-    ConnectError, Event, Message, RedirectAction, Rejection, ServerOptions, UpgradeRequest, WebSocket,
+    ConnectError, Event, Message, RedirectAction, Rejection, SendOptions, ServerOptions, UpgradeRequest, WebSocket,
 };
 
 use crate::harness::*;
@@ -350,6 +350,39 @@ on_every_runtime! {
             other => panic!("{other:?}"),
         }
         round_trip(&mut ws, "masked again").await;
+    }
+
+    /// `send_with` (Node `send(data, { compress, mask })`): a message sent with options is
+    /// delivered (ws-proto's deflate tests check that `compress(false)` leaves RSV1 off), and
+    /// `mask(false)` from the split writer is refused by a
+    /// conforming server with 1002 (only that message: the writer's own `send` before went through).
+    async fn send_with_options_on_the_socket_and_the_split_writer<T: TestRt>() {
+        let (addr, _seen, _server) = server::<T>(Config::default(), negotiate()).await;
+        let url = format!("ws://127.0.0.1:{}/", addr.port());
+        let (mut ws, _) = within(ClientBuilder::<T::R>::new(&url).connect()).await.unwrap();
+        let text = "uncompressed ".repeat(200);
+        within(ws.send_with(text.as_str(), SendOptions::default().compress(false))).await.unwrap();
+        match within(ws.recv()).await {
+            Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, text.as_str()),
+            other => panic!("{other:?}"),
+        }
+        let (mut reader, mut writer) = ws.split();
+        within(writer.send_with("masked", SendOptions::default())).await.unwrap();
+        match within(reader.recv()).await {
+            Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, "masked"),
+            other => panic!("{other:?}"),
+        }
+        within(writer.send_with("unmasked", SendOptions::default().mask(false))).await.unwrap();
+        loop {
+            match within(reader.recv()).await {
+                Some(Ok(Event::Closed(info))) => {
+                    assert_eq!(info.code(), CloseCode::PROTOCOL_ERROR);
+                    break;
+                }
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     /// `TlsOptions::sni(false)` (or Node's `servername: ''`) sends no SNI; the certificate is still verified.

@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use ws_proto::{
-    Buf, Bytes, Config, Connection, Error, Initiator, Message, PreparedMessage, ProtocolError, Role, State, Transmit,
+    Buf, Bytes, Config, Connection, Error, Initiator, Message, PreparedMessage, ProtocolError, Role, SendOptions,
+    State, Transmit,
 };
 
 use super::pair::*;
@@ -96,6 +97,32 @@ fn client_masks_with_keys_from_injected_entropy() {
     let out = drain_output(&mut c);
     assert_eq!(&out.bytes[..8], &[0x82, 0xFE, 1, 44, 1, 2, 3, 4]);
     assert!(out.bytes[8..].chunks(4).all(|w| w == [1, 2, 3, 4]));
+}
+
+/// `SendOptions::mask(false)` (Node `mask: false`) unmasks that message's frames only: the
+/// frames before and after it, and a server's, are as usual.
+#[test]
+fn send_options_mask_false_unmasks_one_message() {
+    let t0 = Instant::now();
+    let mut c = default_conn(Role::Client, t0);
+    c.send_text("a").unwrap();
+    c.send_message_with(Message::text("bare"), SendOptions::default().mask(false)).unwrap();
+    c.send_frame_part_with(
+        ws_proto::MessageKind::Binary,
+        Bytes::from_static(b"p"),
+        true,
+        SendOptions::new().mask(false),
+    )
+    .unwrap();
+    c.send_text("b").unwrap();
+    let out = drain_output(&mut c);
+    let p = parse_frames(&out.bytes);
+    assert_eq!(p.keys.iter().map(Option::is_some).collect::<Vec<_>>(), [true, false, false, true]);
+    assert_eq!(p.frames[1].payload, b"bare");
+    assert!(!c.unmasked_sends(), "the switch is not left on");
+    let mut s = default_conn(Role::Server, t0);
+    s.send_message_with(Message::text("x"), SendOptions::default().mask(true)).unwrap();
+    assert_eq!(sent(&mut s).keys, [None], "servers never mask");
 }
 
 #[test]
