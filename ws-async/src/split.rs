@@ -131,6 +131,13 @@ pub struct WsReader<S, R: Runtime> {
 
 /// The sending half of a split [`WebSocket`]: messages, pings, close. Not `Clone`: share it
 /// behind an async mutex, or use [`spawn`](WebSocket::spawn) for many senders.
+///
+/// When a message is on the wire is as for [`WebSocket`] (see its "Written, queued or lost"):
+/// `Ok` from `send`, `send_with`, `flush` or `close` means written to the stream; from `feed`,
+/// `start_send` or `try_send`, queued — written by the next flush of either half, including the
+/// reader's `recv` before it waits for the peer. If the connection ends first, the next flush or
+/// send returns `Error::ConnectionClosed` (a message still being compressed is also counted in
+/// `CloseInfo::unsent_messages`).
 pub struct WsWriter<S, R: Runtime> {
     shared: Arc<Shared<S, R>>,
 }

@@ -117,6 +117,14 @@ impl<S: Read + Write + Transport> Receiver for Core<S> {
 /// send large messages without reading, both block in `send`. Use [`split`](Self::split) to
 /// read on one thread and write on another.
 ///
+/// **Written, queued or lost.** `Ok` from `send`, `send_with`, `send_prepared`, `flush` or
+/// `close` means the bytes were written to the stream; `Ok` from `feed` or `try_send` means
+/// queued: written by the next `flush` or `send`, or by a receive once every message already
+/// received is delivered. If the connection ends first (a timer, `terminate`, an IO error),
+/// queued output is not sent and the next flush or send returns an error
+/// ([`Error::ConnectionClosed`](crate::Error::ConnectionClosed), or the IO error itself the
+/// first time).
+///
 /// Dropping it closes the socket at once (also for a server's tracked connection, which then
 /// leaves `server::Server::clients`).
 pub struct WebSocket<S: Write + Transport> {
