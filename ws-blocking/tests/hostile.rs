@@ -14,7 +14,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod common;
+#[path = "../../testkit/frames.rs"]
+mod frames;
 use common::watchdog;
+use frames::{client_frame, close_code, long_header, server_frames};
 use socket2::SockRef;
 use ws_blocking::server::Server;
 use ws_blocking::ws_proto::{Error as ProtoError, TimeoutKind};
@@ -200,61 +203,6 @@ fn read_to_end(p: &mut TcpStream, buf: &mut Vec<u8>) {
     }
 }
 
-fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [0x37, 0xfa, 0x21, 0x3d];
-    let mut out = vec![(u8::from(fin) << 7) | opcode];
-    let n = payload.len();
-    if n < 126 {
-        out.push(0x80 | n as u8);
-    } else if n <= 0xffff {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
-    out
-}
-
-fn header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
-    let mut out = vec![(u8::from(fin) << 7) | opcode, 0x80 | 127];
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&[1, 2, 3, 4]);
-    out
-}
-
-/// Splits server frames `(fin, opcode, payload)` out of `bytes` (an incomplete tail is left).
-fn server_frames(mut bytes: &[u8]) -> Vec<(bool, u8, Vec<u8>)> {
-    let mut frames = Vec::new();
-    while bytes.len() >= 2 {
-        assert_eq!(bytes[1] & 0x80, 0, "server frames are not masked");
-        let (len, at) = match bytes[1] & 0x7f {
-            126 if bytes.len() >= 4 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
-            127 if bytes.len() >= 10 => (u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize, 10),
-            126 | 127 => break,
-            n => (n as usize, 2),
-        };
-        if bytes.len() < at + len {
-            break;
-        }
-        frames.push((bytes[0] & 0x80 != 0, bytes[0] & 0x0f, bytes[at..at + len].to_vec()));
-        bytes = &bytes[at + len..];
-    }
-    frames
-}
-
-fn close_code(bytes: &[u8]) -> Option<u16> {
-    server_frames(bytes).iter().find(|f| f.1 == 8).map(|(_, _, p)| {
-        if p.len() >= 2 {
-            u16::from_be_bytes([p[0], p[1]])
-        } else {
-            1005
-        }
-    })
-}
-
 fn closed_with(p: &mut TcpStream, mut buf: Vec<u8>) -> Option<u16> {
     read_to_end(p, &mut buf);
     close_code(&buf)
@@ -264,7 +212,7 @@ fn closed_with(p: &mut TcpStream, mut buf: Vec<u8>) -> Option<u16> {
 fn echo_or_close(p: &mut TcpStream, mut buf: Vec<u8>) -> Result<usize, Option<u16>> {
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        let frames = server_frames(&buf);
+        let (frames, _) = server_frames(&buf);
         if let Some(f) = frames.iter().find(|f| f.1 == 1 || f.1 == 2) {
             return Ok(f.2.len());
         }
@@ -389,7 +337,7 @@ fn huge_length_fails_with_1009_and_message_limit_is_exact() {
             for limit in [None, Some(MAX)] {
                 let server = start(mode, quick().max_message_size(limit), ServerOptions::default(), App::Echo, None);
                 let (mut p, rest) = upgraded(server.addr);
-                p.write_all(&header(true, 2, (1 << 63) - 1)).unwrap();
+                p.write_all(&long_header(true, 2, (1 << 63) - 1)).unwrap();
                 assert_eq!(closed_with(&mut p, rest), Some(1009), "{mode:?} {limit:?}");
                 assert_eq!(server.report().info().sent_code().map(|c| c.as_u16()), Some(1009));
             }
@@ -401,7 +349,7 @@ fn huge_length_fails_with_1009_and_message_limit_is_exact() {
                     assert_eq!(echo_or_close(&mut p, rest), Ok(len), "{mode:?}");
                     close_1000(&mut p);
                 } else {
-                    p.write_all(&header(true, 2, len as u64)).unwrap();
+                    p.write_all(&long_header(true, 2, len as u64)).unwrap();
                     assert_eq!(closed_with(&mut p, rest), Some(1009), "{mode:?}");
                 }
                 server.report();
@@ -502,7 +450,7 @@ fn ping_flood_from_a_peer_that_never_reads() {
             p.write_all(&client_frame(true, 8, &1000u16.to_be_bytes())).unwrap();
             let mut buf = rest;
             read_to_end(&mut p, &mut buf);
-            let frames = server_frames(&buf);
+            let (frames, _) = server_frames(&buf);
             let pongs: Vec<_> = frames.iter().filter(|f| f.1 == 10).collect();
             assert!(!pongs.is_empty() && pongs.len() <= PINGS, "{mode:?}: {} pongs", pongs.len());
             assert_eq!(&pongs.last().unwrap().2[..8], format!("{:08}", PINGS - 1).as_bytes(), "{mode:?}");
@@ -599,7 +547,7 @@ fn stall_mid_frame_ends_at_the_keepalive_timeout() {
             assert!(elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(5), "{mode:?}: {elapsed:?}");
             let mut buf = rest;
             read_to_end(&mut p, &mut buf);
-            assert!(server_frames(&buf).iter().any(|f| f.1 == 9), "{mode:?}: no keepalive ping");
+            assert!(server_frames(&buf).0.iter().any(|f| f.1 == 9), "{mode:?}: no keepalive ping");
             assert_eq!(close_code(&buf), Some(1011), "{mode:?}");
         }
     });
@@ -618,7 +566,7 @@ fn half_open_peer_found_by_keepalive() {
             assert!(is_timeout(report.info(), TimeoutKind::Pong), "{mode:?}: {:?}", report.info);
             let mut buf = rest;
             read_to_end(&mut p, &mut buf);
-            assert!(server_frames(&buf).iter().any(|f| f.1 == 9), "{mode:?}");
+            assert!(server_frames(&buf).0.iter().any(|f| f.1 == 9), "{mode:?}");
             assert_eq!(close_code(&buf), Some(1011), "{mode:?}");
         }
     });

@@ -240,18 +240,6 @@ async fn read_to_end<T: TestRt>(p: &mut Peer<T>, buf: &mut Vec<u8>) {
     }
 }
 
-/// The code of the first close frame among server frames (1005 for an empty one).
-fn close_code(bytes: &[u8]) -> Option<u16> {
-    let (frames, _) = server_frames(bytes);
-    frames.iter().find(|(_, opcode, _)| *opcode == 8).map(|(_, _, p)| {
-        if p.len() >= 2 {
-            u16::from_be_bytes([p[0], p[1]])
-        } else {
-            1005
-        }
-    })
-}
-
 /// Reads to EOF and returns the close code the server sent.
 async fn closed_with<T: TestRt>(p: &mut Peer<T>, mut buf: Vec<u8>) -> Option<u16> {
     read_to_end::<T>(p, &mut buf).await;
@@ -270,14 +258,6 @@ async fn frame_with<T: TestRt>(p: &mut Peer<T>, buf: &mut Vec<u8>, opcode: u8) -
         assert!(n > 0, "EOF before a frame with opcode {opcode}: {frames:?}");
         buf.extend_from_slice(&chunk[..n]);
     }
-}
-
-/// A masked frame header announcing `len` bytes, without its payload.
-fn header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
-    let mut out = vec![(u8::from(fin) << 7) | opcode, 0x80 | 127];
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&[1, 2, 3, 4]);
-    out
 }
 
 /// A request head of exactly `len` bytes (padded with an `X-Pad` header), with `extra`
@@ -406,7 +386,7 @@ on_every_runtime! {
                 let config = quick().max_message_size(limit);
                 let mut server = start::<T>(mode, config, ServerOptions::default(), App::Echo, None).await;
                 let (mut p, rest) = upgraded::<T>(server.addr).await;
-                within(p.write_all(&header(true, 2, (1 << 63) - 1))).await.unwrap();
+                within(p.write_all(&long_header(true, 2, (1 << 63) - 1))).await.unwrap();
                 assert_eq!(closed_with::<T>(&mut p, rest).await, Some(1009), "{mode:?} {limit:?}");
                 assert_eq!(server.report().await.info().sent_code().map(|c| c.as_u16()), Some(1009));
             }
@@ -421,7 +401,7 @@ on_every_runtime! {
                     assert_eq!(closed_with::<T>(&mut p, Vec::new()).await, Some(1000));
                 } else {
                     // The header alone: the server must not wait for the payload.
-                    within(p.write_all(&header(true, 2, len as u64))).await.unwrap();
+                    within(p.write_all(&long_header(true, 2, len as u64))).await.unwrap();
                     assert_eq!(closed_with::<T>(&mut p, rest).await, Some(1009), "{mode:?}");
                 }
                 server.report().await;

@@ -9,10 +9,13 @@
 //! - `ws.rs`: time limits, connected pairs of WebSockets, hand-rolled frames, payloads.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../../../../testkit/frames.rs"]
+pub mod frames;
 pub mod io;
 pub mod runtimes;
 pub mod ws;
 
+pub(crate) use frames::*;
 pub use io::*;
 pub use runtimes::*;
 pub use ws::*;

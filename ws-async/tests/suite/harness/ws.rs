@@ -168,46 +168,6 @@ pub async fn echo<S, R: Io<S>>(mut ws: WebSocket<S, R>) -> CloseInfo {
     info.expect("Closed was reported")
 }
 
-/// A masked (client-to-server) frame.
-pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [0x37, 0xfa, 0x21, 0x3d];
-    let mut out = vec![(u8::from(fin) << 7) | opcode];
-    let n = payload.len();
-    if n < 126 {
-        out.push(0x80 | n as u8);
-    } else if n <= 0xffff {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
-    out
-}
-
-/// Splits unmasked (server-to-client) bytes into frames `(fin, opcode, payload)`; also returns
-/// the length of an incomplete tail.
-pub fn server_frames(mut bytes: &[u8]) -> (Vec<(bool, u8, Vec<u8>)>, usize) {
-    let mut frames = Vec::new();
-    while bytes.len() >= 2 {
-        assert_eq!(bytes[1] & 0x80, 0, "server frames are not masked");
-        let (len, header) = match bytes[1] & 0x7f {
-            126 if bytes.len() >= 4 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
-            127 if bytes.len() >= 10 => (u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize, 10),
-            126 | 127 => break,
-            n => (n as usize, 2),
-        };
-        if bytes.len() < header + len {
-            break;
-        }
-        frames.push((bytes[0] & 0x80 != 0, bytes[0] & 0x0f, bytes[header..header + len].to_vec()));
-        bytes = &bytes[header + len..];
-    }
-    (frames, bytes.len())
-}
-
 /// A payload that encodes its index, to catch loss, duplication and corruption.
 pub fn payload(index: usize, len: usize) -> Vec<u8> {
     let mut v = format!("{index}:").into_bytes();
