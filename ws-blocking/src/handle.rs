@@ -29,7 +29,7 @@ use crate::websocket::WebSocket;
 use crate::{Error, TrySendError};
 
 /// Why a handle's command was not queued.
-enum Refused {
+pub(crate) enum Refused {
     /// The connection is closed or over.
     Closed,
     /// A message while the connection is closing (the close frame was sent).
@@ -40,8 +40,9 @@ enum Refused {
     Send(SendError),
 }
 
-/// What a handle needs from the connection, whatever its stream type.
-trait Driven: Send + Sync {
+/// What a handle needs from the connection, whatever drives it (a driver thread over any
+/// stream type, or a [`Reactor`](crate::reactor::Reactor)).
+pub(crate) trait Driven: Send + Sync {
     /// Runs `f` on the connection. With `limit` (a message), first waits (or, without `wait`,
     /// refuses with `Full`) while the output is above the write high-water mark or `limit`
     /// messages are waiting to be written. Wakes the flusher.
@@ -58,6 +59,13 @@ trait Driven: Send + Sync {
     /// Starts the closing handshake with 1000, if it is open: nobody sends or listens any
     /// more.
     fn close_normal(&self);
+    /// Whether whatever drives the connection is done with it (without an event channel,
+    /// which says so itself).
+    fn is_finished(&self) -> bool {
+        self.is_over()
+    }
+    /// Blocks until [`is_finished`](Self::is_finished) (without an event channel).
+    fn wait_finished(&self) {}
 }
 
 impl<S: Write + Transport + Send + 'static> Driven for Shared<S> {
@@ -258,14 +266,17 @@ impl Channel {
 /// What the handles share; dropped with the last handle.
 struct Inner {
     ops: Arc<dyn Driven>,
-    channel: Arc<Channel>,
+    /// The driver thread's event channel; `None` on a reactor, where a handler takes the
+    /// events and dropping the handles changes nothing.
+    channel: Option<Arc<Channel>>,
     /// Messages that may wait to be written.
     limit: usize,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let mut queue = self.channel.lock();
+        let Some(channel) = &self.channel else { return };
+        let mut queue = channel.lock();
         queue.handles = false;
         let orphaned = !queue.receiver;
         drop(queue);
@@ -302,6 +313,11 @@ impl fmt::Debug for WsHandle {
 }
 
 impl WsHandle {
+    /// A handle on a connection driven without an event channel (a reactor's).
+    pub(crate) fn driven(ops: Arc<dyn Driven>) -> Self {
+        Self { inner: Arc::new(Inner { ops, channel: None, limit: usize::MAX }) }
+    }
+
     fn command(&self, f: &mut dyn FnMut(&mut Connection) -> Result<(), SendError>) -> Result<(), Error> {
         self.inner.ops.push(None, false, f).map_err(|r| match r {
             Refused::Closed => Error::ConnectionClosed,
@@ -414,13 +430,17 @@ impl WsHandle {
 
     /// Whether the connection has closed (`Event::Closed` was produced) or the driver ended.
     pub fn is_closed(&self) -> bool {
-        let queue = self.inner.channel.lock();
+        let Some(channel) = &self.inner.channel else { return self.inner.ops.is_finished() };
+        let queue = channel.lock();
         queue.closed || queue.finished || self.inner.ops.is_over()
     }
 
-    /// Blocks until the driver thread has ended (the connection is completely over).
+    /// Blocks until the driver thread has ended (the connection is completely over). On a
+    /// [`Reactor`](crate::reactor::Reactor): until the reactor dropped the connection; called
+    /// from a handler (on the reactor's own thread) it returns at once, as waiting there
+    /// would stop the reactor.
     pub fn closed(&self) {
-        let channel = &self.inner.channel;
+        let Some(channel) = &self.inner.channel else { return self.inner.ops.wait_finished() };
         let mut queue = channel.lock();
         while !queue.finished {
             queue = channel.done.wait(queue).unwrap_or_else(PoisonError::into_inner);
@@ -613,7 +633,8 @@ impl<S: Read + Write + Transport + TryClone + Send + 'static> WebSocket<S> {
             channel.push(Err(e));
             channel.finish();
         }
-        let handle = WsHandle { inner: Arc::new(Inner { ops: ops.clone(), channel: channel.clone(), limit: queue }) };
+        let handle =
+            WsHandle { inner: Arc::new(Inner { ops: ops.clone(), channel: Some(channel.clone()), limit: queue }) };
         (handle, EventReceiver { channel, ops })
     }
 }

@@ -125,6 +125,9 @@ mod core;
 mod driver;
 mod handle;
 mod proxy;
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub mod reactor;
 mod recv;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]

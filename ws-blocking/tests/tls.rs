@@ -65,6 +65,30 @@ fn wss_echo(names: &[&str], client_ca: Option<&str>) -> (String, u16) {
     (ca_pem, port)
 }
 
+/// [`wss_echo`] with every connection on a reactor thread (Unix).
+#[cfg(unix)]
+fn wss_reactor_echo(names: &[&str]) -> (String, u16) {
+    let (ca_pem, issuer) = new_ca();
+    let (cert, key) = leaf(&issuer, names, ExtendedKeyUsagePurpose::ServerAuth);
+    let tls = server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+    let server = Server::builder().bind_tls("127.0.0.1", 0, tls).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let reactor = ws_blocking::reactor::Reactor::new().unwrap();
+    thread::spawn(move || {
+        server
+            .drive_on(&reactor, |conn| {
+                assert!(conn.info.secure);
+                |ws: &ws_blocking::WsHandle, event: std::io::Result<Event>| {
+                    if let Ok(Event::Message(m)) = event {
+                        ws.send(m).unwrap();
+                    }
+                }
+            })
+            .unwrap();
+    });
+    (ca_pem, port)
+}
+
 fn echo_once(url: &str, tls: TlsOptions) -> Result<(), ConnectError> {
     let (mut ws, response) = ClientBuilder::new(url).tls(tls).connect()?;
     assert_eq!(response.status(), 101);
@@ -78,6 +102,23 @@ fn echo_once(url: &str, tls: TlsOptions) -> Result<(), ConnectError> {
     while ws.recv().is_some() {}
     assert!(ws.close_info().unwrap().close_received);
     Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn tls_connections_on_a_reactor() {
+    watchdog(30, || {
+        let (ca, port) = wss_reactor_echo(&["127.0.0.1"]);
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                let ca = ca.clone();
+                thread::spawn(move || echo_once(&format!("wss://127.0.0.1:{port}/"), TlsOptions::new().ca_pem(&ca)))
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap().unwrap();
+        }
+    });
 }
 
 /// The rustls error inside a `ConnectError::Tls`.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ws_async::server::{Skipped, Tracked};
-use ws_proto::{CloseCode, CloseFrame, PreparedMessage, State};
+use ws_proto::{CloseCode, CloseFrame, Connection, PreparedMessage, State};
 
 use crate::split::Shared;
 use crate::transport::Transport;
@@ -93,18 +93,22 @@ pub(crate) trait Conn: Send + Sync {
     fn is_over(&self) -> bool;
 }
 
+/// Queues a broadcast into a tracked connection without waiting: refused while it is not
+/// open, above the write high-water mark, or streaming a message in parts (which a whole
+/// message cannot interleave).
+pub(crate) fn offer_to(conn: &mut Connection, msg: &PreparedMessage) -> Result<(), Skipped> {
+    if conn.state() != State::Open {
+        return Err(Skipped::Closed);
+    }
+    if !conn.is_write_ready() || conn.send_prepared(msg).is_err() {
+        return Err(Skipped::Full);
+    }
+    Ok(())
+}
+
 impl<S: Write + Transport + Send> Conn for Shared<S> {
     fn offer(&self, msg: &PreparedMessage) -> Result<(), Skipped> {
-        {
-            let mut conn = self.conn();
-            if conn.state() != State::Open {
-                return Err(Skipped::Closed);
-            }
-            // A message the application is streaming in parts cannot be interleaved either.
-            if !conn.is_write_ready() || conn.send_prepared(msg).is_err() {
-                return Err(Skipped::Full);
-            }
-        }
+        offer_to(&mut self.conn(), msg)?;
         self.notify();
         Ok(())
     }

@@ -57,6 +57,7 @@ use ws_proto::http::{HeaderMap, Request};
 use ws_proto::{Accept, Bytes, CloseCode, Config, HandshakeError, Rejection, ServerOptions, UpgradeRequest};
 
 pub use builder::ServerBuilder;
+pub(crate) use clients::{offer_to, Conn};
 pub use clients::{ClientHandle, ClientId, Clients};
 pub use ws_async::server::{
     forwarded_for, rejection_response, BroadcastReport, ClientInfo, IntoVerdict, ServerError, Shutdown, SlowPolicy,
@@ -64,6 +65,8 @@ pub use ws_async::server::{
 
 use crate::accept::{read_head, reject, write_101};
 use crate::driver::Io;
+#[cfg(unix)]
+use crate::reactor::{Handler, Reactor};
 use crate::split::ReadHalf;
 use crate::transport::{ServerStream, Transport, TryClone};
 use crate::websocket::{Core, WebSocket};
@@ -84,6 +87,23 @@ pub struct ServerConnection<S: Write + Transport = ServerStream> {
     pub id: ClientId,
     /// The connection; with client tracking on, shared with [`Server::clients`].
     pub ws: WebSocket<S>,
+    /// Its addresses and whether it is encrypted.
+    pub info: ClientInfo,
+    /// Its upgrade request (path, query, cookies, `X-Forwarded-For`…).
+    pub request: Request<()>,
+}
+
+/// A connection [`Server::drive_on`] hands to a reactor (Node's `connection` event), for the
+/// application to make its handler from.
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DrivenConnection {
+    /// Its id in [`Server::clients`] (for [`Clients::broadcast_except`]).
+    pub id: ClientId,
+    /// Sends to it, from the handler or any thread (the handler gets a clone too).
+    pub handle: crate::WsHandle,
     /// Its addresses and whether it is encrypted.
     pub info: ClientInfo,
     /// Its upgrade request (path, query, cookies, `X-Forwarded-For`…).
@@ -229,6 +249,12 @@ impl Server {
     /// [`ServerError::Closed`] comes once the server is closed, [`ServerError::NoListener`]
     /// without a listener ([`ServerBuilder::build`]).
     pub fn accept(&self) -> Result<ServerConnection, ServerError> {
+        let Accepted { ws, info, request } = self.next_upgraded()?;
+        Ok(self.track(ws, info, request))
+    }
+
+    /// The next upgraded connection from the listener.
+    fn next_upgraded(&self) -> Result<Accepted<ServerStream>, ServerError> {
         let listener = self.listener.as_ref().ok_or(ServerError::NoListener)?;
         let rx = listener.rx.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
@@ -236,15 +262,49 @@ impl Server {
                 return Err(ServerError::Closed);
             }
             match rx.recv() {
-                Ok(Incoming::Upgraded(a)) if !self.is_closing() => {
-                    let Accepted { ws, info, request } = *a;
-                    return Ok(self.track(ws, info, request));
-                }
+                Ok(Incoming::Upgraded(a)) if !self.is_closing() => return Ok(*a),
                 Ok(Incoming::Upgraded(a)) => self.inner.dismiss(a.ws),
                 Ok(Incoming::Failed(e)) => return Err(ServerError::Listener(e)),
                 Ok(Incoming::Wake) => {}
                 Err(_) => return Err(ServerError::Closed),
             }
+        }
+    }
+
+    /// Serves every upgraded connection on `reactor` (Unix): `on_connection` gets each one
+    /// (Node's `connection` event: its id, handle, addresses and request) and returns the
+    /// [`Handler`] for its events, which runs on the reactor thread. An idle connection then
+    /// holds no thread (see [`reactor`](crate::reactor)). With client tracking on, the
+    /// registry holds the reactor's connections, so [`clients`](Self::clients), broadcast,
+    /// [`close`](Self::close) and [`shutdown`](Self::shutdown) work as with
+    /// [`accept`](Self::accept).
+    ///
+    /// Blocks, accepting, until the server is closed (`Ok`), or returns a listener error (call
+    /// it again to go on; `&mut on_connection` keeps the closure). A connection the reactor
+    /// refuses (its thread has ended) is dropped.
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    pub fn drive_on<F, H>(&self, reactor: &Reactor, mut on_connection: F) -> Result<(), ServerError>
+    where
+        F: FnMut(DrivenConnection) -> H,
+        H: Handler,
+    {
+        loop {
+            let Accepted { ws, info, request } = match self.next_upgraded() {
+                Ok(accepted) => accepted,
+                Err(ServerError::Closed) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let id = self.inner.clients.next_id();
+            let _ = reactor.drive_with(ws, |handle, link| {
+                if self.inner.tracking {
+                    let tracked = ClientHandle::new(link.clone());
+                    if !self.inner.clients.insert(id, tracked.clone()) {
+                        self.inner.end(&tracked);
+                    }
+                }
+                on_connection(DrivenConnection { id, handle: handle.clone(), info, request })
+            });
         }
     }
 
