@@ -23,6 +23,12 @@
 #                    compression groups take 12 to 15 minutes a role)
 #   blocking-server-full, blocking-client-full
 #                    the blocking peers with all 517 cases (by hand, likewise)
+#   blocking-reactor-server, blocking-reactor-client
+#                    ws-blocking's reactor (every connection on one thread:
+#                    Server::drive_on, Reactor::drive), zlib-rs; the same cases
+#                    as blocking-server; --strict
+#   blocking-reactor-server-full, blocking-reactor-client-full
+#                    the reactor peers with all 517 cases (by hand)
 #   tokio-server     ws-tokio server (multi-thread runtime), zlib-rs; all 517
 #                    cases; --strict
 #   tokio-client     ws-tokio client, zlib-rs; all 517 cases; --strict
@@ -61,7 +67,7 @@ set -euo pipefail
 # tokio-current-thread, async-std, smol or blocking), AGENT (the name in the
 # report), ARGS (server-suite.sh / client-suite.sh options) and LIMIT (seconds
 # for the run); optionally FEATURES (cargo features of ws-conformance).
-SUITES="blocking-quick blocking-server blocking-client tokio-server tokio-client tokio-server-default tokio-client-default async-std-server async-std-server-smol async-std-client async-std-server-full async-std-client-full blocking-server-full blocking-client-full"
+SUITES="blocking-quick blocking-server blocking-client tokio-server tokio-client tokio-server-default tokio-client-default async-std-server async-std-server-smol async-std-client async-std-server-full async-std-client-full blocking-server-full blocking-client-full blocking-reactor-server blocking-reactor-client blocking-reactor-server-full blocking-reactor-client-full"
 
 # The blocking and async-std suites: every case group but the compression ones (12.*, 13.*;
 # there is no 8.* or 11.*), and a sample of those covering each negotiation shape: 12.1-12.5
@@ -83,6 +89,18 @@ suite_spec() {
     blocking-client)
       ROLE=client BIN=autobahn-client ADAPTER=blocking AGENT=ws-blocking LIMIT=900 FEATURES=zlib-rs
       ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
+    blocking-reactor-server)
+      ROLE=server BIN=autobahn-server ADAPTER=blocking-reactor AGENT=ws-blocking-reactor LIMIT=900 FEATURES=zlib-rs
+      ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
+    blocking-reactor-client)
+      ROLE=client BIN=autobahn-client ADAPTER=blocking-reactor AGENT=ws-blocking-reactor LIMIT=900 FEATURES=zlib-rs
+      ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;
+    blocking-reactor-server-full)
+      ROLE=server BIN=autobahn-server ADAPTER=blocking-reactor AGENT=ws-blocking-reactor LIMIT=2700 FEATURES=zlib-rs
+      ARGS=(--strict) ;;
+    blocking-reactor-client-full)
+      ROLE=client BIN=autobahn-client ADAPTER=blocking-reactor AGENT=ws-blocking-reactor LIMIT=2700 FEATURES=zlib-rs
+      ARGS=(--strict) ;;
     async-std-server)
       ROLE=server BIN=autobahn-server ADAPTER=async-std AGENT=ws-async-std LIMIT=900 FEATURES=zlib-rs
       ARGS=(--cases "$NO_COMPRESSION,$COMPRESSION_SAMPLE" --strict) ;;

@@ -36,7 +36,7 @@ if [ -n "${AUTOBAHN_SUITES:-}" ]; then
   AUTOBAHN_PHASES=("$AUTOBAHN_SUITES")
 else
   AUTOBAHN_PHASES=(
-    "blocking-server blocking-client async-std-server async-std-server-smol async-std-client"
+    "blocking-server blocking-client blocking-reactor-server blocking-reactor-client async-std-server async-std-server-smol async-std-client"
     "tokio-server tokio-client"
   )
 fi

@@ -17,6 +17,7 @@
 //! | `ws-tokio-ct` | the same on a current-thread runtime |
 //! | `ws-smol` | ws-async-std on smol (`smol::block_on`, tasks on smol's global executor) |
 //! | `ws-blocking` | ws-blocking, a thread per connection |
+//! | `ws-blocking-reactor` | ws-blocking's `Reactor`: the handshake on a short-lived thread, then every connection on one reactor thread (a handler echoing with `WsHandle::send`) |
 //! | `tungstenite` | tokio-tungstenite `accept_async`, `StreamExt::next` + `SinkExt::send` |
 //! | `tungstenite-forward` | tokio-tungstenite's echo example: `split`, `read.try_filter(..).forward(write)` |
 //! | `fastwebsockets` | fastwebsockets `FragmentCollector`, `read_frame` + `write_frame` (upgrade answered by hand, as its hyper helper would) |
@@ -44,6 +45,7 @@ pub const SERVERS: &[&str] = &[
     "ws-tokio-ct",
     "ws-smol",
     "ws-blocking",
+    "ws-blocking-reactor",
     "tungstenite",
     "tungstenite-forward",
     "fastwebsockets",
@@ -59,7 +61,7 @@ pub const SERVERS: &[&str] = &[
 pub const EXTRA_SERVERS: &[&str] = &["ws-tokio-send"];
 
 /// The servers built on this workspace's stack.
-pub const OURS: &[&str] = &["ws-tokio", "ws-tokio-ct", "ws-smol", "ws-blocking"];
+pub const OURS: &[&str] = &["ws-tokio", "ws-tokio-ct", "ws-smol", "ws-blocking", "ws-blocking-reactor"];
 
 /// The other Rust WebSocket libraries: the reference every ratio is taken against.
 pub const RUST_PEERS: &[&str] =
@@ -248,6 +250,7 @@ pub fn serve(name: &str, deflate: Option<u8>) {
     println!("{}", listener.local_addr().expect("addr").port());
     match name {
         "ws-blocking" => ours_blocking(listener, deflate),
+        "ws-blocking-reactor" => ours_blocking_reactor(listener, deflate),
         "ws-smol" => {
             listener.set_nonblocking(true).expect("nonblocking");
             smol::block_on(ours_smol(listener, deflate));
@@ -357,6 +360,29 @@ fn ours_blocking(listener: std::net::TcpListener, deflate: Option<u8>) {
                     }
                 }
             }
+        });
+        if spawned.is_err() {
+            eprintln!("echo server: cannot start a thread");
+        }
+    }
+}
+
+fn ours_blocking_reactor(listener: std::net::TcpListener, deflate: Option<u8>) {
+    let (config, options) = ours_settings(deflate);
+    let reactor = ws_blocking::reactor::Reactor::new().expect("reactor");
+    for tcp in listener.incoming() {
+        let Ok(tcp) = tcp else { continue };
+        let _ = tcp.set_nodelay(true);
+        let (config, options, reactor) = (config.clone(), options.clone(), reactor.clone());
+        // The handshake blocks, so it gets a short-lived thread; the connection then lives on
+        // the reactor.
+        let spawned = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
+            let Ok(ws) = ws_blocking::accept_with(tcp, config, options) else { return };
+            let _ = reactor.drive(ws, |ws: &ws_blocking::WsHandle, event: io::Result<ws_proto::Event>| {
+                if let Ok(ws_proto::Event::Message(m)) = event {
+                    let _ = ws.send(m);
+                }
+            });
         });
         if spawned.is_err() {
             eprintln!("echo server: cannot start a thread");

@@ -4,7 +4,7 @@
 //! `AUTOBAHN_AGENT` from the environment). `scripts/autobahn.sh` builds and runs them.
 //!
 //! Adapters: `tokio` (multi-thread runtime), `tokio-current-thread`, `async-std`, `smol` and
-//! `blocking` (threads). The async ones share one generic implementation over
+//! `blocking` (threads), `blocking-reactor` (ws-blocking's reactor thread). The async ones share one generic implementation over
 //! `ws_async`'s runtime types ([`async_peer`]); the blocking one is [`blocking_peer`].
 //!
 //! Both peers echo every text and binary message unchanged; pings are answered and closes
@@ -35,16 +35,19 @@ pub enum Adapter {
     Smol,
     /// ws-blocking, a thread per connection.
     Blocking,
+    /// ws-blocking's reactor: every connection on one thread (Unix).
+    BlockingReactor,
 }
 
 impl Adapter {
     /// Every adapter with its command-line name.
-    pub const ALL: [(&'static str, Self); 5] = [
+    pub const ALL: [(&'static str, Self); 6] = [
         ("tokio", Self::Tokio),
         ("tokio-current-thread", Self::TokioCurrentThread),
         ("async-std", Self::AsyncStd),
         ("smol", Self::Smol),
         ("blocking", Self::Blocking),
+        ("blocking-reactor", Self::BlockingReactor),
     ];
 
     /// The adapter of a command-line name.
@@ -81,7 +84,8 @@ pub fn config() -> Arc<Config> {
     Arc::new(Config::default().max_message_size(Some(64 * 1024 * 1024)).max_fragments(Some(131_072)))
 }
 
-/// The server's handshake policy: permessage-deflate accepted with the default settings.
+/// The server's handshake policy: permessage-deflate accepted with the default settings
+/// (the reactor server sets the same through its builder).
 pub fn server_options() -> Arc<ServerOptions> {
     Arc::new(ServerOptions::default().per_message_deflate(Some(DeflateConfig::default())))
 }

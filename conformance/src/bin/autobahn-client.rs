@@ -34,7 +34,8 @@ fn main() -> ExitCode {
         }
         Adapter::AsyncStd => async_std::task::block_on(async_peer::run_client::<ws_async_std::AsyncStd>(&urls)),
         Adapter::Smol => smol::block_on(async_peer::run_client::<ws_async_std::AsyncStd>(&urls)),
-        Adapter::Blocking => blocking_peer::run_client(&urls),
+        Adapter::Blocking => blocking_peer::run_client(&urls, false),
+        Adapter::BlockingReactor => blocking_peer::run_client(&urls, true),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

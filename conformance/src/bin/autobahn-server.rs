@@ -1,6 +1,6 @@
 //! The Autobahn|Testsuite echo server on any adapter:
 //! `cargo run --release -p ws-conformance [--features zlib-rs] --bin autobahn-server -- [PORT]
-//! [--adapter tokio|tokio-current-thread|async-std|smol|blocking]` (default port 9001, 0 picks
+//! [--adapter tokio|tokio-current-thread|async-std|smol|blocking|blocking-reactor]` (default port 9001, 0 picks
 //! a free one; default adapter tokio). Listens on 127.0.0.1 and prints
 //! `listening on 127.0.0.1:PORT` once ready. `scripts/autobahn.sh` runs the suite against it.
 
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Adapter::AsyncStd => async_peer::serve_async_std(port),
         Adapter::Smol => async_peer::serve_smol(port),
         Adapter::Blocking => blocking_peer::serve(port),
+        Adapter::BlockingReactor => blocking_peer::serve_reactor(port),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
