@@ -68,6 +68,29 @@ pub(crate) trait Driven: Send + Sync {
     fn wait_finished(&self) {}
 }
 
+/// Whether a handle may queue into `conn` now (`Ok(true)`), must wait for room (`Ok(false)`,
+/// only with `wait`), or is refused: the rules of every driven connection. `limited`: a
+/// message (control frames and `close` are never held back); `room`: below the limits.
+pub(crate) fn admit(conn: &Connection, limited: bool, room: bool, wait: bool) -> Result<bool, Refused> {
+    if conn.state() == State::Closed || conn.is_terminated() {
+        return Err(Refused::Closed);
+    }
+    if !limited {
+        return Ok(true);
+    }
+    if conn.state() != State::Open {
+        return Err(Refused::Closing);
+    }
+    if room {
+        return Ok(true);
+    }
+    if wait {
+        Ok(false)
+    } else {
+        Err(Refused::Full)
+    }
+}
+
 impl<S: Write + Transport + Send + 'static> Driven for Shared<S> {
     fn push(
         &self,
@@ -77,18 +100,9 @@ impl<S: Write + Transport + Send + 'static> Driven for Shared<S> {
     ) -> Result<(), Refused> {
         let mut conn = self.conn();
         loop {
-            if conn.state() == State::Closed || conn.is_terminated() {
-                return Err(Refused::Closed);
-            }
-            let Some(limit) = limit else { break };
-            if conn.state() != State::Open {
-                return Err(Refused::Closing);
-            }
-            if conn.is_write_ready() && self.unwritten.load(Ordering::Acquire) < limit {
+            let room = limit.map_or(true, |l| conn.is_write_ready() && self.unwritten.load(Ordering::Acquire) < l);
+            if admit(&conn, limit.is_some(), room, wait)? {
                 break;
-            }
-            if !wait {
-                return Err(Refused::Full);
             }
             conn = self.wait_room(conn, FLUSHER_TICK);
         }

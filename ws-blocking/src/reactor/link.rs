@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ws_proto::{CloseCode, CloseFrame, Connection, SendError, State};
 
 use super::event_loop::Wake;
-use crate::handle::{Driven, Refused};
+use crate::handle::{admit, Driven, Refused};
 
 /// How long a handle waiting for room (or for the end) sleeps before looking again, in case
 /// a wake-up was missed.
@@ -112,22 +112,7 @@ impl Driven for Link {
         // the high-water mark (the reactor reads nothing more from a connection in that state).
         let may_exceed = wait && self.wake.is_reactor_thread();
         let mut conn = self.conn();
-        loop {
-            if Self::is_over_locked(&conn) {
-                return Err(Refused::Closed);
-            }
-            if limit.is_none() {
-                break;
-            }
-            if conn.state() != State::Open {
-                return Err(Refused::Closing);
-            }
-            if conn.is_write_ready() || may_exceed {
-                break;
-            }
-            if !wait {
-                return Err(Refused::Full);
-            }
+        while !admit(&conn, limit.is_some(), conn.is_write_ready() || may_exceed, wait)? {
             conn = self.wait(conn);
         }
         f(&mut conn).map_err(Refused::Send)?;
