@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use ws_proto::{Buf, Bytes, CloseCode, CloseFrame, Event, Message, State, TimeoutKind};
+use ws_proto::{Buf, Bytes, CloseCode, CloseFrame, Event, Message, State};
 
 use crate::io::{Half, Wakers};
 use crate::runtime::{Io, Runtime};
@@ -68,17 +68,6 @@ impl<S, R: Runtime> From<WebSocket<S, R>> for WsByteStream<S, R> {
     }
 }
 
-/// The `io::Error` for a connection the library ended.
-fn close_error(e: ws_proto::Error) -> io::Error {
-    let kind = match &e {
-        ws_proto::Error::Protocol(_) => io::ErrorKind::InvalidData,
-        ws_proto::Error::Timeout(TimeoutKind::Close | TimeoutKind::Pong) => io::ErrorKind::TimedOut,
-        ws_proto::Error::UnexpectedEof => io::ErrorKind::UnexpectedEof,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
-}
-
 impl<S, R: Io<S>> WsByteStream<S, R> {
     /// Reads message bytes into `buf` (`Ready(Ok(0))`: the peer closed, or `buf` is empty).
     /// A connection that ended with an error (protocol error, timeout, EOF without a close) is
@@ -96,7 +85,7 @@ impl<S, R: Io<S>> WsByteStream<S, R> {
                 Some(Ok(Event::Closed(info))) => {
                     self.eof = true;
                     if let Some(e) = info.error {
-                        return Poll::Ready(Err(close_error(e)));
+                        return Poll::Ready(Err(e.into()));
                     }
                 }
                 Some(Ok(_)) => {}

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use ws_proto::{Buf, Bytes, CloseCode, Event, Message, SendError, State, TimeoutKind};
+use ws_proto::{Buf, Bytes, CloseCode, Event, Message, SendError, State};
 
 use crate::split::{WsReader, WsWriter};
 use crate::transport::{Transport, TryClone};
@@ -245,7 +245,7 @@ impl ReadState {
                 Some(Ok(Event::Closed(info))) => {
                     self.eof = true;
                     if let Some(e) = info.error {
-                        return Err(close_error(e));
+                        return Err(e.into());
                     }
                 }
                 Some(Ok(_)) => {}
@@ -258,17 +258,6 @@ impl ReadState {
         self.chunk.advance(n);
         Ok(n)
     }
-}
-
-/// The `io::Error` for a connection the library ended.
-fn close_error(e: ws_proto::Error) -> io::Error {
-    let kind = match &e {
-        ws_proto::Error::Protocol(_) => io::ErrorKind::InvalidData,
-        ws_proto::Error::Timeout(TimeoutKind::Close | TimeoutKind::Pong) => io::ErrorKind::TimedOut,
-        ws_proto::Error::UnexpectedEof => io::ErrorKind::UnexpectedEof,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
 }
 
 /// Sends `buf` as a binary message while the connection is open.

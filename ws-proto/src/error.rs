@@ -195,6 +195,21 @@ impl From<ProtocolError> for Error {
     }
 }
 
+/// For byte-stream adapters (Node `createWebSocketStream`), where a connection the library
+/// ended surfaces as an IO error: a protocol error is `InvalidData`, a timer `TimedOut`, the
+/// peer's EOF without a close `UnexpectedEof`; the error itself is the source.
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        use std::io::ErrorKind;
+        let kind = match &e {
+            Error::Protocol(_) => ErrorKind::InvalidData,
+            Error::Timeout(TimeoutKind::Close | TimeoutKind::Pong) => ErrorKind::TimedOut,
+            Error::UnexpectedEof => ErrorKind::UnexpectedEof,
+        };
+        Self::new(kind, e)
+    }
+}
+
 /// An opening handshake failed. On the server side this maps to an HTTP status
 /// ([`http_status`](Self::http_status)); on the client side it is a response that broke the rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -333,5 +348,18 @@ mod tests {
         assert_eq!(HandshakeError::NotHttp11.http_status(), 505);
         assert_eq!(HandshakeError::UpgradeRequired.http_status(), 426);
         assert_eq!(HandshakeError::InvalidAccept(String::new()).http_status(), 500);
+    }
+
+    #[test]
+    fn io_error_kinds() {
+        use std::io::ErrorKind;
+        let kind = |e: Error| std::io::Error::from(e).kind();
+        assert_eq!(kind(Error::Protocol(ProtocolError::InvalidUtf8)), ErrorKind::InvalidData);
+        assert_eq!(kind(Error::Timeout(TimeoutKind::Close)), ErrorKind::TimedOut);
+        assert_eq!(kind(Error::Timeout(TimeoutKind::Pong)), ErrorKind::TimedOut);
+        assert_eq!(kind(Error::UnexpectedEof), ErrorKind::UnexpectedEof);
+        let io = std::io::Error::from(Error::UnexpectedEof);
+        let inner = io.get_ref().and_then(|e| e.downcast_ref::<Error>());
+        assert_eq!(inner, Some(&Error::UnexpectedEof), "the error itself is the source");
     }
 }
