@@ -395,7 +395,9 @@ impl EventLoop {
         let Some(Some(entry)) = self.entries.get_mut(token) else { return };
         entry.queued = false;
         let link = entry.link.clone();
-        link.unschedule();
+        // While it is driven, what handles queue (the handler's answers above all) is written
+        // by this turn: no wake-up needed. Cleared at the end of the turn.
+        link.hold_schedule();
         let mut reads = 0;
         let over = loop {
             let mut conn = link.conn();
@@ -438,8 +440,12 @@ impl EventLoop {
                     }
                 }
             }
+            // Let handles wake the reactor again; what they queued since the write above
+            // (or a terminate) is then picked up by another turn.
+            link.unschedule();
+            let pending = (entry.writable && conn.wants_write()) || conn.is_terminated();
             let deadline = conn.poll_timeout();
-            let more = entry.readable && reads == READS_PER_TURN && conn.wants_read();
+            let more = pending || (entry.readable && reads == READS_PER_TURN && conn.wants_read());
             drop(conn);
             if deadline != entry.deadline {
                 if let Some(at) = entry.deadline {

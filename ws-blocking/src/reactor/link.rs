@@ -57,7 +57,14 @@ impl Link {
         self.token.store(token, Ordering::Release);
     }
 
-    /// The reactor is about to drive the connection: later changes must wake it again.
+    /// The reactor drives the connection now: handles need not wake it.
+    pub(crate) fn hold_schedule(&self) {
+        self.scheduled.store(true, Ordering::Release);
+    }
+
+    /// The reactor is done with the connection for this turn: later changes must wake it.
+    /// Called under the connection's lock, so that a handle queueing meanwhile either sees
+    /// the flag cleared (and wakes the reactor) or queued before the reactor looks.
     pub(crate) fn unschedule(&self) {
         self.scheduled.store(false, Ordering::Release);
     }
