@@ -52,7 +52,7 @@ use crate::connection::Connection;
 use crate::deflate::{params as deflate_params, DeflateConfig, DeflateParams};
 use crate::error::HandshakeError;
 
-pub use super::headers::ExtensionOffer;
+pub use crate::extension::ExtensionOffer;
 
 /// `Sec-WebSocket-Origin`, the origin header of protocol version 8.
 const SEC_WEBSOCKET_ORIGIN: HeaderName = HeaderName::from_static("sec-websocket-origin");
