@@ -47,7 +47,7 @@
 //! | `headers (headers, req)` | [`ServerBuilder::on_headers`] |
 //! | `error` | [`Server::accept`] returns [`ServerError::Listener`]: the listener failed to accept (e.g. out of file descriptors); the server keeps listening |
 //! | `close` | [`Server::close`] resolved; [`Server::accept`] returns [`ServerError::Closed`] |
-//! | `wsClientError` | [`ServerBuilder::client_error`]: sees the error and the request of an invalid upgrade request, keeps or replaces the answer (400, 405, 426…); the failed handshake is then dropped. [`Server::accept_stream`] returns the [`AcceptError`] |
+//! | `wsClientError` | [`ServerBuilder::client_error`]: sees the error and the request of an invalid upgrade request, keeps or replaces the answer (400, 405, 426…) or drops the connection without one; the failed handshake is then dropped. [`Server::accept_stream`] returns the [`AcceptError`] |
 //!
 //! ## Connections
 //!
@@ -154,7 +154,9 @@ pub fn forwarded_for<B>(req: &Request<B>) -> Option<IpAddr> {
 
 /// A refusal as an HTTP response with its body, for hosts that write responses themselves
 /// (hyper: `rejection_response(&r).map(Full::new)`; axum: `.map(Body::from)`). The headers
-/// include `Content-Length`, `Content-Type` and `Connection: close`.
+/// include `Content-Length`, `Content-Type` and `Connection: close`. For a refusal the
+/// `client_error` hook chose to drop ([`Rejection::is_drop`]) it is the default answer: such a
+/// host cannot close the connection without one.
 pub fn rejection_response(rejection: &Rejection) -> Response<Bytes> {
     let bytes = rejection.bytes();
     let body = bytes.windows(4).position(|w| w == b"\r\n\r\n").map_or_else(Bytes::new, |i| bytes.slice(i + 4..));

@@ -172,8 +172,10 @@ macro_rules! server_builder_setters {
         /// Answers invalid upgrade requests (Node's `wsClientError` event): called with the
         /// error and the request head when a request breaks a rule (426, 405, 400 for the
         /// head, the path or the offers, 403, 408), it keeps the default answer
-        /// (`ClientErrorReply::Default`) or replaces it (`ClientErrorReply::Replace(response)`:
-        /// that status, headers and body, with `Connection: close` and `Content-Length`).
+        /// (`ClientErrorReply::Default`), replaces it (`ClientErrorReply::Replace(response)`:
+        /// that status, headers and body, with `Connection: close` and `Content-Length`) or
+        /// closes the connection without writing anything (`ClientErrorReply::Drop`, Node's
+        /// `socket.destroy()`).
         /// `verify_client`'s refusals and the 503 of a closing server are not client errors.
         /// See `ServerOptions::client_error`; [`options`](Self::options) replaces it.
         pub fn client_error(

@@ -34,7 +34,7 @@
 //! | `wss.address()` | [`Server::local_addr`] |
 //! | `wss.clients` | [`Server::clients`] |
 //! | `wss.close(cb)` | [`Server::close`] (returns when every tracked client is gone) |
-//! | `wsClientError` event | [`ServerBuilder::client_error`]: keeps or replaces the answer to an invalid upgrade request |
+//! | `wsClientError` event | [`ServerBuilder::client_error`]: keeps or replaces the answer to an invalid upgrade request, or drops the connection without one |
 //!
 //! With client tracking on (the default) each connection's `WebSocket` shares its
 //! `Connection` with [`Server::clients`], and a flusher thread per connection writes what
