@@ -31,6 +31,7 @@ macro_rules! bind_runtime {
         /// The stream a client connection runs over: another name for the client stream.
         pub type MaybeTlsStream = $client_stream;
 
+        pub use $crate::extension;
         pub use $crate::offload;
         pub use $crate::ws_proto;
         pub use $crate::{

@@ -20,7 +20,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
 use tokio::sync::mpsc::{self, error::TrySendError as ChannelFull, OwnedPermit};
-use ws_proto::{Bytes, CloseCode, CloseFrame, Event, Message, PreparedMessage, SendError, State};
+use ws_proto::{Bytes, CloseCode, CloseFrame, Event, Message, PreparedMessage, SendError, SendOptions, State};
 
 use crate::error::{Error, TrySendError};
 use crate::runtime::{Io, Runtime};
@@ -32,6 +32,9 @@ use crate::stream::WebSocket;
 pub enum Outbound {
     /// A text or binary message.
     Message(Message),
+    /// A message with per-message options (Node `send(data, { compress, mask })`); see
+    /// [`WsHandle::send_with`].
+    MessageWith(Message, SendOptions),
     /// A message framed once for many connections (broadcast).
     Prepared(PreparedMessage),
     /// A ping (payload at most 125 bytes).
@@ -53,7 +56,7 @@ impl Outbound {
 
     /// A message the application handed over (counted when it cannot be sent).
     fn is_message(&self) -> bool {
-        matches!(self, Self::Message(_) | Self::Prepared(_))
+        matches!(self, Self::Message(_) | Self::MessageWith(..) | Self::Prepared(_))
     }
 
     /// Checks what the connection would refuse outright (control payload sizes, close codes).
@@ -197,6 +200,22 @@ impl WsHandle {
     /// back. `Ok` means queued, as for [`send`](Self::send).
     pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), TrySendError<Message>> {
         self.try_push(msg.into(), true, Outbound::Message)
+    }
+
+    /// Sends a message with per-message options (Node `send(data, { compress, mask })`),
+    /// waiting for room, as [`send`](Self::send) does: `SendOptions::default().compress(false)`
+    /// sends this one message uncompressed, `.mask(false)` unmasked from a client (a testing
+    /// tool: a conforming server fails the connection with 1002; servers never mask). With the
+    /// default options it is `send`; otherwise the message is compressed on the driver task,
+    /// never [offloaded](crate::offload). Cancel safe.
+    pub async fn send_with(&self, msg: impl Into<Message>, opts: SendOptions) -> Result<(), Error> {
+        self.command(Outbound::MessageWith(msg.into(), opts)).await
+    }
+
+    /// [`send_with`](Self::send_with) without waiting: errors as [`try_send`](Self::try_send),
+    /// handing the message back.
+    pub fn try_send_with(&self, msg: impl Into<Message>, opts: SendOptions) -> Result<(), TrySendError<Message>> {
+        self.try_push(msg.into(), true, |m| Outbound::MessageWith(m, opts))
     }
 
     /// Sends a message framed once for many connections, waiting for room.
@@ -423,6 +442,11 @@ impl<S, R: Io<S>> Driver<S, R> {
             Outbound::Message(m) => {
                 crate::stream::queue(conn, &mut self.ws.write.offload, m).map_err(|_| SendError::NotOpen)
             }
+            // The default options take the path that may offload compression.
+            Outbound::MessageWith(m, opts) if opts == SendOptions::default() => {
+                crate::stream::queue(conn, &mut self.ws.write.offload, m).map_err(|_| SendError::NotOpen)
+            }
+            Outbound::MessageWith(m, opts) => conn.send_message_with(m, opts),
             Outbound::Prepared(p) => conn.send_prepared(&p),
             Outbound::Ping(p) => conn.send_ping(p),
             Outbound::Pong(p) => conn.send_pong(p),

@@ -247,6 +247,21 @@ pub enum AcceptError {
         /// when the application refused the request.
         error: Option<HandshakeError>,
     },
+    /// The request broke a rule and the `client_error` hook chose
+    /// [`ClientErrorReply::Drop`](ws_proto::ClientErrorReply::Drop): the connection was closed
+    /// without an answer.
+    Dropped {
+        /// The RFC violation.
+        error: Option<HandshakeError>,
+    },
+}
+
+impl AcceptError {
+    /// The error for a refusal that was dropped without an answer.
+    #[doc(hidden)]
+    pub fn dropped(rejection: ws_proto::Rejection) -> Self {
+        Self::Dropped { error: rejection.error }
+    }
 }
 
 impl fmt::Display for AcceptError {
@@ -257,6 +272,8 @@ impl fmt::Display for AcceptError {
             Self::Rejected { status, error: None } => {
                 write!(f, "WebSocket handshake rejected with {status} by the application")
             }
+            Self::Dropped { error: Some(e) } => write!(f, "WebSocket handshake dropped without an answer: {e}"),
+            Self::Dropped { error: None } => f.write_str("WebSocket handshake dropped without an answer"),
         }
     }
 }
@@ -265,8 +282,8 @@ impl std::error::Error for AcceptError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io(e) => Some(e),
-            Self::Rejected { error: Some(e), .. } => Some(e),
-            Self::Rejected { error: None, .. } => None,
+            Self::Rejected { error: Some(e), .. } | Self::Dropped { error: Some(e) } => Some(e),
+            Self::Rejected { error: None, .. } | Self::Dropped { error: None } => None,
         }
     }
 }

@@ -93,7 +93,8 @@ pub(crate) async fn connect_with_entropy<S, R: Io<S>>(
 /// with its HTTP response, the write side is shut down, the client's remaining input is
 /// drained for a moment, and [`AcceptError::Rejected`] holds the status and the error. The
 /// options' [`client_error`](ServerOptions::client_error) hook (Node `wsClientError`) may
-/// replace the answer to a request that breaks a rule. The stream's options are left alone:
+/// replace the answer to a request that breaks a rule, or drop the connection without one
+/// ([`AcceptError::Dropped`]). The stream's options are left alone:
 /// consider `TcpStream::set_nodelay(true)` first.
 pub async fn accept_with<S, R: Io<S>>(
     io: S,
@@ -252,10 +253,15 @@ enum Read {
     Failed(io::Error),
 }
 
-/// Writes the rejection, half-closes, and drains what the client still sends for a moment.
-/// Callers box this future: it is rare, and inline it would grow every accepted connection's
+/// Writes the rejection, half-closes, and drains what the client still sends for a moment;
+/// a rejection the `client_error` hook chose to drop is not answered at all. Callers box this
+/// future: it is rare, and inline it would grow every accepted connection's
 /// task by its size.
 pub(crate) async fn reject<S, R: Io<S>>(mut io: S, rejection: Rejection) -> AcceptError {
+    if rejection.is_drop() {
+        // No answer (Node's `socket.destroy()`): the stream is closed when dropped here.
+        return AcceptError::dropped(rejection);
+    }
     let status = rejection.status();
     let written = runtime::timeout::<R, _>(REJECT_WRITE, async {
         wio::write_all::<S, R>(&mut io, rejection.bytes()).await?;

@@ -111,6 +111,7 @@ pub use split::{ReuniteError, WsReader, WsWriter};
 pub use stream::{MessagePieces, WebSocket};
 
 pub use ws_proto;
+pub use ws_proto::extension;
 // The IO traits `client_stream!` implements, reachable from the bindings' expansions.
 #[doc(hidden)]
 pub use futures_io;

@@ -680,7 +680,9 @@ impl<R: Runtime> RecvState<R> {
                 return Poll::Pending;
             }
             if !conn.wants_read() {
-                if write.is_pending() {
+                // A held close echo waits for the driver to release it; the peer may well have
+                // closed TCP already (a server failing the connection does).
+                if write.is_pending() || conn.is_close_echo_held() {
                     return Poll::Pending;
                 }
                 let e = io::Error::other("ws-proto neither wants input nor is terminated");

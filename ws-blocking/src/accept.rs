@@ -33,7 +33,8 @@ pub fn accept<S: Read + Write + Transport>(stream: S) -> Result<WebSocket<S>, Ac
 /// sends is drained for a moment (ws-proto's [`linger`](ws_proto::linger) values), and
 /// [`AcceptError::Rejected`] holds the status and the error. The options'
 /// [`client_error`](ServerOptions::client_error) hook (Node `wsClientError`) may replace the
-/// answer to a request that breaks a rule.
+/// answer to a request that breaks a rule, or drop the connection without one
+/// ([`AcceptError::Dropped`]).
 pub fn accept_with<S: Read + Write + Transport>(
     stream: S,
     config: Arc<Config>,
@@ -112,8 +113,13 @@ fn bound_writes<S: Transport>(stream: &S) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes the rejection, half-closes, and drains what the client still sends for a moment.
+/// Writes the rejection, half-closes, and drains what the client still sends for a moment; a
+/// rejection the `client_error` hook chose to drop is not answered at all.
 pub(crate) fn reject<S: Read + Write + Transport>(mut io: Io<S>, rejection: Rejection) -> AcceptError {
+    if rejection.is_drop() {
+        // No answer (Node's `socket.destroy()`): the stream is closed when dropped here.
+        return AcceptError::dropped(rejection);
+    }
     let written =
         bound_writes(&io.stream).and_then(|()| io.stream.write_all(rejection.bytes())).and_then(|()| io.stream.flush());
     io.shutdown_write();

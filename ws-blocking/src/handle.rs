@@ -20,7 +20,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use ws_proto::{CloseCode, CloseFrame, Connection, Event, Message, PreparedMessage, SendError, State};
+use ws_proto::{CloseCode, CloseFrame, Connection, Event, Message, PreparedMessage, SendError, SendOptions, State};
 
 use crate::core::queue_message;
 use crate::split::{Shared, WsReader, FLUSHER_TICK};
@@ -396,6 +396,20 @@ impl WsHandle {
     /// 1013), [`TrySendError::Closed`] once the connection is closing.
     pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), TrySendError<Message>> {
         self.send_now(msg.into(), queue_message)
+    }
+
+    /// Sends a message with per-message options (Node `send(data, { compress, mask })`),
+    /// waiting for room as [`send`](Self::send) does: `SendOptions::default().compress(false)`
+    /// sends this one message uncompressed, `.mask(false)` unmasked from a client (a testing
+    /// tool: a conforming server fails the connection with 1002; servers never mask).
+    pub fn send_with(&self, msg: impl Into<Message>, opts: SendOptions) -> Result<(), Error> {
+        self.send_waiting(msg.into(), |conn, m| conn.send_message_with(m, opts))
+    }
+
+    /// [`send_with`](Self::send_with) without waiting: errors as [`try_send`](Self::try_send),
+    /// handing the message back.
+    pub fn try_send_with(&self, msg: impl Into<Message>, opts: SendOptions) -> Result<(), TrySendError<Message>> {
+        self.send_now(msg.into(), |conn, m| conn.send_message_with(m, opts))
     }
 
     /// Sends a message framed once for many connections (encode-once broadcast: clone the

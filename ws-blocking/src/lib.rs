@@ -157,6 +157,7 @@ pub use ws_async::{
 };
 
 pub use ws_proto;
+pub use ws_proto::extension;
 pub use ws_proto::{
     http, Bytes, CloseCode, CloseFrame, CloseInfo, Config, Connection, Event, Fragment, Message, MessageKind,
     MessagePieces, PreparedMessage, SendError, SendOptions, State, Utf8Bytes,

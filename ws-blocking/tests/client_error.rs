@@ -14,8 +14,11 @@ mod common;
 use common::watchdog;
 use ws_blocking::http::header::HeaderValue;
 use ws_blocking::http::{Request, Response, StatusCode};
-use ws_blocking::server::Server;
-use ws_blocking::{accept_with, AcceptError, Bytes, ClientErrorReply, Config, HandshakeError, ServerOptions};
+use ws_blocking::server::{ClientInfo, Server};
+use ws_blocking::{
+    accept_hdr, accept_with, AcceptError, Bytes, ClientErrorReply, Config, HandshakeError, Rejection, ServerOptions,
+    UpgradeRequest,
+};
 
 /// What a hook saw: the error and the request's method and URI.
 type Seen = Arc<Mutex<Vec<(HandshakeError, String)>>>;
@@ -135,5 +138,53 @@ fn accept_with_client_error_hook() {
                 assert_eq!(server.join().unwrap(), [405, 400]);
             }
         }
+    });
+}
+
+/// Drops the connection for a POST and for a wrong path (Node's `socket.destroy()`), keeps the
+/// default answer otherwise.
+fn dropping(error: &HandshakeError, _: &Request<()>) -> ClientErrorReply {
+    match error {
+        HandshakeError::MethodNotGet | HandshakeError::PathNotFound => ClientErrorReply::Drop,
+        _ => ClientErrorReply::Default,
+    }
+}
+
+/// `ClientErrorReply::Drop`: the client sees EOF without a single byte, from the `Server`
+/// (listener and `accept_stream`) and from `accept_with` and `accept_hdr` (a refusal `decide`
+/// builds from a `HandshakeError` included), which return `AcceptError::Dropped`; errors the
+/// hook keeps are still answered.
+#[test]
+fn client_error_drop_closes_without_an_answer() {
+    watchdog(30, || {
+        let server = Server::builder().path("/chat").client_error(dropping).bind("127.0.0.1", 0).unwrap();
+        let addr = server.local_addr().unwrap();
+        assert_eq!(exchange(addr, POST), b"");
+        assert_eq!(exchange(addr, OTHER_PATH), b"");
+        assert_eq!(exchange(addr, BAD_VERSION), DEFAULT_BAD_VERSION);
+
+        let server = Arc::new(Server::builder().client_error(dropping).build());
+        let options = Arc::new(ServerOptions::default().client_error(dropping));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepting = thread::spawn(move || {
+            let refuse = |_: &UpgradeRequest| Err(Rejection::from_error(HandshakeError::PathNotFound));
+            let mut results = Vec::new();
+            let (tcp, _) = listener.accept().unwrap();
+            results.push(server.accept_stream(tcp, ClientInfo::default()).map(|_| ()));
+            let (tcp, _) = listener.accept().unwrap();
+            results.push(accept_with(tcp, Arc::new(Config::default()), options.clone()).map(|_| ()));
+            let (tcp, _) = listener.accept().unwrap();
+            results.push(accept_hdr(tcp, Arc::new(Config::default()), options, refuse).map(|_| ()));
+            results
+        });
+        assert_eq!(exchange(addr, POST), b"");
+        assert_eq!(exchange(addr, POST), b"");
+        assert_eq!(exchange(addr, DENIED), b"");
+        let results = accepting.join().unwrap();
+        for result in &results[..2] {
+            assert!(matches!(result, Err(AcceptError::Dropped { error: Some(HandshakeError::MethodNotGet) })));
+        }
+        assert!(matches!(results[2], Err(AcceptError::Dropped { error: Some(HandshakeError::PathNotFound) })));
     });
 }

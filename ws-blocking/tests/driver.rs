@@ -489,3 +489,65 @@ fn answers_go_before_the_close_echo() {
         assert_eq!((last.0, &last.1[..]), (0x8, &b"\x03\xe8done"[..]), "the close echo comes last");
     });
 }
+
+/// `WsHandle::send_with` / `try_send_with` (Node send options): with permessage-deflate agreed,
+/// the default options compress, `compress(false)` sends that one message uncompressed (the
+/// client receives the whole payload's bytes), and a client handle's `mask(false)` is refused
+/// by the server with 1002.
+#[test]
+fn handle_send_with_compress_and_mask() {
+    use ws_blocking::{ClientBuilder, DeflateConfig, SendOptions};
+    watchdog(30, || {
+        let text = "a compressible line of text, ".repeat(100);
+        let (server_events_tx, server_events) = mpsc::channel();
+        let (handles_tx, handles) = mpsc::channel();
+        let options = Arc::new(ServerOptions::default().per_message_deflate(Some(DeflateConfig::default())));
+        let (addr, _done) = serve(1, move |stream| {
+            let ws = accept_with(stream, Arc::new(Config::default()), options.clone()).unwrap();
+            let (handle, events) = ws.spawn(8);
+            handles_tx.send(handle).unwrap();
+            for event in events {
+                server_events_tx.send(event.map_err(|e| e.to_string())).unwrap();
+            }
+        });
+        let (mut client, _) = ClientBuilder::new(format!("ws://{addr}/")).connect().unwrap();
+        let agreed = ws_blocking::extension::parse(client.extensions().expect("deflate agreed")).unwrap();
+        assert_eq!(agreed[0].name, "permessage-deflate");
+        let handle: WsHandle = handles.recv().unwrap();
+        let sends = [
+            (SendOptions::default(), true),
+            (SendOptions::default().compress(false), false),
+            (SendOptions::default().compress(false).mask(false), false),
+        ];
+        for (i, (opts, compressed)) in sends.into_iter().enumerate() {
+            let before = client.bytes_received();
+            if i == 1 {
+                handle.try_send_with(text.as_str(), opts).unwrap();
+            } else {
+                handle.send_with(text.as_str(), opts).unwrap();
+            }
+            match client.read_event().unwrap() {
+                Event::Message(m) => assert_eq!(m, Message::text(text.as_str())),
+                other => panic!("{other:?}"),
+            }
+            let wire = client.bytes_received() - before;
+            if compressed {
+                assert!(wire < 200, "compressed: {wire} bytes on the wire");
+            } else {
+                // Servers never mask, whatever `mask` says: the frame is the payload plus a header.
+                assert_eq!(wire, text.len() as u64 + 4, "uncompressed");
+            }
+        }
+
+        // A client in driver mode sending unmasked: the server fails the connection with 1002.
+        let (handle, mut client_events) = client.spawn(8);
+        handle.send_with("masked", SendOptions::default().compress(false)).unwrap();
+        let first = server_events.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(matches!(first, Ok(Event::Message(ref m)) if *m == Message::text("masked")), "{first:?}");
+        handle.send_with("unmasked", SendOptions::default().mask(false)).unwrap();
+        let info = ends_with_closed(&mut client_events);
+        assert_eq!(info.code(), CloseCode::PROTOCOL_ERROR);
+        assert!(matches!(handle.send_with("late", SendOptions::default()), Err(Error::ConnectionClosed)));
+        assert!(matches!(handle.try_send_with("late", SendOptions::default()), Err(TrySendError::Closed(_))));
+    });
+}

@@ -381,3 +381,53 @@ fn a_closed_client_is_no_longer_listed_when_closed_arrives() {
         }
     });
 }
+
+/// `max_connections(2)`: below and at the cap upgrades go through (one upgraded and still
+/// waiting for `accept` holds its place), above it they get 503 after every other check, and
+/// a place frees as soon as a tracked client leaves. `max_connections(0)` refuses all.
+#[test]
+fn max_connections_below_at_and_above_the_cap() {
+    watchdog(30, || {
+        let server = Server::builder().path("/chat").max_connections(2).bind("127.0.0.1", 0).unwrap();
+        let chat = url(&server, "/chat");
+        // Below the cap.
+        let mut first = client(&chat);
+        let mut first_conn = server.accept().unwrap();
+        assert_eq!(server.clients().len(), 1);
+        // At the cap: upgraded, not accepted yet, and counted.
+        let _second = client(&chat);
+        assert_eq!(server.clients().len(), 1);
+        // Above it: 503, after the other checks (a wrong path is still a 400).
+        let full = (StatusCode::SERVICE_UNAVAILABLE, "the server is at its limit of 2 connections".to_owned());
+        assert_eq!(refused(&chat), full);
+        assert_eq!(refused(&url(&server, "/other")).0, StatusCode::BAD_REQUEST);
+        let _second_conn = server.accept().unwrap();
+        assert_eq!(server.clients().len(), 2);
+        assert_eq!(refused(&chat), full);
+        // A tracked client leaves: its place is free again.
+        first.close(CloseCode::NORMAL, "bye").unwrap();
+        loop {
+            match first_conn.ws.recv() {
+                Some(Ok(Event::Closed(_))) => break,
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        loop {
+            match first.recv() {
+                Some(Ok(Event::Closed(info))) => break assert_eq!(info.code(), CloseCode::NORMAL),
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        let mut third = client(&chat);
+        let mut third_conn = server.accept().unwrap();
+        assert_eq!(server.clients().len(), 2);
+        third_conn.ws.send("in").unwrap();
+        assert_eq!(next_text(&mut third), "in");
+        assert_eq!(refused(&chat), full);
+
+        let none = Server::builder().max_connections(0).bind("127.0.0.1", 0).unwrap();
+        assert_eq!(refused(&url(&none, "/")).0, StatusCode::SERVICE_UNAVAILABLE);
+    });
+}

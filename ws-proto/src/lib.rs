@@ -33,8 +33,9 @@
 //! URL (`ws`, `wss`, `http(s)`, `ws+unix`) into an `Endpoint` and a [`ClientRequest`], and
 //! `RedirectPolicy` decides which redirects to follow and which headers go along (both with
 //! feature `url`, on by default); [`ProxyTunnel`] runs an HTTP `CONNECT` exchange,
-//! [`PieceCollector`] gathers fragments into [`MessagePieces`], and [`linger`] holds the
-//! timings for writing a rejection.
+//! [`PieceCollector`] gathers fragments into [`MessagePieces`], [`linger`] holds the
+//! timings for writing a rejection, and [`extension`] parses and formats
+//! `Sec-WebSocket-Extensions` values.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -78,6 +79,7 @@ mod connection;
 mod deflate;
 mod error;
 mod event;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 mod input;

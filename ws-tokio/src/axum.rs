@@ -103,7 +103,8 @@ impl WebSocketUpgrade {
     /// Answers the request: runs ws-proto's checks and negotiation, and returns the `101`
     /// (axum sends it, then hyper hands over the connection and `callback` runs in a task of
     /// its own with the `WebSocket`), or the refusal (its status, headers and body, after the
-    /// options' `client_error` hook). Must be called within a tokio runtime.
+    /// options' `client_error` hook; a `ClientErrorReply::Drop` gets the default answer, as
+    /// axum must send a response). Must be called within a tokio runtime.
     pub fn on_upgrade<F, Fut>(self, callback: F) -> Response
     where
         F: FnOnce(WebSocket<UpgradedStream>) -> Fut + Send + 'static,

@@ -134,8 +134,17 @@ impl<R: Net> ServerBuilder<R> {
     }
 
     fn into_inner(self, tls: Option<TlsConfig>) -> Arc<Inner> {
-        let ServerSettings { options, path, should_handle, client_tracking, slow_policy, shutdown, nodelay, .. } =
-            self.settings.clone();
+        let ServerSettings {
+            options,
+            path,
+            should_handle,
+            client_tracking,
+            max_connections,
+            slow_policy,
+            shutdown,
+            nodelay,
+            ..
+        } = self.settings.clone();
         Arc::new(Inner {
             config: self.settings.effective_config(),
             options: Arc::new(options),
@@ -143,6 +152,7 @@ impl<R: Net> ServerBuilder<R> {
             should_handle,
             verify: self.verify,
             tracking: client_tracking,
+            max_connections,
             clients: Clients::new(slow_policy),
             queue: self.queue,
             shutdown,

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use ws_proto::{CloseCode, Message, PreparedMessage};
+use ws_proto::http::{HeaderMap, StatusCode};
+use ws_proto::{Bytes, CloseCode, Message, PreparedMessage, Rejection};
 
 use crate::driver::WsHandle;
 use crate::error::TrySendError;
@@ -18,6 +19,29 @@ use crate::runtime::{self, Runtime};
 /// How often the waits for an empty registry look for connections that are over but not yet
 /// removed (a driver task still delivering events, a blocking connection nobody reads).
 const PRUNE_TICK: Duration = Duration::from_millis(20);
+
+/// A place held under a server's connection cap for an upgrade on its way to the registry
+/// ([`Clients::reserve`]); dropping it frees the place. For adapters.
+#[doc(hidden)]
+pub struct Reservation<H: Tracked> {
+    /// `None` once the place was taken over by the registry.
+    clients: Option<Clients<H>>,
+}
+
+impl<H: Tracked> Drop for Reservation<H> {
+    fn drop(&mut self) {
+        if let Some(clients) = self.clients.take() {
+            let mut state = clients.shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.reserved -= 1;
+        }
+    }
+}
+
+impl<H: Tracked> fmt::Debug for Reservation<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reservation").field("held", &self.clients.is_some()).finish()
+    }
+}
 
 /// Identifies a connection of a [`Server`](super::Server): unique per server, never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -145,6 +169,8 @@ struct State<H> {
     map: HashMap<ClientId, Entry<H>>,
     /// The server is closing: no client is added any more.
     closing: bool,
+    /// Places held by [`Reservation`]s: upgrades on their way to the registry.
+    reserved: usize,
 }
 
 struct Entry<H> {
@@ -157,7 +183,7 @@ impl<H: Tracked> Clients<H> {
     /// An empty registry (for adapters: a server makes its own).
     #[doc(hidden)]
     pub fn new(policy: SlowPolicy) -> Self {
-        let state = Mutex::new(State { map: HashMap::new(), closing: false });
+        let state = Mutex::new(State { map: HashMap::new(), closing: false, reserved: 0 });
         let shared = Registry { state, next_id: AtomicU64::new(1), policy, changed: Notify::new() };
         Self { shared: Arc::new(shared) }
     }
@@ -182,11 +208,37 @@ impl<H: Tracked> Clients<H> {
     /// Adds a client; false (and nothing added) once the server is closing.
     #[doc(hidden)]
     pub fn insert(&self, id: ClientId, handle: H) -> bool {
+        self.insert_reserved(id, handle, None)
+    }
+
+    /// [`insert`](Self::insert) taking over the place `reservation` held, in one step under
+    /// the lock, so that the connection is never counted zero times.
+    #[doc(hidden)]
+    pub fn insert_reserved(&self, id: ClientId, handle: H, reservation: Option<Reservation<H>>) -> bool {
         let mut state = self.live();
         if !state.closing {
             state.map.insert(id, Entry { handle, evicted: false });
         }
+        if reservation.and_then(|mut r| r.clients.take()).is_some() {
+            state.reserved -= 1;
+        }
         !state.closing
+    }
+
+    /// Holds a place for a connection being upgraded, when the server has a connection cap
+    /// (`max_connections`): `Ok(None)` without a cap, `Err` (503 Service Unavailable) when the
+    /// tracked connections and the places already held reach `max`. The place is freed when
+    /// the reservation is dropped, or taken over by [`insert_reserved`](Self::insert_reserved).
+    #[doc(hidden)]
+    pub fn reserve(&self, max: Option<usize>) -> Result<Option<Reservation<H>>, Rejection> {
+        let Some(max) = max else { return Ok(None) };
+        let mut state = self.live();
+        if state.map.len() + state.reserved >= max {
+            let body = Bytes::from(format!("the server is at its limit of {max} connections"));
+            return Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), body));
+        }
+        state.reserved += 1;
+        Ok(Some(Reservation { clients: Some(self.clone()) }))
     }
 
     /// Removes a client (its connection ended).

@@ -47,7 +47,7 @@
 //! | `headers (headers, req)` | [`ServerBuilder::on_headers`] |
 //! | `error` | [`Server::accept`] returns [`ServerError::Listener`]: the listener failed to accept (e.g. out of file descriptors); the server keeps listening |
 //! | `close` | [`Server::close`] resolved; [`Server::accept`] returns [`ServerError::Closed`] |
-//! | `wsClientError` | [`ServerBuilder::client_error`]: sees the error and the request of an invalid upgrade request, keeps or replaces the answer (400, 405, 426…); the failed handshake is then dropped. [`Server::accept_stream`] returns the [`AcceptError`] |
+//! | `wsClientError` | [`ServerBuilder::client_error`]: sees the error and the request of an invalid upgrade request, keeps or replaces the answer (400, 405, 426…) or drops the connection without one; the failed handshake is then dropped. [`Server::accept_stream`] returns the [`AcceptError`] |
 //!
 //! ## Connections
 //!
@@ -89,7 +89,7 @@ use crate::runtime::{self, Io, Net, Runtime};
 use crate::stream::WebSocket;
 
 pub use builder::{IntoVerdict, ServerBuilder, Shutdown, VerifyFuture};
-pub use clients::{BroadcastReport, ClientId, Clients, Skipped, SlowPolicy, Tracked};
+pub use clients::{BroadcastReport, ClientId, Clients, Reservation, Skipped, SlowPolicy, Tracked};
 
 use builder::Verify;
 pub use settings::{handles, ServerSettings, ShouldHandleFn, DEFAULT_BACKLOG};
@@ -154,7 +154,9 @@ pub fn forwarded_for<B>(req: &Request<B>) -> Option<IpAddr> {
 
 /// A refusal as an HTTP response with its body, for hosts that write responses themselves
 /// (hyper: `rejection_response(&r).map(Full::new)`; axum: `.map(Body::from)`). The headers
-/// include `Content-Length`, `Content-Type` and `Connection: close`.
+/// include `Content-Length`, `Content-Type` and `Connection: close`. For a refusal the
+/// `client_error` hook chose to drop ([`Rejection::is_drop`]) it is the default answer: such a
+/// host cannot close the connection without one.
 pub fn rejection_response(rejection: &Rejection) -> Response<Bytes> {
     let bytes = rejection.bytes();
     let body = bytes.windows(4).position(|w| w == b"\r\n\r\n").map_or_else(Bytes::new, |i| bytes.slice(i + 4..));
@@ -201,6 +203,8 @@ pub struct Accepted<S, R: Runtime> {
     pub info: ClientInfo,
     /// Its upgrade request.
     pub request: Request<()>,
+    /// Its place under [`ServerBuilder::max_connections`], until it is tracked or handed out.
+    reservation: Option<Reservation<WsHandle>>,
 }
 
 /// Why [`Server::accept`] returned no connection.
@@ -272,6 +276,8 @@ pub(crate) struct Inner {
     should_handle: Option<Arc<ShouldHandleFn>>,
     verify: Option<Verify>,
     tracking: bool,
+    /// [`ServerBuilder::max_connections`].
+    max_connections: Option<usize>,
     clients: Clients,
     queue: usize,
     shutdown: Shutdown,
@@ -377,12 +383,13 @@ impl<R: Net> Server<R> {
     /// [`ServerError::Listener`] reports a listener error (the server keeps listening);
     /// [`ServerError::Closed`] comes once the server is closed. Cancel safe.
     pub async fn accept(&self) -> Result<ServerConnection, ServerError> {
-        let Accepted { ws, info, request } = self.accept_websocket().await?;
-        Ok(self.track(ws, info, request))
+        let Accepted { ws, info, request, reservation } = self.accept_websocket().await?;
+        Ok(self.track_reserved(ws, info, request, reservation))
     }
 
     /// The next upgraded connection as a plain [`WebSocket`], never tracked (drive it in a
-    /// task of your own). Errors as [`accept`](Self::accept). Cancel safe.
+    /// task of your own; under [`ServerBuilder::max_connections`] its place is held only while
+    /// the [`Accepted`] lives). Errors as [`accept`](Self::accept). Cancel safe.
     pub async fn accept_websocket(&self) -> Result<Accepted<R::ServerStream, R>, ServerError> {
         let incoming = self.incoming.as_ref().ok_or(ServerError::NoListener)?;
         let mut closed = pin!(self.inner.closed.notified());
@@ -416,12 +423,27 @@ impl<R: Net> Server<R> {
         S: Unpin + Send + 'static,
         R: Io<S>,
     {
+        self.track_reserved(ws, info, request, None)
+    }
+
+    /// [`track`](Self::track) taking over the place `reservation` held under the connection cap.
+    fn track_reserved<S>(
+        &self,
+        ws: WebSocket<S, R>,
+        info: ClientInfo,
+        request: Request<()>,
+        reservation: Option<Reservation<WsHandle>>,
+    ) -> ServerConnection
+    where
+        S: Unpin + Send + 'static,
+        R: Io<S>,
+    {
         let protocol = ws.protocol().map(str::to_owned);
         let extensions = ws.extensions().map(str::to_owned);
         let (driver, handle, events) = ws.into_driver(self.inner.queue);
         let clients = &self.inner.clients;
         let id = clients.next_id();
-        if self.inner.tracking && clients.insert(id, handle.clone()) {
+        if self.inner.tracking && clients.insert_reserved(id, handle.clone(), reservation) {
             R::spawn(clients.run_tracked(id, driver));
         } else {
             R::spawn(driver);
@@ -459,7 +481,10 @@ impl<R: Net> Server<R> {
     {
         let deadline = self.inner.deadline::<R>();
         match self.inner.decide::<R>(req, head, &info, deadline).await {
-            Ok((upgrade, accept)) => write_101::<S, R>(io, upgrade, accept, self.inner.verifies_async()).await,
+            // The connection is handed out untracked: its place under the cap ends here.
+            Ok((upgrade, accept, _reservation)) => {
+                write_101::<S, R>(io, upgrade, accept, self.inner.verifies_async()).await
+            }
             Err(rejection) => Err(Box::pin(reject::<S, R>(io, rejection)).await),
         }
     }
@@ -494,7 +519,7 @@ impl<R: Net> Server<R> {
         info: &ClientInfo,
     ) -> Result<(Response<()>, Connection), Rejection> {
         let deadline = self.inner.deadline::<R>();
-        let (upgrade, accept) = self.inner.decide::<R>(req, Bytes::new(), info, deadline).await?;
+        let (upgrade, accept, _reservation) = self.inner.decide::<R>(req, Bytes::new(), info, deadline).await?;
         Ok(upgrade.accept_http(accept, R::now()))
     }
 
@@ -636,6 +661,10 @@ async fn write_101<S, R: Io<S>>(
     }
 }
 
+/// An upgrade that passed every check: the request, the answer, and its place under the
+/// connection cap.
+type Decided = (UpgradeRequest, Accept, Option<Reservation<WsHandle>>);
+
 fn refusal(r: Refusal) -> Rejection {
     Rejection::new(r.status(), r.headers().clone(), r.body().clone())
 }
@@ -689,11 +718,12 @@ impl Inner {
         UpgradeRequest::from_http(req, leftover, self.config.clone(), self.options.clone())
     }
 
-    /// Origins, subprotocol, deflate and `on_headers` (ws-proto's policy), then closing again.
-    fn finish(&self, upgrade: &UpgradeRequest) -> Result<Accept, Rejection> {
+    /// Origins, subprotocol, deflate and `on_headers` (ws-proto's policy), then closing again,
+    /// then a place under the connection cap.
+    fn finish(&self, upgrade: &UpgradeRequest) -> Result<(Accept, Option<Reservation<WsHandle>>), Rejection> {
         let accept = upgrade.negotiate()?;
         self.check_open()?;
-        Ok(accept)
+        Ok((accept, self.clients.reserve(self.max_connections)?))
     }
 
     /// [`Server::respond`]'s checks, before the `client_error` hook.
@@ -714,7 +744,8 @@ impl Inner {
             }
             None => {}
         }
-        let accept = self.finish(&upgrade)?;
+        // The host completes the upgrade: the place under the cap ends here.
+        let (accept, _reservation) = self.finish(&upgrade)?;
         Ok(upgrade.accept_http(accept, R::now()))
     }
 
@@ -726,7 +757,7 @@ impl Inner {
         leftover: Bytes,
         info: &ClientInfo,
         deadline: Option<Instant>,
-    ) -> Result<(UpgradeRequest, Accept), Rejection> {
+    ) -> Result<Decided, Rejection> {
         self.checks::<R>(req, leftover, info, deadline).await.map_err(|r| self.options.answer_client_error(req, r))
     }
 
@@ -736,7 +767,7 @@ impl Inner {
         leftover: Bytes,
         info: &ClientInfo,
         deadline: Option<Instant>,
-    ) -> Result<(UpgradeRequest, Accept), Rejection> {
+    ) -> Result<Decided, Rejection> {
         let upgrade = self.prepare(req, leftover)?;
         match &self.verify {
             Some(Verify::Sync(f)) => f(&upgrade, info).map_err(refusal)?,
@@ -752,8 +783,8 @@ impl Inner {
             }
             None => {}
         }
-        let accept = self.finish(&upgrade)?;
-        Ok((upgrade, accept))
+        let (accept, reservation) = self.finish(&upgrade)?;
+        Ok((upgrade, accept, reservation))
     }
 
     async fn accept_stream<S, R: Io<S>>(&self, mut io: S, info: ClientInfo) -> Result<Accepted<S, R>, AcceptError> {
@@ -780,9 +811,9 @@ impl Inner {
             Err(Err(e)) => return Err(AcceptError::Io(e)),
         };
         match self.decide::<R>(&request, leftover, &info, deadline).await {
-            Ok((upgrade, accept)) => {
+            Ok((upgrade, accept, reservation)) => {
                 let ws = write_101::<S, R>(io, upgrade, accept, self.verifies_async()).await?;
-                Ok(Accepted { ws, info, request })
+                Ok(Accepted { ws, info, request, reservation })
             }
             Err(rejection) => Err(Box::pin(reject::<S, R>(io, rejection)).await),
         }

@@ -34,6 +34,9 @@ pub struct ServerSettings {
     pub should_handle: Option<Arc<ShouldHandleFn>>,
     /// Node `clientTracking`.
     pub client_tracking: bool,
+    /// The most connections held at once (tracked ones and upgrades on their way); `None`:
+    /// no limit.
+    pub max_connections: Option<usize>,
     /// What a broadcast does with a client whose queue is full.
     pub slow_policy: SlowPolicy,
     /// `listen(2)`'s backlog for `bind`.
@@ -53,6 +56,7 @@ impl Default for ServerSettings {
             path: None,
             should_handle: None,
             client_tracking: true,
+            max_connections: None,
             slow_policy: SlowPolicy::Drop,
             backlog: DEFAULT_BACKLOG,
             shutdown: Shutdown::GoingAway,
@@ -70,6 +74,7 @@ impl fmt::Debug for ServerSettings {
             .field("path", &self.path)
             .field("should_handle", &self.should_handle.is_some())
             .field("client_tracking", &self.client_tracking)
+            .field("max_connections", &self.max_connections)
             .field("slow_policy", &self.slow_policy)
             .field("backlog", &self.backlog)
             .field("shutdown", &self.shutdown)
@@ -172,8 +177,10 @@ macro_rules! server_builder_setters {
         /// Answers invalid upgrade requests (Node's `wsClientError` event): called with the
         /// error and the request head when a request breaks a rule (426, 405, 400 for the
         /// head, the path or the offers, 403, 408), it keeps the default answer
-        /// (`ClientErrorReply::Default`) or replaces it (`ClientErrorReply::Replace(response)`:
-        /// that status, headers and body, with `Connection: close` and `Content-Length`).
+        /// (`ClientErrorReply::Default`), replaces it (`ClientErrorReply::Replace(response)`:
+        /// that status, headers and body, with `Connection: close` and `Content-Length`) or
+        /// closes the connection without writing anything (`ClientErrorReply::Drop`, Node's
+        /// `socket.destroy()`).
         /// `verify_client`'s refusals and the 503 of a closing server are not client errors.
         /// See `ServerOptions::client_error`; [`options`](Self::options) replaces it.
         pub fn client_error(
@@ -218,6 +225,22 @@ macro_rules! server_builder_setters {
         /// `true`). When off, nothing is registered and `close` leaves connections alone.
         pub fn client_tracking(mut self, on: bool) -> Self {
             self.settings.client_tracking = on;
+            self
+        }
+
+        /// The most connections the server holds at once (default: no limit). Counted: the
+        /// tracked connections ([`clients`](crate::server::Clients)`.len()`) and the upgrades on
+        /// their way to them (accepted and waiting for `accept`). Beyond it, an upgrade request
+        /// that passed every other check is answered 503 Service Unavailable (as a closing
+        /// server's; not a client error), and a place frees as soon as a tracked connection
+        /// ends. `0` refuses every upgrade.
+        ///
+        /// It needs client tracking (on by default): connections the server does not track
+        /// (with `client_tracking(false)`, or upgraded by a method that hands out a plain
+        /// `WebSocket`, such as `accept_stream`, and not passed to `track`) are counted only
+        /// until they are handed to the application.
+        pub fn max_connections(mut self, n: usize) -> Self {
+            self.settings.max_connections = Some(n);
             self
         }
 

@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use ws_async::http::header::HeaderValue;
 use ws_async::http::{Request, Response, StatusCode};
-use ws_async::server::Server;
-use ws_async::{accept_with, AcceptError, Bytes, ClientErrorReply, HandshakeError, ServerOptions};
+use ws_async::server::{ClientInfo, Server};
+use ws_async::{
+    accept_async_with, accept_hdr_with, accept_with, AcceptError, Bytes, ClientErrorReply, HandshakeError, Rejection,
+    ServerOptions, UpgradeRequest,
+};
 
 use crate::harness::*;
 
@@ -51,6 +54,15 @@ fn hook(seen: Seen) -> impl Fn(&HandshakeError, &Request<()>) -> ClientErrorRepl
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         headers.insert("x-error", HeaderValue::from_str(&error.to_string()).unwrap());
         ClientErrorReply::Replace(response)
+    }
+}
+
+/// A hook that drops the connection for a POST and for a wrong path (Node's
+/// `socket.destroy()`), and keeps the default answer otherwise.
+fn dropping(error: &HandshakeError, _: &Request<()>) -> ClientErrorReply {
+    match error {
+        HandshakeError::MethodNotGet | HandshakeError::PathNotFound => ClientErrorReply::Drop,
+        _ => ClientErrorReply::Default,
     }
 }
 
@@ -155,6 +167,79 @@ on_every_runtime! {
         let (addr, task) = accept_server::<T>(ServerOptions::default(), 1).await;
         assert_eq!(exchange::<T>(addr, BAD_VERSION).await, DEFAULT_BAD_VERSION);
         assert_eq!(within(task).await, [Some(400)]);
+    }
+
+    /// `ClientErrorReply::Drop` (Node's `socket.destroy()`): the client sees EOF without a
+    /// single byte, from the `Server` (listener, `accept_stream`, `handle_upgrade`) and from
+    /// `accept_with`, `accept_hdr_with` and `accept_async_with` (a refusal `decide` builds from
+    /// a `HandshakeError` included), which return `AcceptError::Dropped`; errors the hook keeps
+    /// are still answered.
+    async fn client_error_drop_closes_without_an_answer<T: TestRt>() {
+        let server = within(Server::<T::R>::builder().path("/chat").client_error(dropping).bind("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        assert_eq!(exchange::<T>(addr, POST).await, b"");
+        assert_eq!(exchange::<T>(addr, &VALID.replace_path("/other")).await, b"");
+        assert_eq!(exchange::<T>(addr, BAD_VERSION).await, DEFAULT_BAD_VERSION);
+
+        // `accept_stream` and `handle_upgrade` on streams accepted by hand (`noServer`).
+        let server = Arc::new(Server::<T::R>::builder().client_error(dropping).build());
+        let listener = T::listen();
+        let addr = T::listener_addr(&listener);
+        let task = T::spawn({
+            let server = server.clone();
+            async move {
+                let (tcp, _) = T::accept(&listener).await.unwrap();
+                let streamed = server.accept_stream(tcp, ClientInfo::default()).await.map(|_| ());
+                let (tcp, _) = T::accept(&listener).await.unwrap();
+                let head = Request::post("/chat")
+                    .header("host", "h")
+                    .header("upgrade", "websocket")
+                    .header("connection", "Upgrade")
+                    .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+                    .header("sec-websocket-version", "13")
+                    .body(())
+                    .unwrap();
+                let upgraded = server.handle_upgrade(&head, tcp, Bytes::new(), ClientInfo::default()).await.map(|_| ());
+                (streamed, upgraded)
+            }
+        });
+        assert_eq!(exchange::<T>(addr, POST).await, b"");
+        let mut tcp = raw::<T>(within(T::connect(addr)).await.unwrap());
+        let mut answer = Vec::new();
+        within(tcp.read_to_end(&mut answer)).await.unwrap();
+        assert_eq!(answer, b"", "handle_upgrade wrote nothing");
+        let (streamed, upgraded) = within(task).await;
+        assert!(matches!(streamed, Err(AcceptError::Dropped { error: Some(HandshakeError::MethodNotGet) })));
+        assert!(matches!(upgraded, Err(AcceptError::Dropped { error: Some(HandshakeError::MethodNotGet) })));
+
+        // The accept functions.
+        let options = Arc::new(ServerOptions::default().client_error(dropping));
+        let listener = T::listen();
+        let addr = T::listener_addr(&listener);
+        let task = T::spawn(async move {
+            let refuse = |_: &UpgradeRequest| Err(Rejection::from_error(HandshakeError::PathNotFound));
+            let mut results = Vec::new();
+            let (tcp, _) = T::accept(&listener).await.unwrap();
+            results.push(accept_with::<_, T::R>(tcp, config(), options.clone()).await.map(|_| ()));
+            let (tcp, _) = T::accept(&listener).await.unwrap();
+            results.push(accept_hdr_with::<_, T::R, _>(tcp, config(), options.clone(), refuse).await.map(|_| ()));
+            let (tcp, _) = T::accept(&listener).await.unwrap();
+            let refuse_later = |req: &UpgradeRequest| std::future::ready(refuse(req));
+            results.push(accept_async_with::<_, T::R, _, _>(tcp, config(), options, refuse_later).await.map(|_| ()));
+            results
+        });
+        assert_eq!(exchange::<T>(addr, POST).await, b"");
+        assert_eq!(exchange::<T>(addr, VALID).await, b"");
+        assert_eq!(exchange::<T>(addr, VALID).await, b"");
+        let results = within(task).await;
+        assert!(matches!(results[0], Err(AcceptError::Dropped { error: Some(HandshakeError::MethodNotGet) })));
+        for result in &results[1..] {
+            assert!(matches!(result, Err(AcceptError::Dropped { error: Some(HandshakeError::PathNotFound) })));
+        }
+        let shown = AcceptError::Dropped { error: Some(HandshakeError::MethodNotGet) }.to_string();
+        assert_eq!(shown, "WebSocket handshake dropped without an answer: method is not GET");
     }
 }
 

@@ -5,7 +5,13 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use ws_async::{CloseCode, Error, Event, Message, Outbound, PreparedMessage, TrySendError};
+use std::sync::Arc;
+
+use ws_async::ws_proto::ClientRequest;
+use ws_async::{
+    extension, CloseCode, Config, DeflateConfig, Error, Event, Message, Outbound, PreparedMessage, SendOptions,
+    ServerOptions, TrySendError,
+};
 
 use crate::harness::*;
 
@@ -321,5 +327,71 @@ on_every_runtime! {
         assert_eq!(info.code(), CloseCode::NORMAL);
         drop((handle, client));
         within(driver).await;
+    }
+
+    /// `WsHandle::send_with` / `try_send_with` (Node send options): with permessage-deflate
+    /// agreed (the agreed header parses with `extension::parse`), the default options compress,
+    /// `compress(false)` sends that one message uncompressed (the client receives the whole
+    /// payload's bytes), and a client handle's `mask(false)` is refused by the server with 1002.
+    async fn handle_send_with_compress_and_mask<T: TestRt>() {
+        let deflate = || Some(DeflateConfig::default());
+        let client_config = Arc::new(Config::default().permessage_deflate(deflate()));
+        let options = Arc::new(ServerOptions::default().per_message_deflate(deflate()));
+        let request = ClientRequest::new("localhost", "/");
+        let (mut client, server) = tcp_pair_with::<T>(client_config, config(), options, request).await;
+        let agreed = extension::parse(client.extensions().expect("deflate agreed")).unwrap();
+        assert_eq!(agreed.len(), 1);
+        assert_eq!(agreed[0].name, "permessage-deflate");
+        let (handle, mut events) = server.spawn(8);
+
+        let text = "a compressible line of text, ".repeat(100);
+        let sends: [(SendOptions, bool); 3] = [
+            (SendOptions::default(), true),
+            (SendOptions::default().compress(false), false),
+            (SendOptions::default().compress(false).mask(false), false),
+        ];
+        for (i, (opts, compressed)) in sends.into_iter().enumerate() {
+            let before = client.bytes_received();
+            if i == 1 {
+                handle.try_send_with(text.as_str(), opts).unwrap();
+            } else {
+                within(handle.send_with(text.as_str(), opts)).await.unwrap();
+            }
+            match within(client.recv()).await {
+                Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, text.as_str()),
+                other => panic!("{other:?}"),
+            }
+            let wire = client.bytes_received() - before;
+            if compressed {
+                assert!(wire < 200, "compressed: {wire} bytes on the wire");
+            } else {
+                // Servers never mask, whatever `mask` says: the frame is the payload plus a header.
+                assert_eq!(wire, text.len() as u64 + 4, "uncompressed");
+            }
+        }
+        // A client in driver mode sending unmasked: the server fails the connection with 1002.
+        let (handle, mut client_events) = client.spawn(8);
+        within(handle.send_with("masked", SendOptions::default().compress(false))).await.unwrap();
+        loop {
+            match within(events.recv()).await {
+                Some(Ok(Event::Message(Message::Text(t)))) if t == "masked" => break,
+                Some(Ok(Event::Message(_))) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        within(handle.send_with("unmasked", SendOptions::default().mask(false))).await.unwrap();
+        let info = loop {
+            match within(client_events.recv()).await {
+                Some(Ok(Event::Closed(info))) => break info,
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(info.code(), CloseCode::PROTOCOL_ERROR);
+        assert!(matches!(
+            handle.send_with("late", SendOptions::default()).await,
+            Err(Error::ConnectionClosed)
+        ));
+        assert!(matches!(handle.try_send_with("late", SendOptions::default()), Err(TrySendError::Closed(_))));
     }
 }

@@ -744,4 +744,39 @@ on_every_runtime! {
         accepted.ws.send("plain").await.unwrap();
         assert_eq!(next_text(&mut c).await, "plain");
     }
+
+    /// `max_connections(2)`: below and at the cap upgrades go through (one upgraded and still
+    /// waiting for `accept` holds its place), above it they get 503 after every other check,
+    /// and a place frees as soon as a tracked client leaves. `max_connections(0)` refuses all.
+    async fn max_connections_below_at_and_above_the_cap<T: TestRt>() {
+        let (server, addr) = bind::<T>(Server::builder().path("/chat").max_connections(2)).await;
+        // Below the cap.
+        let mut first = client::<T>(addr, "/chat").await;
+        let mut first_conn = within(server.accept()).await.unwrap();
+        assert_eq!(server.clients().len(), 1);
+        // At the cap: upgraded, not accepted yet, and counted.
+        let _second = client::<T>(addr, "/chat").await;
+        assert_eq!(server.clients().len(), 1);
+        // Above it: 503, after the other checks (a wrong path is still a 400).
+        let (status, _, body) = rejected(try_client::<T>(addr, "/chat", |r| r).await);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(&body[..], b"the server is at its limit of 2 connections");
+        assert_eq!(rejected(try_client::<T>(addr, "/other", |r| r).await).0, StatusCode::BAD_REQUEST);
+        let _second_conn = within(server.accept()).await.unwrap();
+        assert_eq!(server.clients().len(), 2);
+        assert_eq!(rejected(try_client::<T>(addr, "/chat", |r| r).await).0, StatusCode::SERVICE_UNAVAILABLE);
+        // A tracked client leaves: its place is free again.
+        first.close(CloseCode::NORMAL, "bye").await.unwrap();
+        while !matches!(server_next(&mut first_conn).await, Event::Closed(_)) {}
+        assert_eq!(closed_code(&mut first).await, 1000);
+        let mut third = client::<T>(addr, "/chat").await;
+        let third_conn = within(server.accept()).await.unwrap();
+        assert_eq!(server.clients().len(), 2);
+        third_conn.handle.send("in").await.unwrap();
+        assert_eq!(next_text(&mut third).await, "in");
+        assert_eq!(rejected(try_client::<T>(addr, "/chat", |r| r).await).0, StatusCode::SERVICE_UNAVAILABLE);
+
+        let (_none, addr) = bind::<T>(Server::builder().max_connections(0)).await;
+        assert_eq!(rejected(try_client::<T>(addr, "/", |r| r).await).0, StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

@@ -57,8 +57,17 @@ impl ServerBuilder {
 
     fn into_inner(self, tls: Option<TlsConfig>) -> Arc<Inner> {
         let config = self.settings.effective_config();
-        let ServerSettings { options, path, should_handle, client_tracking, slow_policy, shutdown, nodelay, .. } =
-            self.settings;
+        let ServerSettings {
+            options,
+            path,
+            should_handle,
+            client_tracking,
+            max_connections,
+            slow_policy,
+            shutdown,
+            nodelay,
+            ..
+        } = self.settings;
         Arc::new(Inner {
             config,
             options: Arc::new(options),
@@ -66,6 +75,7 @@ impl ServerBuilder {
             should_handle,
             verify: self.verify,
             tracking: client_tracking,
+            max_connections,
             clients: Clients::new(slow_policy),
             shutdown,
             nodelay,

@@ -34,7 +34,7 @@
 //! | `wss.address()` | [`Server::local_addr`] |
 //! | `wss.clients` | [`Server::clients`] |
 //! | `wss.close(cb)` | [`Server::close`] (returns when every tracked client is gone) |
-//! | `wsClientError` event | [`ServerBuilder::client_error`]: keeps or replaces the answer to an invalid upgrade request |
+//! | `wsClientError` event | [`ServerBuilder::client_error`]: keeps or replaces the answer to an invalid upgrade request, or drops the connection without one |
 //!
 //! With client tracking on (the default) each connection's `WebSocket` shares its
 //! `Connection` with [`Server::clients`], and a flusher thread per connection writes what
@@ -59,6 +59,7 @@ use ws_proto::{Accept, Bytes, CloseCode, Config, HandshakeError, Rejection, Serv
 pub use builder::ServerBuilder;
 pub(crate) use clients::{offer_to, Conn};
 pub use clients::{ClientHandle, ClientId, Clients};
+use ws_async::server::Reservation;
 pub use ws_async::server::{
     forwarded_for, rejection_response, BroadcastReport, ClientInfo, IntoVerdict, ServerError, Shutdown, SlowPolicy,
 };
@@ -120,6 +121,8 @@ pub struct Accepted<S: Write + Transport> {
     pub info: ClientInfo,
     /// Its upgrade request.
     pub request: Request<()>,
+    /// Its place under [`ServerBuilder::max_connections`], until it is tracked or handed out.
+    reservation: Option<Reservation<ClientHandle>>,
 }
 
 /// What [`Server::accept`] waits for.
@@ -159,6 +162,8 @@ pub(crate) struct Inner {
     should_handle: Option<Arc<ShouldHandleFn>>,
     verify: Option<Arc<VerifyFn>>,
     tracking: bool,
+    /// [`ServerBuilder::max_connections`].
+    max_connections: Option<usize>,
     clients: Clients,
     shutdown: Shutdown,
     nodelay: bool,
@@ -249,8 +254,8 @@ impl Server {
     /// [`ServerError::Closed`] comes once the server is closed, [`ServerError::NoListener`]
     /// without a listener ([`ServerBuilder::build`]).
     pub fn accept(&self) -> Result<ServerConnection, ServerError> {
-        let Accepted { ws, info, request } = self.next_upgraded()?;
-        Ok(self.track(ws, info, request))
+        let Accepted { ws, info, request, reservation } = self.next_upgraded()?;
+        Ok(self.track_reserved(ws, info, request, reservation))
     }
 
     /// The next upgraded connection from the listener.
@@ -290,7 +295,7 @@ impl Server {
         H: Handler,
     {
         loop {
-            let Accepted { ws, info, request } = match self.next_upgraded() {
+            let Accepted { ws, info, request, reservation } = match self.next_upgraded() {
                 Ok(accepted) => accepted,
                 Err(ServerError::Closed) => return Ok(()),
                 Err(e) => return Err(e),
@@ -299,7 +304,7 @@ impl Server {
             let _ = reactor.drive_with(ws, |handle, link| {
                 if self.inner.tracking {
                     let tracked = ClientHandle::new(link.clone());
-                    if !self.inner.clients.insert(id, tracked.clone()) {
+                    if !self.inner.clients.insert_reserved(id, tracked.clone(), reservation) {
                         self.inner.end(&tracked);
                     }
                 }
@@ -313,6 +318,20 @@ impl Server {
     /// connections from [`accept_stream`](Self::accept_stream). After [`close`](Self::close),
     /// the connection is closed at once as `close` closes the others.
     pub fn track<S>(&self, ws: WebSocket<S>, info: ClientInfo, request: Request<()>) -> ServerConnection<S>
+    where
+        S: Read + Write + Transport + TryClone + Send + 'static,
+    {
+        self.track_reserved(ws, info, request, None)
+    }
+
+    /// [`track`](Self::track) taking over the place `reservation` held under the connection cap.
+    fn track_reserved<S>(
+        &self,
+        ws: WebSocket<S>,
+        info: ClientInfo,
+        request: Request<()>,
+        reservation: Option<Reservation<ClientHandle>>,
+    ) -> ServerConnection<S>
     where
         S: Read + Write + Transport + TryClone + Send + 'static,
     {
@@ -337,7 +356,7 @@ impl Server {
             shared.terminate();
         }
         let handle = ClientHandle::new(shared);
-        if !self.inner.clients.insert(id, handle.clone()) {
+        if !self.inner.clients.insert_reserved(id, handle.clone(), reservation) {
             self.inner.end(&handle);
         }
         let ws = WebSocket::from_fields(Core::Shared(half), recv, url, negotiated);
@@ -432,6 +451,10 @@ impl Server {
     }
 }
 
+/// An upgrade that passed every check: the request, the answer, and its place under the
+/// connection cap.
+type Decided = (UpgradeRequest, Accept, Option<Reservation<ClientHandle>>);
+
 /// Accepts TCP connections and runs each handshake on a thread of its own, until stopped.
 fn accept_loop(listener: &TcpListener, inner: &Arc<Inner>, tx: &Sender<Incoming>) {
     loop {
@@ -481,23 +504,13 @@ impl Inner {
 
     /// Every check, in Node's order; a refusal for a broken rule goes through the
     /// `client_error` hook (ws-proto's, applied once).
-    fn decide(
-        &self,
-        req: &Request<()>,
-        leftover: Bytes,
-        info: &ClientInfo,
-    ) -> Result<(UpgradeRequest, Accept), Rejection> {
+    fn decide(&self, req: &Request<()>, leftover: Bytes, info: &ClientInfo) -> Result<Decided, Rejection> {
         self.checks(req, leftover, info).map_err(|r| self.options.answer_client_error(req, r))
     }
 
-    fn checks(
-        &self,
-        req: &Request<()>,
-        leftover: Bytes,
-        info: &ClientInfo,
-    ) -> Result<(UpgradeRequest, Accept), Rejection> {
+    fn checks(&self, req: &Request<()>, leftover: Bytes, info: &ClientInfo) -> Result<Decided, Rejection> {
         // Node's order: the head (426, 405, 400), the path, the offers, verification, and
-        // the closing server (503) last.
+        // the closing server (503) last; then a place under the connection cap (503).
         UpgradeRequest::check_head(req)?;
         if !self.handles(req) {
             return Err(Rejection::from_error(HandshakeError::PathNotFound));
@@ -508,7 +521,8 @@ impl Inner {
         }
         let accept = upgrade.negotiate()?;
         self.refuse_if_closing()?;
-        Ok((upgrade, accept))
+        let reservation = self.clients.reserve(self.max_connections)?;
+        Ok((upgrade, accept, reservation))
     }
 
     fn accept_stream<S: Read + Write + Transport>(
@@ -518,11 +532,13 @@ impl Inner {
     ) -> Result<Accepted<S>, AcceptError> {
         let (io, head) = read_head(Io::new(stream), self.config.clone(), self.options.clone())?;
         let decided = head.and_then(|(request, leftover)| {
-            let (upgrade, accept) = self.decide(&request, leftover, &info)?;
-            Ok((request, upgrade, accept))
+            let (upgrade, accept, reservation) = self.decide(&request, leftover, &info)?;
+            Ok((request, upgrade, accept, reservation))
         });
         match decided {
-            Ok((request, upgrade, accept)) => Ok(Accepted { ws: write_101(io, upgrade, accept)?, info, request }),
+            Ok((request, upgrade, accept, reservation)) => {
+                Ok(Accepted { ws: write_101(io, upgrade, accept)?, info, request, reservation })
+            }
             Err(rejection) => Err(reject(io, rejection)),
         }
     }

@@ -1,7 +1,7 @@
 //! HTTP head helpers shared by both handshake roles.
 //!
 //! - token-list parsing (RFC 7230 §3.2.6, §7): `Connection`, `Upgrade`, `Sec-WebSocket-Protocol`;
-//! - `Sec-WebSocket-Extensions` parsing into `(name, params)` with quoted-string values (RFC 6455 §9.1);
+//! - `Sec-WebSocket-Extensions` parsing for the handshakes (the grammar is [`crate::extension`]'s);
 //! - [`HeadBuffer`]: input buffering with an incremental end-of-head scan and the size limit;
 //! - zero-copy conversion of an httparse head into `http` types, and head serialization.
 //!
@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::HandshakeError;
+use crate::extension::ExtensionOffer;
 use crate::input::InputBuffer;
 
 /// `tchar` of RFC 7230 §3.2.6.
@@ -95,142 +96,10 @@ pub(crate) fn validate_subprotocols(list: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// One element of a `Sec-WebSocket-Extensions` header: an extension name and its parameters.
-///
-/// Parameter values given as quoted strings are unescaped; RFC 6455 §9.1 requires the result to
-/// be a token, which the parser checks. Names keep the case the peer sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExtensionOffer {
-    /// The extension token, e.g. `permessage-deflate`.
-    pub name: String,
-    /// The parameters in the order sent: name and optional value.
-    pub params: Vec<(String, Option<String>)>,
-}
-
-impl ExtensionOffer {
-    /// The value of the first parameter called `name` (ignoring ASCII case): `None` when absent,
-    /// `Some(None)` when present without a value.
-    pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        self.params.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_deref())
-    }
-}
-
-/// A byte cursor for the extensions grammar.
-struct Cursor<'a> {
-    s: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.pos).copied()
-    }
-
-    fn skip_ows(&mut self) {
-        while self.peek().is_some_and(is_ows) {
-            self.pos += 1;
-        }
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        if self.peek() == Some(b) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn token(&mut self) -> Result<&'a str, ()> {
-        let start = self.pos;
-        while self.peek().is_some_and(is_tchar) {
-            self.pos += 1;
-        }
-        let t = self.s.get(start..self.pos).ok_or(())?;
-        if t.is_empty() {
-            return Err(());
-        }
-        std::str::from_utf8(t).map_err(|_| ())
-    }
-
-    /// A quoted-string (the opening quote is next); returns the unescaped content.
-    fn quoted(&mut self) -> Result<String, ()> {
-        if !self.eat(b'"') {
-            return Err(());
-        }
-        let mut out = Vec::new();
-        loop {
-            match self.peek() {
-                None => return Err(()),
-                Some(b'"') => {
-                    self.pos += 1;
-                    break;
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    let c = self.peek().ok_or(())?;
-                    out.push(c);
-                    self.pos += 1;
-                }
-                Some(c) => {
-                    out.push(c);
-                    self.pos += 1;
-                }
-            }
-        }
-        // RFC 6455 §9.1: after unescaping, the value must be a token.
-        if !is_token(&out) {
-            return Err(());
-        }
-        String::from_utf8(out).map_err(|_| ())
-    }
-}
-
-/// Parses `Sec-WebSocket-Extensions` field values (several fields form one list):
-///
-/// ```text
-/// extension-list  = 1#extension
-/// extension       = token *( OWS ";" OWS extension-param )
-/// extension-param = token [ OWS "=" OWS ( token / quoted-string ) ]
-/// ```
-///
-/// Empty list elements are errors (as in Node `ws`). Repeated extension names are allowed (a
-/// client may offer one extension several times with different parameters).
+/// Parses `Sec-WebSocket-Extensions` field values (several fields form one list) with
+/// [`crate::extension`]'s grammar; the handshakes only need to know whether it failed.
 pub(crate) fn parse_extensions<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<ExtensionOffer>, ()> {
-    let mut out = Vec::new();
-    for value in values {
-        let mut c = Cursor { s: value, pos: 0 };
-        loop {
-            c.skip_ows();
-            let name = c.token()?.to_owned();
-            let mut params = Vec::new();
-            c.skip_ows();
-            while c.eat(b';') {
-                c.skip_ows();
-                let pname = c.token()?.to_owned();
-                c.skip_ows();
-                let pvalue = if c.eat(b'=') {
-                    c.skip_ows();
-                    if c.peek() == Some(b'"') {
-                        Some(c.quoted()?)
-                    } else {
-                        Some(c.token()?.to_owned())
-                    }
-                } else {
-                    None
-                };
-                params.push((pname, pvalue));
-                c.skip_ows();
-            }
-            out.push(ExtensionOffer { name, params });
-            match c.peek() {
-                None => break,
-                Some(b',') => c.pos += 1,
-                Some(_) => return Err(()),
-            }
-        }
-    }
-    Ok(out)
+    crate::extension::parse_fields(values).map_err(|_| ())
 }
 
 /// Received bytes of an HTTP head, with the incremental search for its end.
@@ -415,10 +284,6 @@ mod tests {
         parse_subprotocols(v.iter().map(|s| s.as_bytes()))
     }
 
-    fn exts(v: &str) -> Result<Vec<ExtensionOffer>, ()> {
-        parse_extensions([v.as_bytes()])
-    }
-
     #[test]
     fn tokens() {
         assert!(is_token(b"chat.v2+json"));
@@ -463,51 +328,6 @@ mod tests {
         assert!(validate_subprotocols(&["a".into(), "a".into()]).is_err());
         assert!(validate_subprotocols(&["a b".into()]).is_err());
         assert!(validate_subprotocols(&[String::new()]).is_err());
-    }
-
-    #[test]
-    fn extension_lists() {
-        let e = exts("permessage-deflate; client_max_window_bits").unwrap();
-        assert_eq!(e.len(), 1);
-        assert_eq!(e[0].name, "permessage-deflate");
-        assert_eq!(e[0].params, [("client_max_window_bits".to_owned(), None)]);
-        assert_eq!(e[0].param("CLIENT_max_window_bits"), Some(None));
-        assert_eq!(e[0].param("server_max_window_bits"), None);
-
-        let e = exts("a;x=1 ; y = \"2\", b,c ;z=\"q\\u\"").unwrap();
-        assert_eq!(e.len(), 3);
-        assert_eq!(e[0].params, [("x".into(), Some("1".into())), ("y".into(), Some("2".into()))]);
-        assert_eq!(e[0].param("y"), Some(Some("2")));
-        assert_eq!(e[1], ExtensionOffer { name: "b".into(), params: vec![] });
-        assert_eq!(e[2].params, [("z".into(), Some("qu".into()))]);
-
-        // Several fields form one list; repeated names are kept.
-        let e = parse_extensions([&b"a; p=1"[..], b"a; p=2"]).unwrap();
-        assert_eq!(e.len(), 2);
-
-        for bad in [
-            "",
-            " ",
-            ",",
-            "a,",
-            ",a",
-            "a,,b",
-            "a;",
-            "a; =1",
-            "a; p=",
-            "a; p=\"\"",
-            "a; p=\"1 2\"",
-            "a; p=\"unterminated",
-            "a; p=\"esc\\",
-            "a; p=1 2",
-            "a b",
-            "a; p==1",
-            "a; p=1;",
-            "\"a\"",
-            "a; p=(1)",
-        ] {
-            assert!(exts(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

@@ -52,7 +52,7 @@ use crate::connection::Connection;
 use crate::deflate::{params as deflate_params, DeflateConfig, DeflateParams};
 use crate::error::HandshakeError;
 
-pub use super::headers::ExtensionOffer;
+pub use crate::extension::ExtensionOffer;
 
 /// `Sec-WebSocket-Origin`, the origin header of protocol version 8.
 const SEC_WEBSOCKET_ORIGIN: HeaderName = HeaderName::from_static("sec-websocket-origin");
@@ -193,8 +193,9 @@ impl ServerOptions {
     /// rule (426, 405, 505, 400 for the head, the path or the offers, 403 for the origin, 408
     /// when verification outlasts the handshake timeout), it keeps the default answer
     /// ([`ClientErrorReply::Default`]: the status, headers and message of
-    /// [`Rejection::from_error`]) or replaces it ([`ClientErrorReply::Replace`], sent as
-    /// [`Rejection::from_response`] describes). Without it, the default answer is sent.
+    /// [`Rejection::from_error`]), replaces it ([`ClientErrorReply::Replace`], sent as
+    /// [`Rejection::from_response`] describes) or answers nothing and closes the connection
+    /// ([`ClientErrorReply::Drop`]). Without it, the default answer is sent.
     ///
     /// Not called for the application's own refusals (`verify_client`, a custom decision),
     /// which set their response already, for a closing server's 503, nor for a head that could
@@ -250,6 +251,11 @@ impl ServerOptions {
                 replaced.answered = true;
                 replaced
             }
+            ClientErrorReply::Drop => {
+                rejection.answered = true;
+                rejection.dropped = true;
+                rejection
+            }
         }
     }
 }
@@ -263,6 +269,14 @@ pub enum ClientErrorReply {
     /// This response instead: its status, headers and body, with `Connection: close` and
     /// `Content-Length` (see [`Rejection::from_response`]).
     Replace(Response<Bytes>),
+    /// No answer: the connection is closed without writing anything (Node's
+    /// `socket.destroy()` in a `wsClientError` listener), e.g. for scanners that deserve no
+    /// reply. The rejection keeps the default status and response for the record, and
+    /// [`Rejection::is_drop`] tells the IO layer to write nothing: every server and `accept*`
+    /// function of this project's adapters then closes the socket at once (no response, no
+    /// linger). Hosts that write the response themselves (an HTTP stack such as hyper or axum)
+    /// cannot drop the connection from there and send the default answer.
+    Drop,
 }
 
 impl From<Response<Bytes>> for ClientErrorReply {
@@ -383,6 +397,8 @@ pub struct Rejection {
     bytes: Bytes,
     /// Went through [`ServerOptions::answer_client_error`] already.
     answered: bool,
+    /// The hook chose [`ClientErrorReply::Drop`]: nothing is to be written.
+    dropped: bool,
 }
 
 impl Rejection {
@@ -469,12 +485,20 @@ impl Rejection {
         let mut response = Response::new(());
         *response.status_mut() = status;
         *response.headers_mut() = map;
-        Self { error, response: Box::new(response), bytes: Bytes::from(out), answered: false }
+        Self { error, response: Box::new(response), bytes: Bytes::from(out), answered: false, dropped: false }
     }
 
-    /// The complete HTTP response (head and body) to write before closing.
+    /// The complete HTTP response (head and body) to write before closing, unless
+    /// [`is_drop`](Self::is_drop).
     pub fn bytes(&self) -> &Bytes {
         &self.bytes
+    }
+
+    /// Whether the [`client_error`](ServerOptions::client_error) hook chose
+    /// [`ClientErrorReply::Drop`]: close the connection without writing
+    /// [`bytes`](Self::bytes) (they hold the default answer, for hosts that must answer).
+    pub fn is_drop(&self) -> bool {
+        self.dropped
     }
 
     /// The response status.
@@ -1688,6 +1712,30 @@ mod tests {
         let again = options.answer_client_error(&Request::new(()), r);
         assert_eq!(again.status(), 400);
         assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn client_error_hook_can_drop_the_connection() {
+        let options = ServerOptions::default().client_error(|error, _| match error {
+            HandshakeError::BadKey => ClientErrorReply::Drop,
+            _ => ClientErrorReply::Default,
+        });
+        let r = match run_with(&with("Sec-WebSocket-Key", None), config(), options.clone()) {
+            Err(r) => r,
+            Ok(r) => panic!("expected a rejection, got {r:?}"),
+        };
+        assert!(r.is_drop());
+        // The default answer stays on record, for hosts that must answer anyway.
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.bytes(), rejected(&with("Sec-WebSocket-Key", None)).bytes());
+        assert_eq!(r.error, Some(HandshakeError::BadKey));
+        // Applied once: asking again changes nothing.
+        let again = options.answer_client_error(&Request::new(()), r);
+        assert!(again.is_drop());
+        // Other errors, and rejections without a hook, are answered.
+        let r = run_with(&with("Sec-WebSocket-Version", Some("7")), config(), options).unwrap_err();
+        assert!(!r.is_drop());
+        assert!(!rejected(&with("Sec-WebSocket-Key", None)).is_drop());
     }
 
     #[test]
