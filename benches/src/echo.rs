@@ -563,6 +563,6 @@ mod tests {
     #[test]
     fn server_lists_agree() {
         assert!(OURS.iter().chain(RUST_PEERS).all(|s| SERVERS.contains(s)));
-        assert!(SERVERS.iter().filter(|s| supports_deflate(s)).count() == 6);
+        assert!(SERVERS.iter().filter(|s| supports_deflate(s)).count() == 7);
     }
 }

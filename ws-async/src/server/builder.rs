@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ws_proto::{Refusal, UpgradeRequest};
 
-use super::clients::Clients;
+use super::server_core::ServerCore;
 use super::settings::ServerSettings;
 use super::{ClientInfo, Inner, Server};
 use crate::runtime::Net;
@@ -134,31 +134,11 @@ impl<R: Net> ServerBuilder<R> {
     }
 
     fn into_inner(self, tls: Option<TlsConfig>) -> Arc<Inner> {
-        let ServerSettings {
-            options,
-            path,
-            should_handle,
-            client_tracking,
-            max_connections,
-            slow_policy,
-            shutdown,
-            nodelay,
-            ..
-        } = self.settings.clone();
         Arc::new(Inner {
-            config: self.settings.effective_config(),
-            options: Arc::new(options),
-            path,
-            should_handle,
+            core: ServerCore::new(self.settings.clone()),
             verify: self.verify,
-            tracking: client_tracking,
-            max_connections,
-            clients: Clients::new(slow_policy),
             queue: self.queue,
-            shutdown,
-            nodelay,
             tls,
-            closing: Default::default(),
             closed: Default::default(),
         })
     }

@@ -122,7 +122,11 @@ impl Tracked for WsHandle {
     }
 
     fn close_with(&self, code: CloseCode, reason: &str) {
-        let _ = self.close_now(code, reason);
+        // Behind what is queued; a full queue (a slow consumer) is closed at once instead.
+        let frame = ws_proto::CloseFrame::new(code, reason);
+        if let Err(TrySendError::Full(_)) = self.try_command(crate::driver::Outbound::Close(Some(frame))) {
+            let _ = self.close_now(code, reason);
+        }
     }
 
     fn end(&self) {

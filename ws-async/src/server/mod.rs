@@ -61,6 +61,7 @@
 
 mod builder;
 mod clients;
+mod server_core;
 mod settings;
 
 use std::fmt;
@@ -69,7 +70,6 @@ use std::io;
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -77,12 +77,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 use ws_proto::http::{HeaderMap, Request, Response, StatusCode};
 use ws_proto::{
-    Accept, Bytes, CloseCode, Config, Connection, HandshakeError, Refusal, Rejection, ServerHandshake, ServerOptions,
-    UpgradeRequest,
+    Accept, Bytes, CloseCode, Connection, HandshakeError, Refusal, Rejection, ServerHandshake, UpgradeRequest,
 };
 
-use crate::driver::{EventReceiver, Outbound, WsHandle};
-use crate::error::{AcceptError, TrySendError};
+use crate::driver::{EventReceiver, WsHandle};
+use crate::error::AcceptError;
 use crate::handshake::{peer_gone, reject, REJECT_WRITE};
 use crate::io::{self as wio, Timer};
 use crate::runtime::{self, Io, Net, Runtime};
@@ -92,14 +91,13 @@ pub use builder::{IntoVerdict, ServerBuilder, Shutdown, VerifyFuture};
 pub use clients::{BroadcastReport, ClientId, Clients, Reservation, Skipped, SlowPolicy, Tracked};
 
 use builder::Verify;
+pub use server_core::ServerCore;
 pub use settings::{handles, ServerSettings, ShouldHandleFn, DEFAULT_BACKLOG};
 
 /// Upgraded connections waiting for [`Server::accept`].
 const INCOMING: usize = 128;
 /// Pause after a listener error, so that running out of file descriptors does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-/// Extra time [`Server::close`] gives the connections beyond their close timeout.
-const CLOSE_MARGIN: Duration = Duration::from_secs(1);
 
 /// What the server knows about a client beyond its request (Node `verifyClient`'s `info`,
 /// less `origin` and `req`, which [`UpgradeRequest`] has).
@@ -270,22 +268,13 @@ struct Incoming<R: Net> {
 
 /// What the handshake tasks share with the server.
 pub(crate) struct Inner {
-    config: Arc<Config>,
-    options: Arc<ServerOptions>,
-    path: Option<String>,
-    should_handle: Option<Arc<ShouldHandleFn>>,
+    /// Settings, registry, closing state and the upgrade checks (shared with ws-blocking).
+    core: ServerCore<WsHandle>,
     verify: Option<Verify>,
-    tracking: bool,
-    /// [`ServerBuilder::max_connections`].
-    max_connections: Option<usize>,
-    clients: Clients,
     queue: usize,
-    shutdown: Shutdown,
-    nodelay: bool,
     /// The TLS settings of a `bind_tls` / `serve_tls` listener.
     #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
     tls: Option<builder::TlsConfig>,
-    closing: AtomicBool,
     /// Notified once when the server closes (wakes pending `accept` calls).
     closed: Notify,
 }
@@ -294,9 +283,7 @@ impl<R: Net> fmt::Debug for Server<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("local_addr", &self.local_addr)
-            .field("path", &self.inner.path)
-            .field("clients", &self.inner.clients)
-            .field("closing", &self.is_closing())
+            .field("core", &self.inner.core)
             .finish_non_exhaustive()
     }
 }
@@ -337,44 +324,7 @@ impl<R: Net> Server<R> {
         self.local_addr.filter(|_| !self.is_closing())
     }
 
-    /// The connection settings (after `max_payload`).
-    pub fn config(&self) -> &Arc<Config> {
-        &self.inner.config
-    }
-
-    /// The tracked connections (Node `clients`). Always present; empty when client tracking
-    /// is off.
-    pub fn clients(&self) -> &Clients {
-        &self.inner.clients
-    }
-
-    /// Whether client tracking is on.
-    pub fn is_tracking(&self) -> bool {
-        self.inner.tracking
-    }
-
-    /// Whether [`close`](Self::close) was called.
-    pub fn is_closing(&self) -> bool {
-        self.inner.closing.load(Ordering::Acquire)
-    }
-
-    /// Whether this server handles the request (Node `shouldHandle`): the
-    /// [`ServerBuilder::should_handle`] hook, else the [`ServerBuilder::path`] check, else
-    /// `true`. For hosts routing upgrades between several servers.
-    pub fn should_handle<B>(&self, req: &Request<B>) -> bool {
-        if self.inner.should_handle.is_none() {
-            return match self.inner.path.as_deref() {
-                Some(path) => req.uri().path() == path,
-                None => true,
-            };
-        }
-        let mut head = Request::new(());
-        *head.method_mut() = req.method().clone();
-        *head.uri_mut() = req.uri().clone();
-        *head.version_mut() = req.version();
-        *head.headers_mut() = req.headers().clone();
-        self.inner.handles(&head)
-    }
+    crate::server_accessors!();
 
     /// The next upgraded connection (Node's `connection` event), run in driver mode and, with
     /// client tracking on, added to [`clients`](Self::clients). Handshakes run concurrently in
@@ -441,14 +391,14 @@ impl<R: Net> Server<R> {
         let protocol = ws.protocol().map(str::to_owned);
         let extensions = ws.extensions().map(str::to_owned);
         let (driver, handle, events) = ws.into_driver(self.inner.queue);
-        let clients = &self.inner.clients;
+        let clients = &self.inner.core.clients;
         let id = clients.next_id();
-        if self.inner.tracking && clients.insert_reserved(id, handle.clone(), reservation) {
+        if self.inner.core.tracking && clients.insert_reserved(id, handle.clone(), reservation) {
             R::spawn(clients.run_tracked(id, driver));
         } else {
             R::spawn(driver);
             if self.is_closing() {
-                self.inner.end(&handle);
+                self.inner.core.end(&handle);
             }
         }
         ServerConnection { id, handle, events, info, request, protocol, extensions }
@@ -508,7 +458,7 @@ impl<R: Net> Server<R> {
     /// Synchronous: with [`ServerBuilder::verify_client_async`] configured it refuses with 500
     /// (the hook cannot run here); use [`respond_async`](Self::respond_async).
     pub fn respond(&self, req: &Request<()>, info: &ClientInfo) -> Result<(Response<()>, Connection), Rejection> {
-        self.inner.respond::<R>(req, info).map_err(|r| self.inner.options.answer_client_error(req, r))
+        self.inner.respond::<R>(req, info).map_err(|r| self.inner.core.answer(req, r))
     }
 
     /// [`respond`](Self::respond) running an asynchronous `verify_client` too (bounded by the
@@ -532,7 +482,7 @@ impl<R: Net> Server<R> {
     /// "The server is not running").
     pub async fn close(&self) -> Result<Option<R::Listener>, ServerError> {
         let listener = self.stop().await?;
-        self.inner.clients.wait_empty::<R>().await;
+        self.inner.core.clients.wait_empty::<R>().await;
         Ok(listener)
     }
 
@@ -543,16 +493,16 @@ impl<R: Net> Server<R> {
     /// Returns the application's listener, unless [`close`](Self::close) returned it already.
     pub async fn shutdown(&self) -> Option<R::Listener> {
         let listener = self.stop().await.ok().flatten();
-        let clients = &self.inner.clients;
+        let clients = &self.inner.core.clients;
         for handle in clients.start_closing() {
-            self.inner.end(&handle);
+            self.inner.core.end(&handle);
         }
-        let bound = self.inner.config.get_close_timeout().unwrap_or(Duration::ZERO) + CLOSE_MARGIN;
+        let bound = self.inner.core.close_bound();
         if runtime::timeout::<R, _>(bound, clients.wait_empty::<R>()).await.is_none() {
             for (_, handle) in clients.iter() {
                 let _ = handle.terminate_now();
             }
-            let _ = runtime::timeout::<R, _>(CLOSE_MARGIN, clients.wait_empty::<R>()).await;
+            let _ = runtime::timeout::<R, _>(self.inner.core.close_margin(), clients.wait_empty::<R>()).await;
         }
         listener
     }
@@ -560,12 +510,12 @@ impl<R: Net> Server<R> {
     /// Stops accepting: the first time, returns the application's listener (if any); then
     /// [`ServerError::Closed`].
     async fn stop(&self) -> Result<Option<R::Listener>, ServerError> {
-        if self.inner.closing.swap(true, Ordering::AcqRel) {
+        if !self.inner.core.start_closing() {
             return Err(ServerError::Closed);
         }
         self.inner.closed.notify_waiters();
         // Tracking takes no new connection from now on.
-        let _ = self.inner.clients.start_closing();
+        let _ = self.inner.core.clients.start_closing();
         let Some(incoming) = &self.incoming else { return Ok(None) };
         incoming.stop.notify_one();
         {
@@ -619,7 +569,7 @@ async fn accept_until_stopped<R: Net>(
         match accepted {
             None => return,
             Some(Ok((tcp, remote))) => {
-                let (local, _) = R::tcp_info(&tcp, Some(inner.nodelay));
+                let (local, _) = R::tcp_info(&tcp, Some(inner.core.nodelay));
                 let info = ClientInfo { remote: Some(remote), local, secure: false };
                 let (inner, tx) = (inner.clone(), tx.clone());
                 R::spawn(async move {
@@ -677,7 +627,7 @@ impl Inner {
         #[cfg(feature = "rustls")]
         if let Some(config) = &self.tls {
             let handshake = R::accept_tls(tcp, config.clone());
-            let tls = match self.config.get_handshake_timeout() {
+            let tls = match self.core.config.get_handshake_timeout() {
                 Some(limit) => runtime::timeout::<R, _>(limit, handshake).await?,
                 None => handshake.await,
             };
@@ -686,44 +636,13 @@ impl Inner {
         Some((R::server_tcp(tcp), info))
     }
 
-    /// `should_handle`, or else the `path` check.
-    fn handles(&self, req: &Request<()>) -> bool {
-        handles(self.path.as_deref(), self.should_handle.as_deref(), req)
-    }
-
     /// Whether `verify_client` is asynchronous (the client may leave while it runs).
     fn verifies_async(&self) -> bool {
         matches!(self.verify, Some(Verify::Async(_)))
     }
 
-    fn check_open(&self) -> Result<(), Rejection> {
-        if self.closing.load(Ordering::Acquire) {
-            Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), Bytes::new()))
-        } else {
-            Ok(())
-        }
-    }
-
     fn deadline<R: Runtime>(&self) -> Option<Instant> {
-        self.config.get_handshake_timeout().and_then(|d| R::now().checked_add(d))
-    }
-
-    /// The head checks (426, 405, 400), `should_handle` (400), then the offers (400): Node's
-    /// order; the closing check (503) comes last, in [`finish`](Self::finish).
-    fn prepare(&self, req: &Request<()>, leftover: Bytes) -> Result<UpgradeRequest, Rejection> {
-        UpgradeRequest::check_head(req)?;
-        if !self.handles(req) {
-            return Err(Rejection::from_error(HandshakeError::PathNotFound));
-        }
-        UpgradeRequest::from_http(req, leftover, self.config.clone(), self.options.clone())
-    }
-
-    /// Origins, subprotocol, deflate and `on_headers` (ws-proto's policy), then closing again,
-    /// then a place under the connection cap.
-    fn finish(&self, upgrade: &UpgradeRequest) -> Result<(Accept, Option<Reservation<WsHandle>>), Rejection> {
-        let accept = upgrade.negotiate()?;
-        self.check_open()?;
-        Ok((accept, self.clients.reserve(self.max_connections)?))
+        self.core.config.get_handshake_timeout().and_then(|d| R::now().checked_add(d))
     }
 
     /// [`Server::respond`]'s checks, before the `client_error` hook.
@@ -732,7 +651,7 @@ impl Inner {
         req: &Request<()>,
         info: &ClientInfo,
     ) -> Result<(Response<()>, Connection), Rejection> {
-        let upgrade = self.prepare(req, Bytes::new())?;
+        let upgrade = self.core.prepare(req, Bytes::new())?;
         match &self.verify {
             Some(Verify::Sync(f)) => f(&upgrade, info).map_err(refusal)?,
             Some(Verify::Async(_)) => {
@@ -745,7 +664,7 @@ impl Inner {
             None => {}
         }
         // The host completes the upgrade: the place under the cap ends here.
-        let (accept, _reservation) = self.finish(&upgrade)?;
+        let (accept, _reservation) = self.core.finish(&upgrade)?;
         Ok(upgrade.accept_http(accept, R::now()))
     }
 
@@ -758,7 +677,7 @@ impl Inner {
         info: &ClientInfo,
         deadline: Option<Instant>,
     ) -> Result<Decided, Rejection> {
-        self.checks::<R>(req, leftover, info, deadline).await.map_err(|r| self.options.answer_client_error(req, r))
+        self.checks::<R>(req, leftover, info, deadline).await.map_err(|r| self.core.options.answer_client_error(req, r))
     }
 
     async fn checks<R: Runtime>(
@@ -768,7 +687,7 @@ impl Inner {
         info: &ClientInfo,
         deadline: Option<Instant>,
     ) -> Result<Decided, Rejection> {
-        let upgrade = self.prepare(req, leftover)?;
+        let upgrade = self.core.prepare(req, leftover)?;
         match &self.verify {
             Some(Verify::Sync(f)) => f(&upgrade, info).map_err(refusal)?,
             Some(Verify::Async(f)) => {
@@ -783,12 +702,12 @@ impl Inner {
             }
             None => {}
         }
-        let (accept, reservation) = self.finish(&upgrade)?;
+        let (accept, reservation) = self.core.finish(&upgrade)?;
         Ok((upgrade, accept, reservation))
     }
 
     async fn accept_stream<S, R: Io<S>>(&self, mut io: S, info: ClientInfo) -> Result<Accepted<S, R>, AcceptError> {
-        let mut hs = ServerHandshake::new(self.config.clone(), self.options.clone(), R::now());
+        let mut hs = ServerHandshake::new(self.core.config.clone(), self.core.options.clone(), R::now());
         let deadline = hs.poll_timeout();
         let mut timer = Timer::<R>::default();
         let head = poll_fn(|cx| loop {
@@ -819,27 +738,12 @@ impl Inner {
         }
     }
 
-    /// Ends a tracked connection per the shutdown mode.
-    fn end(&self, handle: &WsHandle) {
-        match self.shutdown {
-            Shutdown::GoingAway => {
-                let frame = ws_proto::CloseFrame::new(CloseCode::GOING_AWAY, "server closing");
-                if let Err(TrySendError::Full(_)) = handle.try_command(Outbound::Close(Some(frame))) {
-                    let _ = handle.close_now(CloseCode::GOING_AWAY, "server closing");
-                }
-            }
-            Shutdown::Terminate => {
-                let _ = handle.terminate_now();
-            }
-        }
-    }
-
     /// Ends a connection upgraded after the server closed.
     async fn dismiss<S, R: Io<S>>(self: Arc<Self>, mut ws: WebSocket<S, R>) {
-        if self.shutdown == Shutdown::Terminate {
+        if self.core.shutdown == Shutdown::Terminate {
             return;
         }
-        let bound = self.config.get_close_timeout().unwrap_or(Duration::ZERO) + CLOSE_MARGIN;
+        let bound = self.core.close_bound();
         let _ = runtime::timeout::<R, _>(bound, async {
             if ws.close(CloseCode::GOING_AWAY, "server closing").await.is_ok() {
                 while let Some(Ok(_)) = ws.recv().await {}

@@ -7,13 +7,11 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
 use socket2::{Domain, Socket, Type};
-use ws_async::server::{ClientInfo, IntoVerdict, ServerSettings};
+use ws_async::server::{ClientInfo, IntoVerdict, ServerCore, ServerSettings};
 use ws_proto::{Refusal, UpgradeRequest};
 
-use super::clients::Clients;
 use super::{Inner, Server};
 
-pub(crate) use ws_async::server::ShouldHandleFn;
 pub(crate) type VerifyFn = dyn Fn(&UpgradeRequest, &ClientInfo) -> Result<(), Refusal> + Send + Sync;
 
 /// Builds a [`Server`]: the options of Node `new WebSocket.Server(options)`, then one of the
@@ -56,33 +54,7 @@ impl ServerBuilder {
     }
 
     fn into_inner(self, tls: Option<TlsConfig>) -> Arc<Inner> {
-        let config = self.settings.effective_config();
-        let ServerSettings {
-            options,
-            path,
-            should_handle,
-            client_tracking,
-            max_connections,
-            slow_policy,
-            shutdown,
-            nodelay,
-            ..
-        } = self.settings;
-        Arc::new(Inner {
-            config,
-            options: Arc::new(options),
-            path,
-            should_handle,
-            verify: self.verify,
-            tracking: client_tracking,
-            max_connections,
-            clients: Clients::new(slow_policy),
-            shutdown,
-            nodelay,
-            tls,
-            closing: Default::default(),
-            stopped: Default::default(),
-        })
+        Arc::new(Inner { core: ServerCore::new(self.settings), verify: self.verify, tls, stopped: Default::default() })
     }
 
     /// A server without a listener (Node `noServer`): upgrades come from streams you accept,

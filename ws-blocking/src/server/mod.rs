@@ -53,16 +53,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ws_proto::http::{HeaderMap, Request};
-use ws_proto::{Accept, Bytes, CloseCode, Config, HandshakeError, Rejection, ServerOptions, UpgradeRequest};
+use ws_proto::http::Request;
+use ws_proto::{Accept, Bytes, CloseCode, Rejection, UpgradeRequest};
 
 pub use builder::ServerBuilder;
 pub(crate) use clients::{offer_to, Conn};
 pub use clients::{ClientHandle, ClientId, Clients};
-use ws_async::server::Reservation;
 pub use ws_async::server::{
     forwarded_for, rejection_response, BroadcastReport, ClientInfo, IntoVerdict, ServerError, Shutdown, SlowPolicy,
 };
+use ws_async::server::{Reservation, ServerCore};
 
 use crate::accept::{read_head, reject, write_101};
 use crate::driver::Io;
@@ -72,12 +72,10 @@ use crate::split::ReadHalf;
 use crate::transport::{ServerStream, Transport, TryClone};
 use crate::websocket::{Core, WebSocket};
 use crate::AcceptError;
-use builder::{ShouldHandleFn, TlsConfig, VerifyFn};
+use builder::{TlsConfig, VerifyFn};
 
 /// Pause after a listener error, so that running out of file descriptors does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-/// Extra time [`Server::close`] gives the connections beyond their close timeout.
-const CLOSE_MARGIN: Duration = Duration::from_secs(1);
 
 /// A connection from [`Server::accept`] or [`Server::track`] (Node's `connection` event):
 /// drive [`ws`](Self::ws) on a thread of its own.
@@ -156,20 +154,12 @@ pub struct Server {
 
 /// What the handshake threads share with the server.
 pub(crate) struct Inner {
-    config: Arc<Config>,
-    options: Arc<ServerOptions>,
-    path: Option<String>,
-    should_handle: Option<Arc<ShouldHandleFn>>,
+    /// Settings, registry, closing state and the upgrade checks (ws-async's, shared with the
+    /// async servers).
+    core: ServerCore<ClientHandle>,
     verify: Option<Arc<VerifyFn>>,
-    tracking: bool,
-    /// [`ServerBuilder::max_connections`].
-    max_connections: Option<usize>,
-    clients: Clients,
-    shutdown: Shutdown,
-    nodelay: bool,
     #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
     tls: Option<TlsConfig>,
-    closing: AtomicBool,
     /// The accept thread must stop (the server closed or was dropped).
     stopped: AtomicBool,
 }
@@ -178,9 +168,7 @@ impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("local_addr", &self.local_addr())
-            .field("path", &self.inner.path)
-            .field("clients", &self.inner.clients)
-            .field("closing", &self.is_closing())
+            .field("core", &self.inner.core)
             .finish_non_exhaustive()
     }
 }
@@ -220,31 +208,7 @@ impl Server {
         self.listener.as_ref().map(|l| l.addr).filter(|_| !self.is_closing())
     }
 
-    /// The connection settings (after `max_payload`).
-    pub fn config(&self) -> &Arc<Config> {
-        &self.inner.config
-    }
-
-    /// The tracked connections (Node `clients`); empty when client tracking is off.
-    pub fn clients(&self) -> &Clients {
-        &self.inner.clients
-    }
-
-    /// Whether client tracking is on.
-    pub fn is_tracking(&self) -> bool {
-        self.inner.tracking
-    }
-
-    /// Whether [`close`](Self::close) was called.
-    pub fn is_closing(&self) -> bool {
-        self.inner.closing.load(Ordering::Acquire)
-    }
-
-    /// Whether this server handles the request (Node `shouldHandle`): the
-    /// [`ServerBuilder::should_handle`] hook, else the [`ServerBuilder::path`] check.
-    pub fn should_handle(&self, req: &Request<()>) -> bool {
-        self.inner.handles(req)
-    }
+    ws_async::server_accessors!();
 
     /// Blocks until the next upgraded connection (Node's `connection` event); with client
     /// tracking on it is added to [`clients`](Self::clients). Failed handshakes are answered
@@ -300,12 +264,12 @@ impl Server {
                 Err(ServerError::Closed) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            let id = self.inner.clients.next_id();
+            let id = self.inner.core.clients.next_id();
             let _ = reactor.drive_with(ws, |handle, link| {
-                if self.inner.tracking {
+                if self.inner.core.tracking {
                     let tracked = ClientHandle::new(link.clone());
-                    if !self.inner.clients.insert_reserved(id, tracked.clone(), reservation) {
-                        self.inner.end(&tracked);
+                    if !self.inner.core.clients.insert_reserved(id, tracked.clone(), reservation) {
+                        self.inner.core.end(&tracked);
                     }
                 }
                 on_connection(DrivenConnection { id, handle: handle.clone(), info, request })
@@ -335,8 +299,8 @@ impl Server {
     where
         S: Read + Write + Transport + TryClone + Send + 'static,
     {
-        let id = self.inner.clients.next_id();
-        if !self.inner.tracking {
+        let id = self.inner.core.clients.next_id();
+        if !self.inner.core.tracking {
             return ServerConnection { id, ws, info, request };
         }
         let (core, mut recv, url, negotiated) = ws.into_fields();
@@ -356,8 +320,8 @@ impl Server {
             shared.terminate();
         }
         let handle = ClientHandle::new(shared);
-        if !self.inner.clients.insert_reserved(id, handle.clone(), reservation) {
-            self.inner.end(&handle);
+        if !self.inner.core.clients.insert_reserved(id, handle.clone(), reservation) {
+            self.inner.core.end(&handle);
         }
         let ws = WebSocket::from_fields(Core::Shared(half), recv, url, negotiated);
         ServerConnection { id, ws, info, request }
@@ -384,7 +348,7 @@ impl Server {
     /// call returns [`ServerError::Closed`] (Node: "The server is not running").
     pub fn close(&self) -> Result<Option<TcpListener>, ServerError> {
         let listener = self.stop()?;
-        while !self.inner.clients.wait_empty_until(Instant::now() + Duration::from_secs(3600)) {}
+        while !self.inner.core.clients.wait_empty_until(Instant::now() + Duration::from_secs(3600)) {}
         Ok(listener)
     }
 
@@ -395,16 +359,16 @@ impl Server {
     /// Returns the application's listener, unless [`close`](Self::close) returned it already.
     pub fn shutdown(&self) -> Option<TcpListener> {
         let listener = self.stop().ok().flatten();
-        let clients = &self.inner.clients;
+        let clients = &self.inner.core.clients;
         for conn in clients.start_closing() {
-            self.inner.end(&conn);
+            self.inner.core.end(&conn);
         }
-        let bound = self.inner.config.get_close_timeout().unwrap_or(Duration::ZERO) + CLOSE_MARGIN;
+        let bound = self.inner.core.close_bound();
         if !clients.wait_empty_until(Instant::now() + bound) {
             for conn in clients.start_closing() {
                 conn.terminate();
             }
-            clients.wait_empty_until(Instant::now() + CLOSE_MARGIN);
+            clients.wait_empty_until(Instant::now() + self.inner.core.close_margin());
         }
         listener
     }
@@ -412,11 +376,11 @@ impl Server {
     /// Stops accepting: the first time, returns the application's listener (if any); then
     /// [`ServerError::Closed`].
     fn stop(&self) -> Result<Option<TcpListener>, ServerError> {
-        if self.inner.closing.swap(true, Ordering::AcqRel) {
+        if !self.inner.core.start_closing() {
             return Err(ServerError::Closed);
         }
         // Tracking takes no new connection from now on.
-        let _ = self.inner.clients.start_closing();
+        let _ = self.inner.core.clients.start_closing();
         self.stop_listener();
         let Some(listener) = &self.listener else { return Ok(None) };
         let _ = listener.tx.send(Incoming::Wake);
@@ -485,44 +449,15 @@ fn accept_loop(listener: &TcpListener, inner: &Arc<Inner>, tx: &Sender<Incoming>
 }
 
 impl Inner {
-    /// `should_handle`, or else the `path` check (ws-async's, shared by every server).
-    fn handles(&self, req: &Request<()>) -> bool {
-        ws_async::server::handles(self.path.as_deref(), self.should_handle.as_deref(), req)
-    }
-
-    /// 503 once the server is closing.
-    fn refuse_if_closing(&self) -> Result<(), Rejection> {
-        if self.closing.load(Ordering::Acquire) {
-            return Err(Rejection::new(
-                ws_proto::http::StatusCode::SERVICE_UNAVAILABLE,
-                HeaderMap::new(),
-                Bytes::new(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Every check, in Node's order; a refusal for a broken rule goes through the
-    /// `client_error` hook (ws-proto's, applied once).
+    /// Every check in Node's order (ws-async's [`ServerCore`]), with `verify_client`; a
+    /// refusal for a broken rule goes through the `client_error` hook.
     fn decide(&self, req: &Request<()>, leftover: Bytes, info: &ClientInfo) -> Result<Decided, Rejection> {
-        self.checks(req, leftover, info).map_err(|r| self.options.answer_client_error(req, r))
-    }
-
-    fn checks(&self, req: &Request<()>, leftover: Bytes, info: &ClientInfo) -> Result<Decided, Rejection> {
-        // Node's order: the head (426, 405, 400), the path, the offers, verification, and
-        // the closing server (503) last; then a place under the connection cap (503).
-        UpgradeRequest::check_head(req)?;
-        if !self.handles(req) {
-            return Err(Rejection::from_error(HandshakeError::PathNotFound));
-        }
-        let upgrade = UpgradeRequest::from_http(req, leftover, self.config.clone(), self.options.clone())?;
-        if let Some(verify) = &self.verify {
-            verify(&upgrade, info).map_err(|r| Rejection::new(r.status(), r.headers().clone(), r.body().clone()))?;
-        }
-        let accept = upgrade.negotiate()?;
-        self.refuse_if_closing()?;
-        let reservation = self.clients.reserve(self.max_connections)?;
-        Ok((upgrade, accept, reservation))
+        self.core.decide(req, leftover, |upgrade| match &self.verify {
+            Some(verify) => {
+                verify(upgrade, info).map_err(|r| Rejection::new(r.status(), r.headers().clone(), r.body().clone()))
+            }
+            None => Ok(()),
+        })
     }
 
     fn accept_stream<S: Read + Write + Transport>(
@@ -530,7 +465,7 @@ impl Inner {
         stream: S,
         info: ClientInfo,
     ) -> Result<Accepted<S>, AcceptError> {
-        let (io, head) = read_head(Io::new(stream), self.config.clone(), self.options.clone())?;
+        let (io, head) = read_head(Io::new(stream), self.core.config.clone(), self.core.options.clone())?;
         let decided = head.and_then(|(request, leftover)| {
             let (upgrade, accept, reservation) = self.decide(&request, leftover, &info)?;
             Ok((request, upgrade, accept, reservation))
@@ -545,14 +480,14 @@ impl Inner {
 
     /// A new TCP connection: TLS if configured, then the WebSocket handshake.
     fn handshake(&self, tcp: TcpStream, remote: SocketAddr) -> Option<Accepted<ServerStream>> {
-        let _ = tcp.set_nodelay(self.nodelay);
+        let _ = tcp.set_nodelay(self.core.nodelay);
         let info = ClientInfo::new(Some(remote)).with_local(tcp.local_addr().ok());
         #[cfg(feature = "rustls")]
         if let Some(config) = &self.tls {
             let tls = crate::tls::TlsStream::accept(
                 ServerStream::Tcp(tcp),
                 config.clone(),
-                self.config.get_handshake_timeout(),
+                self.core.config.get_handshake_timeout(),
             )
             .ok()?;
             return self.accept_stream(ServerStream::Tls(Box::new(tls)), info.with_secure(true)).ok();
@@ -560,17 +495,9 @@ impl Inner {
         self.accept_stream(ServerStream::Tcp(tcp), info).ok()
     }
 
-    /// Ends a tracked connection per the shutdown mode.
-    fn end(&self, conn: &ClientHandle) {
-        match self.shutdown {
-            Shutdown::Terminate => conn.terminate(),
-            _ => conn.close(CloseCode::GOING_AWAY, "server closing"),
-        }
-    }
-
     /// Ends a connection upgraded after the server closed, on a thread of its own.
     fn dismiss<S: Read + Write + Transport + Send + 'static>(&self, mut ws: WebSocket<S>) {
-        if self.shutdown == Shutdown::Terminate {
+        if self.core.shutdown == Shutdown::Terminate {
             return;
         }
         let _ = thread::Builder::new().name("ws-blocking dismiss".into()).spawn(move || {
