@@ -41,7 +41,7 @@ use ws_benches::size_label;
 /// to `rep movsb` / `rep stosb` above a few KiB, and callgrind counts every iteration of a
 /// `rep` instruction as one instruction, so a 1 MiB copy counts about a million
 /// "instructions" where glibc's AVX2 loop executes about 100 000 (and tungstenite's zeroing of
-/// its 128 KiB read buffer before each read about 100 000 against 4 000). Raising both
+/// its read buffer before each read about 107 000 against 4 000). Raising both
 /// thresholds out of reach makes glibc use its vector loops, whose counts track the work done
 /// like the rest of the code's do. Every stack runs with it.
 const GLIBC_TUNABLES: &str =
