@@ -8,8 +8,10 @@
 //! - [`drain_vectored`], [`drain_copy`], [`drain_events`]: the two halves of the driving
 //!   contract, done the way an adapter does them;
 //! - [`echo`]: the echo servers of the loopback load test (ours and the other stacks), each
-//!   run as its own process; [`memory`]: server memory per idle connection.
+//!   run as its own process; [`memory`]: server memory per idle connection;
+//! - [`codec`]: the in-memory client → server → client echo of every stack (`src/bin/codec.rs`).
 
+pub mod codec;
 pub mod echo;
 pub mod memory;
 
