@@ -44,14 +44,10 @@ impl<S> ShutdownOnClose<S> {
         Self { io, shut: false }
     }
 
-    /// The socket.
+    /// The socket (its options, such as `set_nodelay`, take `&self`; reading or writing it
+    /// directly would corrupt the connection, so there is no `get_mut`).
     pub fn get_ref(&self) -> &S {
         &self.io
-    }
-
-    /// The socket, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.io
     }
 
     /// The socket back.
