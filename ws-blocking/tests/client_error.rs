@@ -6,56 +6,25 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+#[path = "../../testkit/client_error.rs"]
+mod client_error;
 mod common;
+use client_error::*;
 use common::watchdog;
-use ws_blocking::http::header::HeaderValue;
-use ws_blocking::http::{Request, Response, StatusCode};
 use ws_blocking::server::{ClientInfo, Server};
 use ws_blocking::{
-    accept_hdr, accept_with, AcceptError, Bytes, ClientErrorReply, Config, HandshakeError, Rejection, ServerOptions,
-    UpgradeRequest,
+    accept_hdr, accept_with, AcceptError, Config, HandshakeError, Rejection, ServerOptions, UpgradeRequest,
 };
-
-/// What a hook saw: the error and the request's method and URI.
-type Seen = Arc<Mutex<Vec<(HandshakeError, String)>>>;
-
-const BAD_VERSION: &[u8] = b"GET /chat?room=1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n";
-
-const POST: &[u8] = b"POST /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 const DENIED: &[u8] = b"GET /chat?deny HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 const OTHER_PATH: &[u8] = b"GET /other HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-const DEFAULT_BAD_VERSION: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: text/plain\r\n\
-content-length: 47\r\nsec-websocket-version: 13, 8\r\n\r\nmissing or invalid Sec-WebSocket-Version header";
-
-const TEAPOT: &[u8] = b"HTTP/1.1 418 I'm a teapot\r\nconnection: close\r\ncontent-length: 23\r\n\
-content-type: application/json\r\nx-error: method is not GET\r\n\r\n{\"error\":\"bad request\"}";
-
-/// Records what it sees, keeps the default for a bad version, answers [`TEAPOT`] otherwise.
-fn hook(seen: Seen) -> impl Fn(&HandshakeError, &Request<()>) -> ClientErrorReply + Send + Sync {
-    move |error, request| {
-        seen.lock().unwrap().push((error.clone(), format!("{} {}", request.method(), request.uri())));
-        if *error == HandshakeError::UnsupportedVersion {
-            return ClientErrorReply::Default;
-        }
-        let mut response = Response::new(Bytes::from_static(b"{\"error\":\"bad request\"}"));
-        *response.status_mut() = StatusCode::IM_A_TEAPOT;
-        let headers = response.headers_mut();
-        headers.insert("content-type", HeaderValue::from_static("application/json"));
-        headers.insert("x-error", HeaderValue::from_str(&error.to_string()).unwrap());
-        ClientErrorReply::Replace(response)
-    }
-}
 
 /// Sends `request` on a fresh connection and returns everything the server answers.
 fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
@@ -139,15 +108,6 @@ fn accept_with_client_error_hook() {
             }
         }
     });
-}
-
-/// Drops the connection for a POST and for a wrong path (Node's `socket.destroy()`), keeps the
-/// default answer otherwise.
-fn dropping(error: &HandshakeError, _: &Request<()>) -> ClientErrorReply {
-    match error {
-        HandshakeError::MethodNotGet | HandshakeError::PathNotFound => ClientErrorReply::Drop,
-        _ => ClientErrorReply::Default,
-    }
 }
 
 /// `ClientErrorReply::Drop`: the client sees EOF without a single byte, from the `Server`

@@ -4,67 +4,18 @@
 //! sent.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use ws_async::http::header::HeaderValue;
-use ws_async::http::{Request, Response, StatusCode};
+use ws_async::http::{Request, StatusCode};
 use ws_async::server::{ClientInfo, Server};
 use ws_async::{
-    accept_async_with, accept_hdr_with, accept_with, AcceptError, Bytes, ClientErrorReply, HandshakeError, Rejection,
-    ServerOptions, UpgradeRequest,
+    accept_async_with, accept_hdr_with, accept_with, AcceptError, Bytes, HandshakeError, Rejection, ServerOptions,
+    UpgradeRequest,
 };
 
+use crate::harness::client_error::*;
 use crate::harness::*;
-
-/// What a hook saw: the error and the request's method and URI.
-type Seen = Arc<Mutex<Vec<(HandshakeError, String)>>>;
-
-/// A request with a bad `Sec-WebSocket-Version` (400 with `Sec-WebSocket-Version: 13, 8`).
-const BAD_VERSION: &[u8] = b"GET /chat?room=1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n";
-
-/// A POST upgrade request (405 with `Allow: GET`).
-const POST: &[u8] = b"POST /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-/// A valid request, which `verify_client` refuses in the test that sets one.
-const VALID: &[u8] = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-/// The default answer to [`BAD_VERSION`], byte for byte.
-const DEFAULT_BAD_VERSION: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: text/plain\r\n\
-content-length: 47\r\nsec-websocket-version: 13, 8\r\n\r\nmissing or invalid Sec-WebSocket-Version header";
-
-/// The hook's answer, byte for byte: its status, the framing headers, its headers, its body.
-const TEAPOT: &[u8] = b"HTTP/1.1 418 I'm a teapot\r\nconnection: close\r\ncontent-length: 23\r\n\
-content-type: application/json\r\nx-error: method is not GET\r\n\r\n{\"error\":\"bad request\"}";
-
-/// A hook that records what it sees, keeps the default for a bad version and answers
-/// [`TEAPOT`] otherwise.
-fn hook(seen: Seen) -> impl Fn(&HandshakeError, &Request<()>) -> ClientErrorReply + Send + Sync {
-    move |error, request| {
-        seen.lock().unwrap().push((error.clone(), format!("{} {}", request.method(), request.uri())));
-        if *error == HandshakeError::UnsupportedVersion {
-            return ClientErrorReply::Default;
-        }
-        let mut response = Response::new(Bytes::from_static(b"{\"error\":\"bad request\"}"));
-        *response.status_mut() = StatusCode::IM_A_TEAPOT;
-        let headers = response.headers_mut();
-        headers.insert("content-type", HeaderValue::from_static("application/json"));
-        headers.insert("x-error", HeaderValue::from_str(&error.to_string()).unwrap());
-        ClientErrorReply::Replace(response)
-    }
-}
-
-/// A hook that drops the connection for a POST and for a wrong path (Node's
-/// `socket.destroy()`), and keeps the default answer otherwise.
-fn dropping(error: &HandshakeError, _: &Request<()>) -> ClientErrorReply {
-    match error {
-        HandshakeError::MethodNotGet | HandshakeError::PathNotFound => ClientErrorReply::Drop,
-        _ => ClientErrorReply::Default,
-    }
-}
 
 /// Sends `request` on a fresh connection to `addr` and returns everything the server answers.
 async fn exchange<T: TestRt>(addr: SocketAddr, request: &[u8]) -> Vec<u8> {

@@ -9,6 +9,8 @@
 //! - `ws.rs`: time limits, connected pairs of WebSockets, hand-rolled frames, payloads.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../../../../testkit/client_error.rs"]
+pub mod client_error;
 #[path = "../../../../testkit/frames.rs"]
 pub mod frames;
 pub mod io;
