@@ -28,15 +28,21 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) -> usize {
     let word = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
 
     // 64 bytes at a time: a fixed-size XOR that the compiler turns into vector instructions
-    // (SSE2 on any x86-64, wider with target features), then words, then bytes.
-    let wide: [u8; 64] = std::array::from_fn(|i| key[i & 3]);
-    let mut blocks = buf.chunks_exact_mut(64);
-    for block in &mut blocks {
-        for (b, k) in block.iter_mut().zip(wide.iter()) {
-            *b ^= k;
+    // (SSE2 on any x86-64, wider with target features), then words, then bytes. The 64-byte
+    // key block is only built when there is a block to mask (short control frames and small
+    // messages are the common case).
+    let mut rest = buf;
+    if rest.len() >= 64 {
+        let wide: [u8; 64] = std::array::from_fn(|i| key[i & 3]);
+        let mut blocks = rest.chunks_exact_mut(64);
+        for block in &mut blocks {
+            for (b, k) in block.iter_mut().zip(wide.iter()) {
+                *b ^= k;
+            }
         }
+        rest = blocks.into_remainder();
     }
-    let mut chunks = blocks.into_remainder().chunks_exact_mut(8);
+    let mut chunks = rest.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
