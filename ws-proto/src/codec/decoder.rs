@@ -126,7 +126,7 @@ impl FrameDecoder {
                 if avail < f.remaining {
                     return Ok(None);
                 }
-                let data = buf.split_to(f.remaining).freeze();
+                let data = take_front(buf, f.remaining);
                 let header = f.header;
                 self.current = None;
                 return Ok(Some(if control {
@@ -138,7 +138,7 @@ impl FrameDecoder {
             if avail == 0 && f.remaining > 0 {
                 return Ok(None);
             }
-            let data = buf.split_to(avail).freeze();
+            let data = take_front(buf, avail);
             f.remaining -= avail;
             f.processed = 0;
             let frame_done = f.remaining == 0;
@@ -152,5 +152,16 @@ impl FrameDecoder {
             }
             return Ok(Some(Decoded::Data { data, frame_done, fin }));
         }
+    }
+}
+
+/// The first `n` bytes of `buf`, frozen. When they are all of it (a read that brought exactly
+/// one frame, the usual case for small messages), the buffer is taken whole: splitting it would
+/// allocate the shared header `bytes` needs for two owners.
+fn take_front(buf: &mut BytesMut, n: usize) -> Bytes {
+    if n == buf.len() {
+        std::mem::take(buf).freeze()
+    } else {
+        buf.split_to(n).freeze()
     }
 }
