@@ -11,17 +11,18 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use ws_blocking::http::{header, HeaderMap, HeaderValue, StatusCode};
+use ws_blocking::http::{HeaderMap, StatusCode};
 use ws_blocking::ws_proto::{accept_key, HandshakeError};
 use ws_blocking::{
-    accept, accept_hdr, connect, connect_config, Accept, Bytes, ClientBuilder, CloseCode, Config, ConnectError, Event,
-    Message, RedirectAction, Rejection, ServerOptions, UpgradeRequest,
+    accept, accept_hdr, connect, connect_config, Accept, ClientBuilder, CloseCode, Config, ConnectError, Event,
+    Message, RedirectAction, ServerOptions, UpgradeRequest,
 };
 
 mod common;
+#[path = "../../testkit/decide.rs"]
+mod decide;
 use common::{serve, watchdog};
-
-type Decide = dyn Fn(&UpgradeRequest) -> Result<Accept, Rejection> + Send + Sync;
+use decide::*;
 
 /// A server on 127.0.0.1 with `config`: reports each request's path and headers, lets
 /// `decide` answer it, and echoes messages on accepted connections.
@@ -44,37 +45,6 @@ fn server(config: Config, decide: Arc<Decide>) -> (SocketAddr, Receiver<(String,
         }
     });
     (addr, rx)
-}
-
-fn negotiate() -> Arc<Decide> {
-    Arc::new(UpgradeRequest::negotiate)
-}
-
-/// Redirects `from` to `location` (302), negotiates everything else.
-fn redirecting(from: &'static str, location: String) -> Arc<Decide> {
-    Arc::new(move |req: &UpgradeRequest| {
-        if req.path() == from {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::LOCATION, HeaderValue::from_str(&location).unwrap());
-            Err(Rejection::new(StatusCode::FOUND, headers, Bytes::new()))
-        } else {
-            req.negotiate()
-        }
-    })
-}
-
-fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// `Authorization: Basic` values of the credentials the tests use.
-fn basic(credentials: &str) -> String {
-    let encoded = match credentials {
-        "user:pass" => "dXNlcjpwYXNz",
-        "url:info" => "dXJsOmluZm8=",
-        other => panic!("no encoding for {other}"),
-    };
-    format!("Basic {encoded}")
 }
 
 fn round_trip<S: Read + Write + ws_blocking::Transport>(ws: &mut ws_blocking::WebSocket<S>, text: &str) {

@@ -13,10 +13,11 @@ use tokio::sync::mpsc;
 use ws_async::http::{header, HeaderMap, HeaderValue, StatusCode};
 use ws_async::runtime::Io;
 use ws_async::{
-    accept_hdr_with, Accept, Bytes, ClientBuilder, Config, ConnectError, DeflateConfig, Event, Message, Rejection,
+    accept_hdr_with, Bytes, ClientBuilder, Config, ConnectError, DeflateConfig, Event, Message, Rejection,
     ServerOptions, Target, UpgradeRequest, WebSocket,
 };
 
+use crate::harness::decide::*;
 use crate::harness::*;
 
 /// What a test server saw of one handshake request.
@@ -26,8 +27,6 @@ struct Seen {
     headers: HeaderMap,
     peer: Option<SocketAddr>,
 }
-
-type Decide = dyn Fn(&UpgradeRequest) -> Result<Accept, Rejection> + Send + Sync;
 
 /// A WebSocket server on 127.0.0.1 (the runtime's sockets): reports every request, lets
 /// `decide` accept or refuse it, and echoes messages on accepted connections. It stops when
@@ -72,23 +71,6 @@ async fn echo_until_error<S, R: Io<S>>(mut ws: WebSocket<S, R>) {
     }
 }
 
-fn negotiate() -> Arc<Decide> {
-    Arc::new(UpgradeRequest::negotiate)
-}
-
-/// Redirects `from` to `location` (status 302), accepts everything else.
-fn redirecting(from: &'static str, location: String) -> Arc<Decide> {
-    Arc::new(move |req: &UpgradeRequest| {
-        if req.path() == from {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::LOCATION, HeaderValue::from_str(&location).unwrap());
-            Err(Rejection::new(StatusCode::FOUND, headers, Bytes::new()))
-        } else {
-            req.negotiate()
-        }
-    })
-}
-
 /// Sends `text` and expects it back.
 async fn round_trip<S, R: Io<S>>(ws: &mut WebSocket<S, R>, text: &str) {
     ws.send(text).await.unwrap();
@@ -96,10 +78,6 @@ async fn round_trip<S, R: Io<S>>(ws: &mut WebSocket<S, R>, text: &str) {
         Some(Ok(Event::Message(Message::Text(t)))) => assert_eq!(t, text),
         other => panic!("{other:?}"),
     }
-}
-
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).map(|v| v.to_str().unwrap())
 }
 
 /// A tiny HTTP CONNECT proxy on 127.0.0.1 (the runtime's sockets): reports each request head,

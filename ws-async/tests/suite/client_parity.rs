@@ -13,18 +13,17 @@ use rcgen::{
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
-use ws_async::http::{header, HeaderMap, HeaderValue, StatusCode};
+use ws_async::http::{HeaderMap, StatusCode};
 use ws_async::runtime::Io;
 use ws_async::tls::{server_config_from_pem, TlsOptions};
 use ws_async::ws_proto::{accept_key, HandshakeError};
 use ws_async::{
-    accept_hdr_with, accept_with, connect, connect_config, Accept, Bytes, ClientBuilder, CloseCode, Config,
-    ConnectError, Event, Message, RedirectAction, Rejection, SendOptions, ServerOptions, UpgradeRequest, WebSocket,
+    accept_hdr_with, accept_with, connect, connect_config, Accept, ClientBuilder, CloseCode, Config, ConnectError,
+    Event, Message, RedirectAction, SendOptions, ServerOptions, UpgradeRequest, WebSocket,
 };
 
+use crate::harness::decide::*;
 use crate::harness::*;
-
-type Decide = dyn Fn(&UpgradeRequest) -> Result<Accept, Rejection> + Send + Sync;
 
 /// What a test server saw of one upgrade request.
 #[derive(Debug)]
@@ -71,32 +70,6 @@ async fn echo<S, R: Io<S>>(mut ws: WebSocket<S, R>) {
             }
         }
     }
-}
-
-fn negotiate() -> Arc<Decide> {
-    Arc::new(UpgradeRequest::negotiate)
-}
-
-/// Redirects `from` to `location` (302), negotiates everything else.
-fn redirecting(from: &'static str, location: String) -> Arc<Decide> {
-    Arc::new(move |req: &UpgradeRequest| {
-        if req.path() == from {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::LOCATION, HeaderValue::from_str(&location).unwrap());
-            headers.insert(header::SET_COOKIE, HeaderValue::from_static("hop=1"));
-            Err(Rejection::new(StatusCode::FOUND, headers, Bytes::new()))
-        } else {
-            req.negotiate()
-        }
-    })
-}
-
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).map(|v| v.to_str().unwrap())
-}
-
-fn basic(credentials: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials))
 }
 
 async fn round_trip<S, R: Io<S>>(ws: &mut WebSocket<S, R>, text: &str) {

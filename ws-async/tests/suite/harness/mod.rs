@@ -11,6 +11,8 @@
 
 #[path = "../../../../testkit/client_error.rs"]
 pub mod client_error;
+#[path = "../../../../testkit/decide.rs"]
+pub mod decide;
 #[path = "../../../../testkit/frames.rs"]
 pub mod frames;
 pub mod io;
