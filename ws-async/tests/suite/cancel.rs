@@ -218,6 +218,9 @@ on_every_runtime! {
 
     /// Cancelled `feed`s queue nothing and cancelled `send`s the whole message: each arrives once, in order.
     async fn sends_cancelled_are_all_or_nothing<T: TestRt>() {
+        // N messages through a 61-byte pipe that fails every few calls, cancelled at random:
+        // slow on a loaded 2-core machine, so each step gets more than the usual limit.
+        const SLOW: Duration = Duration::from_secs(120);
         for use_send in [false, true] {
             let (a, b) = duplex(61);
             let high_water = if use_send { 1 << 30 } else { 1024 };
@@ -249,9 +252,9 @@ on_every_runtime! {
                     }
                 }
             }
-            within(client.flush()).await.unwrap();
-            within(client.close(CloseCode::NORMAL, "")).await.unwrap();
-            let closed = within(async {
+            within_for(SLOW, client.flush()).await.unwrap();
+            within_for(SLOW, client.close(CloseCode::NORMAL, "")).await.unwrap();
+            let closed = within_for(SLOW, async {
                 loop {
                     match client.recv().await {
                         Some(Ok(Event::Closed(info))) => break info,
@@ -263,8 +266,8 @@ on_every_runtime! {
             .await;
             assert!(closed.was_clean());
             // The client's stream is shut down once the connection is over: the server sees EOF.
-            assert!(within(client.recv()).await.is_none());
-            let got = within(receiver).await;
+            assert!(within_for(SLOW, client.recv()).await.is_none());
+            let got = within_for(SLOW, receiver).await;
             assert!(cancelled > 10, "only {cancelled} cancellations");
             check(&got);
         }

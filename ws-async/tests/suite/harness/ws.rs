@@ -43,7 +43,13 @@ pub async fn timeout<F: Future>(d: Duration, f: F) -> Option<F::Output> {
 
 /// Awaits `f`, failing the test after [`LIMIT`].
 pub async fn within<F: Future>(f: F) -> F::Output {
-    timeout(LIMIT, f).await.expect("test step timed out")
+    within_for(LIMIT, f).await
+}
+
+/// Awaits `f`, failing the test after `limit` (for steps that push a lot through a tiny pipe,
+/// slow on a loaded machine).
+pub async fn within_for<F: Future>(limit: Duration, f: F) -> F::Output {
+    timeout(limit, f).await.expect("test step timed out")
 }
 
 /// Polls `cond` every few milliseconds until it holds (within [`LIMIT`]).
