@@ -11,13 +11,14 @@
 //! | default trust store (Mozilla's, bundled) | the `webpki-roots` Mozilla list, unless custom roots are given |
 //! | `ca` | [`TlsOptions::ca_pem`], [`TlsOptions::add_root_certificate`] (replace the built-in roots; [`TlsOptions::built_in_roots`] keeps both) |
 //! | `cert` + `key` | [`TlsOptions::client_auth_pem`] |
+//! | `pfx` + `passphrase` | [`TlsOptions::client_auth_pkcs12`] |
 //! | `servername` | [`TlsOptions::server_name`] (SNI and the name verified) |
 //! | `servername: ''` (no SNI) | [`TlsOptions::sni`]`(false)`, or `server_name("")` |
 //! | `rejectUnauthorized: false` | [`TlsOptions::danger_accept_invalid_certs`] |
 //! | `checkServerIdentity` | [`TlsOptions::check_server_identity`] |
 //! | a whole `SecureContext` | [`TlsOptions::client_config`] |
 //!
-//! Serving `wss://`:
+//! Serving `wss://` (a PKCS#12 bundle instead of PEM: [`server_config_from_pkcs12`]):
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -55,6 +56,10 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 
 pub use rustls;
 
+mod pkcs12;
+
+pub use pkcs12::{identity_from_pkcs12, server_config_from_pkcs12, server_config_with_client_auth_pkcs12, Pkcs12Error};
+
 /// An extra server certificate check (Node `checkServerIdentity`): gets the name being verified,
 /// the end-entity certificate and the intermediates the server sent; an `Err` fails the TLS
 /// handshake with that error.
@@ -70,7 +75,7 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 /// Client TLS settings for `wss://` (Node's `tls.connect` options). The default verifies the
 /// server against Mozilla's root list (`webpki-roots`) and the URL's host.
 ///
-/// Builder methods take and return `self`. PEM input is parsed when the config is
+/// Builder methods take and return `self`. PEM and PKCS#12 input is parsed when the config is
 /// [built](Self::build) (at connect time): errors then surface as
 /// [`ConnectError::Tls`](crate::ConnectError::Tls).
 #[derive(Clone, Default)]
@@ -78,7 +83,7 @@ pub struct TlsOptions {
     ca_pem: Vec<Vec<u8>>,
     ca_der: Vec<CertificateDer<'static>>,
     built_in_roots: Option<bool>,
-    client_auth: Option<(Vec<u8>, Vec<u8>)>,
+    client_auth: Option<ClientAuth>,
     server_name: Option<String>,
     no_sni: bool,
     accept_invalid_certs: bool,
@@ -132,7 +137,17 @@ impl TlsOptions {
     /// Presents a client certificate (mutual TLS; Node `cert` + `key`): the certificate chain,
     /// end entity first, and its private key (PKCS#8, PKCS#1 or SEC1), both PEM.
     pub fn client_auth_pem(mut self, cert_chain_pem: impl AsRef<[u8]>, key_pem: impl AsRef<[u8]>) -> Self {
-        self.client_auth = Some((cert_chain_pem.as_ref().to_vec(), key_pem.as_ref().to_vec()));
+        self.client_auth = Some(ClientAuth::Pem(cert_chain_pem.as_ref().to_vec(), key_pem.as_ref().to_vec()));
+        self
+    }
+
+    /// Presents the client certificate and key of a PKCS#12 (PFX) bundle, opened with
+    /// `passphrase` (Node `pfx` + `passphrase`; empty for a bundle made without one). The
+    /// bundle is read when the config is [built](Self::build): a wrong passphrase or a
+    /// malformed bundle then fails the connect with an `InvalidInput` error carrying a
+    /// [`Pkcs12Error`]. Replaces [`client_auth_pem`](Self::client_auth_pem).
+    pub fn client_auth_pkcs12(mut self, pfx: impl AsRef<[u8]>, passphrase: impl Into<String>) -> Self {
+        self.client_auth = Some(ClientAuth::Pkcs12(pfx.as_ref().to_vec(), passphrase.into()));
         self
     }
 
@@ -206,7 +221,8 @@ impl TlsOptions {
     }
 
     /// Builds the rustls client config these options describe (with [`crypto_provider`]).
-    /// Errors (`InvalidInput`) for PEM without a certificate or key, or an unusable key.
+    /// Errors (`InvalidInput`) for PEM without a certificate or key, an unusable key, or a
+    /// PKCS#12 bundle that does not open ([`Pkcs12Error`]).
     pub fn build(&self) -> io::Result<Arc<ClientConfig>> {
         let config = self.build_with_sni()?;
         if self.is_sni_enabled() || !config.enable_sni {
@@ -282,12 +298,32 @@ impl TlsOptions {
             builder.with_root_certificates(self.roots()?)
         };
         let config = match &self.client_auth {
-            Some((chain, key)) => builder
-                .with_client_auth_cert(certs_from_pem(chain)?, private_key_from_pem(key)?)
-                .map_err(invalid_input)?,
+            Some(auth) => {
+                let (chain, key) = auth.identity()?;
+                builder.with_client_auth_cert(chain, key).map_err(invalid_input)?
+            }
             None => builder.with_no_client_auth(),
         };
         Ok(Arc::new(config))
+    }
+}
+
+/// A client certificate as given, decoded when the config is built.
+#[derive(Clone)]
+enum ClientAuth {
+    /// The PEM certificate chain and private key.
+    Pem(Vec<u8>, Vec<u8>),
+    /// A PKCS#12 bundle and its passphrase.
+    Pkcs12(Vec<u8>, String),
+}
+
+impl ClientAuth {
+    /// The certificate chain and the private key.
+    fn identity(&self) -> io::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+        match self {
+            Self::Pem(chain, key) => Ok((certs_from_pem(chain)?, private_key_from_pem(key)?)),
+            Self::Pkcs12(der, passphrase) => identity_from_pkcs12(der, passphrase),
+        }
     }
 }
 
@@ -369,13 +405,7 @@ pub fn private_key_from_pem(pem: &[u8]) -> io::Result<PrivateKeyDer<'static>> {
 /// without client authentication, with [`crypto_provider`]. Wrap it in a `TlsAcceptor`
 /// (`TlsAcceptor::from(config)`) for the binding's `accept_tls`.
 pub fn server_config_from_pem(cert_chain_pem: &[u8], key_pem: &[u8]) -> io::Result<Arc<ServerConfig>> {
-    let config = ServerConfig::builder_with_provider(crypto_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(invalid_input)?
-        .with_no_client_auth()
-        .with_single_cert(certs_from_pem(cert_chain_pem)?, private_key_from_pem(key_pem)?)
-        .map_err(invalid_input)?;
-    Ok(Arc::new(config))
+    server_config(certs_from_pem(cert_chain_pem)?, private_key_from_pem(key_pem)?, None)
 }
 
 /// [`server_config_from_pem`] with mutual TLS: client certificates are verified against the
@@ -387,22 +417,36 @@ pub fn server_config_with_client_auth_pem(
     client_ca_pem: &[u8],
     required: bool,
 ) -> io::Result<Arc<ServerConfig>> {
+    let (chain, key) = (certs_from_pem(cert_chain_pem)?, private_key_from_pem(key_pem)?);
+    server_config(chain, key, Some((client_ca_pem, required)))
+}
+
+/// A server config presenting `chain` with `key`; with `client_auth`, client certificates are
+/// verified against the CA certificates in its PEM (and required when its flag is set).
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_auth: Option<(&[u8], bool)>,
+) -> io::Result<Arc<ServerConfig>> {
     let provider = crypto_provider();
-    let mut roots = RootCertStore::empty();
-    for cert in certs_from_pem(client_ca_pem)? {
-        roots.add(cert).map_err(invalid_input)?;
-    }
-    let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-    if !required {
-        verifier = verifier.allow_unauthenticated();
-    }
-    let config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(invalid_input)?
-        .with_client_cert_verifier(verifier.build().map_err(invalid_input)?)
-        .with_single_cert(certs_from_pem(cert_chain_pem)?, private_key_from_pem(key_pem)?)
         .map_err(invalid_input)?;
-    Ok(Arc::new(config))
+    let builder = match client_auth {
+        Some((client_ca_pem, required)) => {
+            let mut roots = RootCertStore::empty();
+            for cert in certs_from_pem(client_ca_pem)? {
+                roots.add(cert).map_err(invalid_input)?;
+            }
+            let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            if !required {
+                verifier = verifier.allow_unauthenticated();
+            }
+            builder.with_client_cert_verifier(verifier.build().map_err(invalid_input)?)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(builder.with_single_cert(chain, key).map_err(invalid_input)?))
 }
 
 /// The rustls server name for `name` (a DNS name or an IP address), as SNI and for

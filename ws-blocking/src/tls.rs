@@ -8,13 +8,15 @@
 //! | default trust store (Mozilla's, bundled) | the `webpki-roots` Mozilla list, unless custom roots are given |
 //! | `ca` | [`TlsOptions::ca_pem`], [`TlsOptions::add_root_certificate`] |
 //! | `cert` + `key` | [`TlsOptions::client_auth_pem`] |
+//! | `pfx` + `passphrase` | [`TlsOptions::client_auth_pkcs12`] |
 //! | `servername` | [`TlsOptions::server_name`] |
 //! | `rejectUnauthorized: false` | [`TlsOptions::danger_accept_invalid_certs`] |
 //! | `checkServerIdentity` | [`TlsOptions::check_server_identity`] |
 //!
 //! Serving `wss://`: [`ServerBuilder::bind_tls`](crate::server::ServerBuilder::bind_tls) with a
-//! config from [`server_config_from_pem`] (or [`server_config_with_client_auth_pem`] for mutual
-//! TLS), or [`TlsStream::accept`] on a stream you accepted.
+//! config from [`server_config_from_pem`] or [`server_config_from_pkcs12`] (or
+//! [`server_config_with_client_auth_pem`] / [`server_config_with_client_auth_pkcs12`] for
+//! mutual TLS), or [`TlsStream::accept`] on a stream you accepted.
 //!
 //! ## How a TLS stream is shared
 //!
@@ -36,8 +38,9 @@ use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use crate::transport::{Transport, TryClone};
 
 pub use ws_async::tls::{
-    certs_from_pem, crypto_provider, private_key_from_pem, rustls, server_config_from_pem,
-    server_config_with_client_auth_pem, server_name, ServerIdentityCheck, TlsOptions,
+    certs_from_pem, crypto_provider, identity_from_pkcs12, private_key_from_pem, rustls, server_config_from_pem,
+    server_config_from_pkcs12, server_config_with_client_auth_pem, server_config_with_client_auth_pkcs12, server_name,
+    Pkcs12Error, ServerIdentityCheck, TlsOptions,
 };
 
 /// Ciphertext read from the socket at a time: a full TLS record and its header.

@@ -313,3 +313,92 @@ fn custom_connector_under_tls() {
         assert!(reader.close_info().unwrap().close_received);
     });
 }
+
+/// A PKCS#12 bundle of the leaf `chain_pem` (plus `ca_pem`) and its key, with `passphrase`;
+/// `legacy`: 3DES, as older tools write, else AES.
+fn pkcs12_bundle(chain_pem: &str, key_pem: &str, ca_pem: &str, passphrase: &str, legacy: bool) -> Vec<u8> {
+    use p12_keystore::{Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    use ws_blocking::tls::certs_from_pem;
+    let certs =
+        certs_from_pem(chain_pem.as_bytes()).unwrap().into_iter().chain(certs_from_pem(ca_pem.as_bytes()).unwrap());
+    let certs = certs.map(|c| Certificate::from_der(&c).unwrap());
+    let key = PrivateKey::from_der(&KeyPair::from_pem(key_pem).unwrap().serialize_der()).unwrap();
+    let mut store = KeyStore::new();
+    store.add_entry("test", KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(&b"test key"[..], key, certs)));
+    // Fewer key-derivation rounds than the default 10 000: the tests run unoptimised.
+    let writer = store.writer(passphrase).encryption_iterations(1000).mac_iterations(1000);
+    let writer =
+        if legacy { writer.encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc) } else { writer };
+    writer.write().unwrap()
+}
+
+/// The [`Pkcs12Error`](ws_blocking::tls::Pkcs12Error) inside an IO error.
+fn pkcs12_error(e: &std::io::Error) -> &ws_blocking::tls::Pkcs12Error {
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    e.get_ref().and_then(|e| e.downcast_ref()).unwrap_or_else(|| panic!("expected a PKCS#12 error, got {e:?}"))
+}
+
+/// PKCS#12 bundles (Node `pfx` + `passphrase`): the server's certificate on the TLS listener
+/// and the client's for mutual TLS, AES and legacy 3DES; a wrong passphrase and a malformed
+/// bundle are clear errors on both sides.
+#[test]
+fn pkcs12_bundles_for_the_server_and_the_client_certificate() {
+    use ws_blocking::tls::{server_config_from_pkcs12, server_config_with_client_auth_pkcs12, Pkcs12Error};
+    watchdog(30, || {
+        let (server_ca, server_issuer) = new_ca();
+        let (client_ca, client_issuer) = new_ca();
+        let (cert, key) = leaf(&server_issuer, &["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+        let server_pfx = pkcs12_bundle(&cert, &key, &server_ca, "server pass", true);
+        let (cert, key) = leaf(&client_issuer, &["client.test"], ExtendedKeyUsagePurpose::ClientAuth);
+        let client_pfx = pkcs12_bundle(&cert, &key, &client_ca, "client pass", false);
+
+        let tls =
+            server_config_with_client_auth_pkcs12(&server_pfx, "server pass", client_ca.as_bytes(), true).unwrap();
+        let server = Server::builder().bind_tls("127.0.0.1", 0, tls).unwrap();
+        let url = format!("wss://127.0.0.1:{}/", server.local_addr().unwrap().port());
+        let served = thread::spawn(move || {
+            let mut conn = server.accept().unwrap();
+            assert!(conn.info.secure);
+            let m = conn.ws.recv_message().unwrap().unwrap();
+            conn.ws.send(m).unwrap();
+            while conn.ws.recv().is_some() {}
+        });
+        let trust = || TlsOptions::new().ca_pem(&server_ca);
+        // Without the client certificate the server refuses the TLS handshake.
+        assert!(ClientBuilder::new(&url).tls(trust()).connect().is_err());
+        let (mut ws, _) =
+            ClientBuilder::new(&url).tls(trust().client_auth_pkcs12(&client_pfx, "client pass")).connect().unwrap();
+        ws.send("pfx on both sides").unwrap();
+        assert_eq!(ws.recv_message().unwrap().unwrap(), Message::text("pfx on both sides"));
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        while ws.recv().is_some() {}
+        served.join().unwrap();
+
+        // Client-side errors fail the connect before anything is sent.
+        let e = ClientBuilder::new(&url)
+            .tls(trust().client_auth_pkcs12(&client_pfx, "nope"))
+            .connect()
+            .map(|_| ())
+            .unwrap_err();
+        match &e {
+            ConnectError::Tls(io) => assert_eq!(pkcs12_error(io), &Pkcs12Error::WrongPassphrase),
+            other => panic!("{other:?}"),
+        }
+        let e = ClientBuilder::new(&url)
+            .tls(trust().client_auth_pkcs12(b"junk", "client pass"))
+            .connect()
+            .map(|_| ())
+            .unwrap_err();
+        match &e {
+            ConnectError::Tls(io) => assert!(matches!(pkcs12_error(io), Pkcs12Error::Malformed(_))),
+            other => panic!("{other:?}"),
+        }
+        // Server-side errors.
+        assert_eq!(
+            pkcs12_error(&server_config_from_pkcs12(&server_pfx, "nope").unwrap_err()),
+            &Pkcs12Error::WrongPassphrase
+        );
+        let cut = server_config_from_pkcs12(&server_pfx[..100], "server pass").unwrap_err();
+        assert!(matches!(pkcs12_error(&cut), Pkcs12Error::Malformed(_)), "{cut}");
+    });
+}

@@ -38,6 +38,7 @@ Slash commands (with --slash):
 #[derive(Parser, Debug, Clone)]
 #[command(name = "wscat", version, about = "WebSocket client and server for the command line", after_help = AFTER_HELP)]
 #[command(group(ArgGroup::new("mode").required(true).args(["connect", "listen"])))]
+#[command(group(ArgGroup::new("secret").args(["key", "pfx"])))]
 pub struct Args {
     /// Connect to a WebSocket server: ws://, wss://, ws+unix:///path/to.sock:/request-path
     /// (ws:// is assumed when the URL has no scheme)
@@ -98,10 +99,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
 
-    /// Passphrase of an encrypted --key; given without a value (--passphrase alone), it is
-    /// asked for on the terminal without echo. A value starting with '-' needs
-    /// --passphrase=VALUE
-    #[arg(long, value_name = "PASSPHRASE", requires = "key", num_args = 0..=1)]
+    /// PKCS#12 (PFX) bundle holding the certificate chain and its private key, instead of
+    /// --cert and --key: for mutual TLS, or with --listen the server certificate; opened with
+    /// --passphrase (without it, the empty passphrase)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key"])]
+    pub pfx: Option<PathBuf>,
+
+    /// Passphrase of an encrypted --key or of a --pfx bundle; given without a value
+    /// (--passphrase alone), it is asked for on the terminal without echo. A value starting
+    /// with '-' needs --passphrase=VALUE
+    #[arg(long, value_name = "PASSPHRASE", requires = "secret", num_args = 0..=1)]
     pub passphrase: Option<Option<String>>,
 
     /// Follow HTTP redirects (3xx with a Location)

@@ -1,6 +1,6 @@
 //! TLS settings from the command line: client options for `wss://` (`--ca`, `--cert`,
-//! `--key`, `--passphrase`, `--no-check`) and the server certificate of `--listen` with
-//! `--cert`/`--key`.
+//! `--key`, `--pfx`, `--passphrase`, `--no-check`) and the server certificate of `--listen`
+//! with `--cert`/`--key` or `--pfx`.
 //!
 //! `--key` takes an unencrypted PEM key (PKCS#8, PKCS#1 or SEC1) or an encrypted PKCS#8 key
 //! (`-----BEGIN ENCRYPTED PRIVATE KEY-----`, as `openssl genpkey -aes256` or `openssl pkcs8
@@ -8,6 +8,9 @@
 //! HMAC-SHA1/SHA-2 or scrypt, and AES-128/192/256-CBC or DES-EDE3-CBC). Legacy encrypted PEM
 //! keys (`Proc-Type: 4,ENCRYPTED`, OpenSSL's "traditional" format) and PBES1 are refused
 //! with the `openssl` command that converts them.
+//!
+//! `--pfx` takes a PKCS#12 bundle (Node's `pfx`), read by ws-tokio's TLS options: the
+//! passphrase is `--passphrase`'s, or empty without it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -147,6 +150,35 @@ fn read_key(args: &Args, path: &Path) -> Result<Vec<u8>, Failure> {
     Ok(pem)
 }
 
+/// Reads `--pfx` and opens it with `--passphrase` (asked for on the terminal when given
+/// without a value; the empty passphrase without the option), so that a wrong passphrase or a
+/// damaged file is reported before connecting or listening. Returns the bundle and the
+/// passphrase.
+fn read_pfx(args: &Args, path: &Path) -> Result<(Vec<u8>, String), Failure> {
+    let der = read_file("--pfx", path)?;
+    let shown = path.display().to_string();
+    let passphrase = match &args.passphrase {
+        Some(Some(p)) => p.clone(),
+        Some(None) => passphrase::ask(&format!("Passphrase for {shown}: "))?,
+        None => String::new(),
+    };
+    if let Err(e) = wtls::identity_from_pkcs12(&der, &passphrase) {
+        let reason = e.get_ref().and_then(|e| e.downcast_ref::<wtls::Pkcs12Error>());
+        let message = match reason {
+            Some(wtls::Pkcs12Error::WrongPassphrase) if args.passphrase.is_none() => format!(
+                "the PKCS#12 bundle {shown} is protected by a passphrase: give it with --passphrase \
+                 (without a value to be asked for it)"
+            ),
+            Some(wtls::Pkcs12Error::WrongPassphrase) => {
+                format!("wrong passphrase for the PKCS#12 bundle {shown} (--passphrase)")
+            }
+            _ => format!("cannot use --pfx {shown}: {e}"),
+        };
+        return Err(Failure::new("tls_config", message));
+    }
+    Ok((der, passphrase))
+}
+
 /// The client TLS options the arguments ask for.
 pub fn client_options(args: &Args) -> Result<TlsOptions, Failure> {
     let mut options = TlsOptions::new();
@@ -163,14 +195,24 @@ pub fn client_options(args: &Args) -> Result<TlsOptions, Failure> {
         })?;
         options = options.client_auth_pem(cert_pem, read_key(args, key)?);
     }
+    if let Some(pfx) = &args.pfx {
+        let (der, passphrase) = read_pfx(args, pfx)?;
+        options = options.client_auth_pkcs12(der, passphrase);
+    }
     if args.no_check {
         options = options.danger_accept_invalid_certs(true);
     }
     Ok(options)
 }
 
-/// The server TLS config for `--listen` with `--cert` and `--key`, if given.
+/// The server TLS config for `--listen` with `--cert` and `--key`, or `--pfx`, if given.
 pub fn server_config(args: &Args) -> Result<Option<Arc<ServerConfig>>, Failure> {
+    if let Some(pfx) = &args.pfx {
+        let (der, passphrase) = read_pfx(args, pfx)?;
+        return wtls::server_config_from_pkcs12(&der, &passphrase)
+            .map(Some)
+            .map_err(|e| Failure::new("tls_config", format!("cannot use --pfx as a server certificate: {e}")));
+    }
     let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
         return Ok(None);
     };

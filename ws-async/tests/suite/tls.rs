@@ -1,7 +1,7 @@
 //! `wss://` with rustls on every runtime (tokio-rustls under tokio, futures-rustls under
 //! async-std and smol), with certificates generated at test time (rcgen): custom CA, untrusted
 //! certificates, skipping verification, server-name override, the identity hook, mutual TLS,
-//! connectors and timeouts.
+//! PKCS#12 bundles, connectors and timeouts.
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -18,7 +18,10 @@ use ws_async::runtime::{Custom, Io, Net};
 use ws_async::server::Server;
 use ws_async::tls::rustls::pki_types::{CertificateDer, ServerName};
 use ws_async::tls::rustls::{self, ServerConfig};
-use ws_async::tls::{server_config_from_pem, server_config_with_client_auth_pem, TlsOptions};
+use ws_async::tls::{
+    certs_from_pem, identity_from_pkcs12, server_config_from_pem, server_config_from_pkcs12,
+    server_config_with_client_auth_pem, server_config_with_client_auth_pkcs12, Pkcs12Error, TlsOptions,
+};
 use ws_async::{
     accept_with, connect, ClientBuilder, CloseCode, Config, ConnectError, ConnectFuture, Connector, Event, Message,
     ServerOptions, Target, WebSocket,
@@ -56,6 +59,35 @@ impl Ca {
     fn server_leaf(&self, names: &[&str]) -> (String, String, CertificateDer<'static>) {
         self.leaf(names, ExtendedKeyUsagePurpose::ServerAuth)
     }
+
+    /// A leaf certificate for `names` with its key and this CA's certificate, as a PKCS#12
+    /// bundle protected by `passphrase` (`legacy`: 3DES, as older tools write; else AES).
+    fn pkcs12(&self, names: &[&str], purpose: ExtendedKeyUsagePurpose, passphrase: &str, legacy: bool) -> Vec<u8> {
+        let (cert, key, _) = self.leaf(names, purpose);
+        let mut chain = certs_from_pem(cert.as_bytes()).unwrap();
+        chain.extend(certs_from_pem(self.pem.as_bytes()).unwrap());
+        pkcs12_bundle(&chain, &KeyPair::from_pem(&key).unwrap().serialize_der(), passphrase, legacy)
+    }
+}
+
+/// A PKCS#12 bundle of `chain` (end entity first) and the PKCS#8 key `key`.
+fn pkcs12_bundle(chain: &[CertificateDer<'_>], key: &[u8], passphrase: &str, legacy: bool) -> Vec<u8> {
+    use p12_keystore::{Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let certs = chain.iter().map(|c| Certificate::from_der(c).unwrap());
+    let entry = PrivateKeyChain::new(&b"test key"[..], PrivateKey::from_der(key).unwrap(), certs);
+    let mut store = KeyStore::new();
+    store.add_entry("test", KeyStoreEntry::PrivateKeyChain(entry));
+    // Fewer key-derivation rounds than the default 10 000: the tests run unoptimised.
+    let writer = store.writer(passphrase).encryption_iterations(1000).mac_iterations(1000);
+    let writer =
+        if legacy { writer.encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc) } else { writer };
+    writer.write().unwrap()
+}
+
+/// The [`Pkcs12Error`] inside an IO error.
+fn pkcs12_error(e: &std::io::Error) -> &Pkcs12Error {
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    e.get_ref().and_then(|e| e.downcast_ref()).unwrap_or_else(|| panic!("expected a PKCS#12 error, got {e:?}"))
 }
 
 /// What the server saw of one TLS connection: the TLS handshake's result, with the SNI and
@@ -502,5 +534,61 @@ on_every_runtime! {
         let url = format!("ws://127.0.0.1:{}/", plain.local_addr().unwrap().port());
         let (_ws, _) = within(ClientBuilder::<T::R>::new(&url).connect()).await.unwrap();
         assert!(!within(plain.accept()).await.unwrap().info.secure);
+    }
+
+    /// PKCS#12 bundles (Node `pfx` + `passphrase`): a server certificate for `accept_with` and
+    /// for the Server's TLS listener, a client certificate for mutual TLS, AES and legacy 3DES
+    /// bundles; a wrong passphrase and a malformed bundle are clear errors on both sides.
+    async fn pkcs12_bundles_for_servers_and_client_certificates<T: TestRt>() {
+        let server_ca = Ca::new("server CA");
+        let client_ca = Ca::new("client CA");
+        let server_pfx = server_ca.pkcs12(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth, "server pass", false);
+        let client_pfx = client_ca.pkcs12(&["client.test"], ExtendedKeyUsagePurpose::ClientAuth, "client pass", true);
+        // The chain comes out end entity first, with the CA the bundle holds.
+        let (chain, _) = identity_from_pkcs12(&server_pfx, "server pass").unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[1], certs_from_pem(server_ca.pem.as_bytes()).unwrap()[0]);
+        let trust = || TlsOptions::new().ca_pem(&server_ca.pem);
+
+        // Mutual TLS with both certificates from bundles.
+        let config =
+            server_config_with_client_auth_pkcs12(&server_pfx, "server pass", client_ca.pem.as_bytes(), true).unwrap();
+        let (addr, mut seen, _server) = wss_server::<T>(config).await;
+        let url = format!("wss://127.0.0.1:{}/", addr.port());
+        let tls = trust().client_auth_pkcs12(&client_pfx, "client pass");
+        let (mut ws, _) = within(ClientBuilder::<T::R>::new(&url).tls(tls).connect()).await.unwrap();
+        assert!(within(seen.recv()).await.unwrap().handshake.unwrap().1, "the server saw the client certificate");
+        round_trip(&mut ws, "pfx on both sides").await;
+        // The client's wrong passphrase fails the connect before anything is sent.
+        let tls = trust().client_auth_pkcs12(&client_pfx, "not it");
+        let e = within(ClientBuilder::<T::R>::new(&url).tls(tls).connect()).await.unwrap_err();
+        match &e {
+            ConnectError::Tls(io) => assert_eq!(pkcs12_error(io), &Pkcs12Error::WrongPassphrase),
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("wrong passphrase for the PKCS#12 bundle"), "{e}");
+        let tls = trust().client_auth_pkcs12(b"not a bundle", "client pass");
+        match within(ClientBuilder::<T::R>::new(&url).tls(tls).connect()).await.unwrap_err() {
+            ConnectError::Tls(io) => assert!(matches!(pkcs12_error(&io), Pkcs12Error::Malformed(_))),
+            other => panic!("{other:?}"),
+        }
+
+        // The Server's TLS listener with a bundle.
+        let config = server_config_from_pkcs12(&server_pfx, "server pass").unwrap();
+        let server = within(Server::<T::R>::builder().bind_tls("127.0.0.1", 0, config)).await.unwrap();
+        let url = format!("wss://127.0.0.1:{}/", server.local_addr().unwrap().port());
+        let (mut ws, _) = within(ClientBuilder::<T::R>::new(&url).tls(trust()).connect()).await.unwrap();
+        let conn = within(server.accept()).await.unwrap();
+        assert!(conn.info.secure);
+        conn.handle.send("served from a bundle").await.unwrap();
+        round_trip_recv(&mut ws, "served from a bundle").await;
+
+        // Server-side errors.
+        let wrong = server_config_from_pkcs12(&server_pfx, "server pas").unwrap_err();
+        assert_eq!(pkcs12_error(&wrong), &Pkcs12Error::WrongPassphrase);
+        let cut = server_config_from_pkcs12(&server_pfx[..server_pfx.len() / 2], "server pass").unwrap_err();
+        assert!(matches!(pkcs12_error(&cut), Pkcs12Error::Malformed(_)), "{cut}");
+        let pem = server_config_from_pkcs12(server_ca.pem.as_bytes(), "server pass").unwrap_err();
+        assert!(matches!(pkcs12_error(&pem), Pkcs12Error::Malformed(_)), "{pem}");
     }
 }

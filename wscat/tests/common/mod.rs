@@ -494,6 +494,19 @@ pub fn encrypt_key(key_pem: &str, passphrase: &str) -> String {
     encrypted.to_pem(pkcs8::EncryptedPrivateKeyInfo::PEM_LABEL, pkcs8::LineEnding::LF).unwrap().as_str().to_owned()
 }
 
+/// `cert_pem` and `key_pem` (unencrypted PKCS#8) as a PKCS#12 bundle protected by
+/// `passphrase` (PBES2 with AES-256, what OpenSSL 3 writes), as `openssl pkcs12 -export` makes.
+pub fn pkcs12(cert_pem: &str, key_pem: &str, passphrase: &str) -> Vec<u8> {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let certs = ws_tokio::tls::certs_from_pem(cert_pem.as_bytes()).unwrap();
+    let certs = certs.iter().map(|c| Certificate::from_der(c).unwrap());
+    let key = PrivateKey::from_der(&KeyPair::from_pem(key_pem).unwrap().serialize_der()).unwrap();
+    let mut store = KeyStore::new();
+    store.add_entry("wscat test", KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(&b"1"[..], key, certs)));
+    // Fewer key-derivation rounds than the default 10 000 (OpenSSL's 2048): tests run unoptimised.
+    store.writer(passphrase).encryption_iterations(2048).mac_iterations(2048).write().unwrap()
+}
+
 /// The port `wscat -l 0` printed ("Listening on port N").
 pub fn listening_port(text: &str) -> u16 {
     let at = text.find("Listening on port ").expect("listening line") + "Listening on port ".len();
