@@ -568,7 +568,8 @@ pub fn subprotocols(data: &[u8]) {
     } else {
         ServerOptions::default().subprotocols(supported.clone())
     };
-    match server_request(&upgrade_request(&fields), options.clone(), now) {
+    let request = upgrade_request(&fields);
+    match server_request(&request, options.clone(), now) {
         Ok(req) => {
             let offered: Vec<String> = req.subprotocols().map(str::to_owned).collect();
             for (i, p) in offered.iter().enumerate() {
@@ -577,10 +578,17 @@ pub fn subprotocols(data: &[u8]) {
             }
             if !offered.is_empty() {
                 let joined = offered.join(" ,\t");
-                let again =
-                    server_request(&upgrade_request(&[("Sec-WebSocket-Protocol", joined.as_bytes())]), options, now)
-                        .unwrap_or_else(|r| panic!("{joined:?} refused: {:?}", r.error));
-                assert!(again.subprotocols().eq(offered.iter().map(String::as_str)), "{joined:?}");
+                let again_request = upgrade_request(&[("Sec-WebSocket-Protocol", joined.as_bytes())]);
+                match server_request(&again_request, options, now) {
+                    Ok(again) => assert!(again.subprotocols().eq(offered.iter().map(String::as_str)), "{joined:?}"),
+                    // The re-joined list spends three bytes per separator where the request
+                    // may have used one: past the head limit, refusing it is the limit working
+                    // (found by the fuzzer: corpus/subprotocols/rejoined-over-head-limit).
+                    Err(r)
+                        if r.error == Some(ws_proto::HandshakeError::HeadTooLarge)
+                            && again_request.len() > request.len() => {}
+                    Err(r) => panic!("{joined:?} refused: {:?}", r.error),
+                }
             }
             let accept = req.negotiate().expect("no policy that refuses");
             let chosen = accept.subprotocol.clone();

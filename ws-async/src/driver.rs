@@ -128,6 +128,8 @@ impl Default for Status {
 ///   `Event::Closed`'s [`CloseInfo::unsent_messages`](ws_proto::CloseInfo::unsent_messages):
 ///   never dropped silently. Output the connection already held when it was terminated or
 ///   timed out is discarded with it (Node `terminate()`); `Closed` then carries the error.
+///   Input is not: after `terminate`, the messages already received still arrive on the
+///   [`EventReceiver`] before `Closed`.
 #[derive(Clone)]
 pub struct WsHandle {
     tx: mpsc::Sender<Outbound>,
@@ -246,6 +248,8 @@ impl WsHandle {
     }
 
     /// Drops the connection without a closing handshake, after the commands queued before it.
+    /// The [`EventReceiver`] still gets the messages already received (also those the driver
+    /// had not parsed yet while the channel was full), then `Event::Closed` (1006).
     pub async fn terminate(&self) -> Result<(), Error> {
         self.command(Outbound::Terminate).await
     }
@@ -261,7 +265,9 @@ impl WsHandle {
     }
 
     /// Drops the connection at once without a closing handshake, ahead of the commands still
-    /// queued (Node `terminate()`), even when the queue is full.
+    /// queued (Node `terminate()`), even when the queue is full. As with
+    /// [`terminate`](Self::terminate), the messages already received still reach the
+    /// [`EventReceiver`] before `Event::Closed`.
     pub fn terminate_now(&self) -> Result<(), Error> {
         self.urgent(Outbound::Terminate)
     }
@@ -286,8 +292,8 @@ impl WsHandle {
 }
 
 /// The events of a connection run by a driver task: messages (or fragments), pings, pongs,
-/// then `Event::Closed` once, then the end (`None`). `Err` is an IO failure (followed by
-/// `Event::Closed` with 1006).
+/// then `Event::Closed` once, then the end (`None`). `Err` is an IO failure (followed by the
+/// messages already received and `Event::Closed` with 1006).
 ///
 /// The channel is bounded: while it is full the driver stops reading the socket. Dropping the
 /// receiver discards further events; the connection keeps running for the handles (and closes

@@ -12,8 +12,9 @@ use ws_proto::{Bytes, HandshakeError, SendError};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// Reading from or writing to the stream failed. The connection is dropped: the next
-    /// `recv` reports `Event::Closed` (code 1006) once, then `None`.
+    /// Reading from or writing to the stream failed. The connection is dropped: `recv` then
+    /// delivers the messages already received, reports `Event::Closed` (code 1006) once,
+    /// then `None`.
     Io(io::Error),
     /// The call is not allowed in the connection's state (sending after `close`, a control
     /// payload over 125 bytes, an invalid close code…). Nothing was queued.

@@ -408,7 +408,7 @@ impl<S, R: Io<S>> WsWriter<S, R> {
     }
 
     /// Drops the connection without a closing handshake; see [`WebSocket::terminate`]. The
-    /// reader reports `Event::Closed` (1006).
+    /// reader delivers the messages already received, then reports `Event::Closed` (1006).
     pub fn terminate(&mut self) {
         let mut inner = self.shared.lock();
         inner.conn.terminate();

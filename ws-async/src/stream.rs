@@ -67,7 +67,9 @@ use crate::runtime::{Io, Runtime};
 /// error), queued output is not sent: the next flush or send returns
 /// [`Error::ConnectionClosed`] (the IO error itself the first time), and a message that was
 /// still being compressed is also counted in `Event::Closed`'s `CloseInfo::unsent_messages`.
-/// Nothing the application handed over disappears without one of these.
+/// Nothing the application handed over disappears without one of these. In the other
+/// direction, what was already received is not lost to `terminate` (nor to an IO error):
+/// `recv` still delivers the messages whose frames had fully arrived, then `Event::Closed`.
 ///
 /// # Cancel safety
 ///
@@ -225,8 +227,12 @@ impl<S, R: Runtime> WebSocket<S, R> {
     }
 
     /// Drops the connection at once without a closing handshake (Node `terminate()`): queued
-    /// output is discarded, the next [`recv`](Self::recv) returns `Event::Closed` (1006) if it
-    /// was not reported yet, then `None`. Drop the `WebSocket` to close the stream.
+    /// output is discarded and nothing more is read or written. As Node `ws` still emits the
+    /// messages it had read before `'close'`, [`recv`](Self::recv) first delivers the messages
+    /// (and pings and pongs, unanswered) whose frames had already arrived, then
+    /// `Event::Closed` (1006) if it was not reported yet, then `None`; a message still missing
+    /// frames is dropped (see `Connection::terminate`). Drop the `WebSocket` to close the
+    /// stream.
     pub fn terminate(&mut self) {
         self.conn.terminate();
         self.write.dropped = true;
@@ -261,8 +267,8 @@ impl<S, R: Io<S>> WebSocket<S, R> {
     /// - `Ready(Some(Ok(event)))`: `Event::Closed` comes exactly once, after the output that
     ///   closing queued (the close echo, the server's half-close) was written (bounded by the
     ///   close timeout).
-    /// - `Ready(Some(Err(e)))`: the stream failed; the connection is dropped, the next poll
-    ///   returns `Event::Closed` (1006), then `None`.
+    /// - `Ready(Some(Err(e)))`: the stream failed; the connection is dropped, the next polls
+    ///   return the messages already received, `Event::Closed` (1006), then `None`.
     /// - `Ready(None)`: the connection is over (terminated): drop the `WebSocket`. After
     ///   `Event::Closed`, polling on until `None` lets a client wait for the server to close
     ///   TCP first (RFC 6455 §7.1.1), bounded by `Config::close_timeout`.

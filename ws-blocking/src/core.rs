@@ -211,8 +211,11 @@ macro_rules! sending_methods {
         }
 
         /// Drops the connection at once without a closing handshake (Node `terminate()`):
-        /// queued output is discarded and the socket closed; the next receive returns
-        /// `Event::Closed` (1006) if it was not reported yet, then `None`.
+        /// queued output is discarded and the socket closed. As Node `ws` still emits the
+        /// messages it had read before `'close'`, receiving first delivers the messages (and
+        /// pings and pongs, unanswered) whose frames had already arrived, then
+        /// `Event::Closed` (1006) if it was not reported yet, then `None`; a message still
+        /// missing frames is dropped.
         pub fn terminate(&mut self) {
             let s = self.sender();
             $crate::core::Sender::with_conn(s, |c| c.terminate());

@@ -446,7 +446,9 @@ impl WsHandle {
     }
 
     /// Drops the connection at once without a closing handshake (Node `terminate()`): queued
-    /// output is discarded and the socket closed; the receiver gets `Event::Closed` (1006).
+    /// output is discarded and the socket closed; the receiver gets the messages already
+    /// received (also those not parsed yet while its channel was full), then `Event::Closed`
+    /// (1006).
     /// [`Error::ConnectionClosed`] if it was over already.
     pub fn terminate(&self) -> Result<(), Error> {
         if self.inner.ops.is_over() {
@@ -478,7 +480,7 @@ impl WsHandle {
 
 /// The events of a connection run in driver mode ([`WebSocket::spawn`]): messages (or
 /// fragments), pings, pongs, then `Event::Closed` once, then the end (`None`). `Err` is an IO
-/// failure (followed by `Event::Closed` with 1006).
+/// failure (followed by the messages already received and `Event::Closed` with 1006).
 ///
 /// The channel is bounded: while it is full the driver stops reading the socket (the timers
 /// and writes go on). Dropping the receiver discards further events; the connection keeps

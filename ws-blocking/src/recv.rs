@@ -192,8 +192,8 @@ macro_rules! receiving_methods {
         /// after `Closed` waits until the connection is completely over (the peer's TCP close,
         /// or the close timeout) and returns `None`.
         ///
-        /// `Err` is an IO failure of the stream: the connection is dropped and the next call
-        /// returns `Closed` (1006). While [paused](Self::pause), returns `WouldBlock` at once
+        /// `Err` is an IO failure of the stream: the connection is dropped and the next calls
+        /// return the messages already received, then `Closed` (1006). While [paused](Self::pause), returns `WouldBlock` at once
         /// instead of reading (after firing due timers and writing queued output).
         pub fn recv(&mut self) -> Option<io::Result<Event>> {
             let (state, core) = self.receiver();

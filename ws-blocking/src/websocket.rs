@@ -123,7 +123,8 @@ impl<S: Read + Write + Transport> Receiver for Core<S> {
 /// received is delivered. If the connection ends first (a timer, `terminate`, an IO error),
 /// queued output is not sent and the next flush or send returns an error
 /// ([`Error::ConnectionClosed`](crate::Error::ConnectionClosed), or the IO error itself the
-/// first time).
+/// first time). What was already received is not lost to `terminate` (nor to an IO error): a
+/// receive still delivers the messages whose frames had fully arrived, then `Event::Closed`.
 ///
 /// Dropping it closes the socket at once (also for a server's tracked connection, which then
 /// leaves `server::Server::clients`).

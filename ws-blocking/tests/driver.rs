@@ -342,6 +342,46 @@ fn terminate_drops_the_connection() {
     });
 }
 
+/// `terminate` while the event channel is full: the messages already received (one in the
+/// channel, the rest read but not yet parsed while the driver waited for room) all reach the
+/// receiver before `Closed` (1006).
+#[test]
+fn terminate_delivers_the_messages_already_received() {
+    watchdog(20, || {
+        let (done, wait) = mpsc::channel::<()>();
+        let wait = Mutex::new(Some(wait));
+        let (addr, _) = serve(1, move |stream| {
+            let mut ws = accept_with(stream, Arc::new(Config::default()), Arc::new(ServerOptions::default())).unwrap();
+            for m in ["one", "two", "three", "four"] {
+                ws.feed(m).unwrap();
+            }
+            ws.flush().unwrap();
+            if let Some(wait) = wait.lock().unwrap().take() {
+                let _ = wait.recv();
+            }
+        });
+        let ws = client(addr);
+        // All four are in the socket buffer before the driver's first read.
+        thread::sleep(Duration::from_millis(100));
+        let (handle, mut events) = ws.spawn(1);
+        // Let the driver read them, fill the channel and wait for room.
+        thread::sleep(Duration::from_millis(100));
+        handle.terminate().unwrap();
+        for m in ["one", "two", "three", "four"] {
+            match events.recv() {
+                Some(Ok(Event::Message(got))) => assert_eq!(got, Message::text(m)),
+                other => panic!("expected {m}, got {other:?}"),
+            }
+        }
+        match events.recv() {
+            Some(Ok(Event::Closed(info))) => assert_eq!(info.code(), CloseCode::ABNORMAL),
+            other => panic!("expected Closed after the messages received, got {other:?}"),
+        }
+        assert!(events.recv().is_none());
+        drop(done);
+    });
+}
+
 #[test]
 fn dropping_handles_and_receiver_closes_with_1000() {
     watchdog(20, || {

@@ -65,6 +65,62 @@ fn next_closed<S: Read + Write + ws_blocking::Transport>(ws: &mut WebSocket<S>) 
     }
 }
 
+/// A server that sends `messages` in one write, then holds the connection open (reading
+/// nothing) until the returned sender is dropped.
+fn sends_then_waits(messages: &'static [&'static str]) -> (SocketAddr, mpsc::Sender<()>) {
+    let (done, wait) = mpsc::channel::<()>();
+    let wait = std::sync::Mutex::new(Some(wait));
+    let (addr, _) = serve(1, move |stream| {
+        let mut ws = accept(stream).expect("accept");
+        for m in messages {
+            ws.feed(*m).expect("feed");
+        }
+        ws.flush().expect("flush");
+        if let Some(wait) = wait.lock().unwrap().take() {
+            let _ = wait.recv();
+        }
+    });
+    (addr, done)
+}
+
+/// After `terminate`, the messages already received are still delivered before `Closed`
+/// (1006), as Node `ws` emits them before 'close': on the whole socket and through the split
+/// reader when the writer terminates.
+#[test]
+fn terminate_delivers_the_messages_already_received() {
+    watchdog(20, || {
+        let (addr, _done) = sends_then_waits(&["one", "two", "three"]);
+        let (mut ws, _) = connect(&url(addr, "/")).expect("connect");
+        // All three are in the socket buffer: the first read takes them together.
+        thread::sleep(Duration::from_millis(100));
+        assert_eq!(next_message(&mut ws), Message::text("one"));
+        assert!(ws.connection().buffered_input() > 0, "the rest was read with the first message");
+        ws.terminate();
+        for m in ["two", "three"] {
+            assert!(matches!(ws.read_event().expect(m), Event::Message(got) if got == Message::text(m)), "{m}");
+        }
+        match ws.read_event().expect("closed") {
+            Event::Closed(info) => assert_eq!((info.code(), info.initiator), (CloseCode::ABNORMAL, Initiator::Local)),
+            other => panic!("expected Closed after the messages received, got {other:?}"),
+        }
+        assert!(ws.recv().is_none());
+
+        let (addr, _done) = sends_then_waits(&["one", "two", "three"]);
+        let (ws, _) = connect(&url(addr, "/")).expect("connect");
+        thread::sleep(Duration::from_millis(100));
+        let (mut reader, mut writer) = ws.split();
+        assert!(matches!(reader.read_event().expect("one"), Event::Message(m) if m == Message::text("one")));
+        writer.terminate();
+        for m in ["two", "three"] {
+            assert!(matches!(reader.read_event().expect(m), Event::Message(got) if got == Message::text(m)), "{m}");
+        }
+        match reader.read_event().expect("closed") {
+            Event::Closed(info) => assert_eq!(info.code(), CloseCode::ABNORMAL),
+            other => panic!("expected Closed after the messages received, got {other:?}"),
+        }
+    });
+}
+
 #[test]
 fn echo_text_binary_empty() {
     watchdog(20, || {

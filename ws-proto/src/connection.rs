@@ -74,6 +74,10 @@ pub struct Connection {
     done: bool,
     /// Drop the socket now, whatever is queued.
     hard_terminated: bool,
+    /// Terminated, and the complete frames already received are still to be delivered before
+    /// `Event::Closed` (Node `ws` emits the messages already read when its socket is
+    /// destroyed).
+    draining: bool,
     /// Bytes arrived since the keepalive timer was last re-armed.
     activity: bool,
     /// Hold the close echo until [`release_close_echo`](Self::release_close_echo).
@@ -144,6 +148,7 @@ impl Connection {
             closed_reported: false,
             done: false,
             hard_terminated: false,
+            draining: false,
             unmasked_sends: false,
             activity: false,
             hold_close_echo: false,
@@ -288,11 +293,17 @@ impl Connection {
     /// read found nothing (it would block): with nothing buffered, the connection then releases
     /// its receive region, so a connection waiting for its peer holds no receive memory.
     pub fn commit_received(&mut self, n: usize) {
-        self.input.commit(n);
         if n > 0 {
             self.bytes_received += n as u64;
             self.activity = true;
         }
+        if self.draining {
+            // Terminated: what was read before still goes out as events; this read does not
+            // join it.
+            self.input.abandon_slot();
+            return;
+        }
+        self.input.commit(n);
         if self.discarding() {
             self.input.clear();
         }
@@ -329,12 +340,12 @@ impl Connection {
         self.input.abandon_slot();
         self.note_activity(now);
         loop {
-            if self.closed_pending {
+            if self.closed_pending && !self.draining {
                 self.closed_pending = false;
                 self.closed_reported = true;
                 return Some(Event::Closed(self.close_info()));
             }
-            if self.closed_reported || self.discarding() {
+            if self.closed_reported || (self.discarding() && !self.draining) {
                 return None;
             }
             let ctx = DecodeCtx {
@@ -346,6 +357,7 @@ impl Connection {
             let decoded = self.decoder.decode(&mut self.input.buf, &ctx, &mut self.assembler);
             match decoded {
                 Err(e) => self.fail_with(Error::Protocol(e), now),
+                Ok(None) if self.draining => self.end_draining(),
                 Ok(None) => {
                     if !self.input.eof {
                         return None;
@@ -399,6 +411,12 @@ impl Connection {
         };
         self.close_received = true;
         self.received_close = frame.clone();
+        if self.draining {
+            // The peer's close was among the bytes read before `terminate`: it is recorded
+            // (its code is then `CloseInfo::code`, as Node reports it) but not answered, and
+            // nothing after it counts (§5.5.1).
+            return self.end_draining();
+        }
         if self.state == State::Open {
             self.initiator = Initiator::Remote;
             if self.hold_close_echo {
@@ -485,6 +503,11 @@ impl Connection {
     }
 
     fn fail_with(&mut self, error: Error, now: Instant) {
+        if self.draining {
+            // Terminated: a protocol error in the bytes read before ends their delivery; the
+            // connection is already closed by the application, so nothing is sent or reported.
+            return self.end_draining();
+        }
         if self.state == State::Closed {
             return;
         }
@@ -829,20 +852,42 @@ impl Connection {
     }
 
     /// Drops the connection at once without a closing handshake (Node `terminate()`): queued
-    /// output is discarded, `Event::Closed` (1006) is reported if it was not yet, and
+    /// output is discarded, nothing more is read or written, and
     /// [`is_terminated`](Self::is_terminated) becomes true.
+    ///
+    /// Input already received is not lost: as Node `ws` still emits the messages whose bytes
+    /// it had read before `'close'`, [`poll_event`](Self::poll_event) goes on returning the
+    /// events the input already received holds (messages of complete frames, pings and pongs,
+    /// which are not answered; with fragment delivery also the pieces it would have delivered
+    /// anyway), then `Event::Closed` (1006, initiated locally) if it was not reported yet.
+    /// Delivery stops where the input ends (a message whose last frame had not arrived is
+    /// dropped), at a protocol error in it (not reported: the application already ended the
+    /// connection), or at a close frame of the peer, which is recorded in the `CloseInfo`
+    /// (whose code is then the peer's, as in Node) and not answered.
     pub fn terminate(&mut self) {
         if self.state != State::Closed {
             self.leave_open();
             self.state = State::Closed;
             self.initiator = Initiator::Local;
             self.closed_pending = true;
+            // With the peer's close echo held, every event before that close was polled and
+            // what followed it is discarded already.
+            self.draining = !self.echo_held && self.input.len() > 0;
         }
         self.hard_terminated = true;
         self.echo_held = false;
         self.out.clear();
-        self.input.clear();
+        if !self.draining {
+            self.input.clear();
+        }
         self.timers.stop_all();
+    }
+
+    /// The input left after [`terminate`](Self::terminate) is delivered (or cannot be):
+    /// `Event::Closed` is next.
+    fn end_draining(&mut self) {
+        self.draining = false;
+        self.input.clear();
     }
 
     // ---------------------------------------------------------------- egress

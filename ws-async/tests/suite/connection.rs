@@ -490,6 +490,36 @@ on_every_runtime! {
         }
     }
 
+    /// After `terminate`, the messages already received are still delivered before `Closed`
+    /// (1006), as Node `ws` emits them before 'close'; a message missing its last frame is not,
+    /// and nothing is read or written any more.
+    async fn terminate_delivers_the_messages_already_received<T: TestRt>() {
+        let (mut client, mut server) = raw_pair::<T>(4096, config(), config());
+        // One write: the client's first read takes it all, and its first recv parses one message.
+        within(server.feed("one")).await.unwrap();
+        within(server.feed("two")).await.unwrap();
+        within(server.send_frame_part(MessageKind::Text, "three, first half", false)).await.unwrap();
+        assert!(matches!(within(client.recv()).await, Some(Ok(Event::Message(m))) if m == Message::text("one")));
+        assert!(client.connection().buffered_input() > 0, "the rest was read with the first message");
+        client.terminate();
+        assert!(matches!(within(client.recv()).await, Some(Ok(Event::Message(m))) if m == Message::text("two")));
+        match within(client.recv()).await {
+            Some(Ok(Event::Closed(info))) => {
+                assert_eq!((info.code(), info.initiator, info.close_sent), (CloseCode::ABNORMAL, Initiator::Local, false));
+            }
+            other => panic!("expected Closed after the messages received, got {other:?}"),
+        }
+        assert!(within(client.recv()).await.is_none());
+        drop(client);
+        // Nothing was written: the server sees the stream end without a close frame.
+        match within(server.recv()).await {
+            Some(Ok(Event::Closed(info))) => {
+                assert_eq!((info.code(), info.error), (CloseCode::ABNORMAL, Some(ProtoError::UnexpectedEof)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// `try_send` queues without writing; `recv` writes what is queued before waiting.
     async fn try_send_queues_without_writing<T: TestRt>() {
         let (mut client, mut server) = pipe_pair::<T>(4096, config()).await;

@@ -226,6 +226,30 @@ on_every_runtime! {
         }
     }
 
+    /// `terminate` while the event channel is full: the messages already received (one in the
+    /// channel, one held by the driver, two left unparsed while it stopped reading) all reach
+    /// the receiver before `Closed` (1006).
+    async fn terminate_delivers_the_messages_already_received<T: TestRt>() {
+        let (client, mut server) = raw_pair::<T>(4096, config(), config());
+        let (driver, handle, mut events) = client.into_driver(1);
+        for m in ["one", "two", "three", "four"] {
+            within(server.feed(m)).await.unwrap();
+        }
+        within(server.flush()).await.unwrap();
+        let driver = T::spawn(driver);
+        // Let the driver read all four, fill the channel and stop parsing.
+        sleep(Duration::from_millis(100)).await;
+        handle.terminate_now().unwrap();
+        for m in ["one", "two", "three", "four"] {
+            assert!(matches!(within(events.recv()).await, Some(Ok(Event::Message(got))) if got == Message::text(m)), "{m}");
+        }
+        match within(events.recv()).await {
+            Some(Ok(Event::Closed(info))) => assert_eq!(info.code(), CloseCode::ABNORMAL),
+            other => panic!("expected Closed after the messages received, got {other:?}"),
+        }
+        within(driver).await;
+    }
+
     /// The event receiver is a `Stream`; `terminate` from a handle ends both sides with 1006.
     async fn event_receiver_is_a_stream_and_terminate_arrives<T: TestRt>() {
         let (mut client, server) = pipe_pair::<T>(4096, config()).await;

@@ -10,6 +10,27 @@ use ws_async::{CloseCode, Error, Event, Message, ReuniteError};
 use crate::harness::*;
 
 on_every_runtime! {
+    /// `terminate` from the writer: the reader still gets the messages already received, then
+    /// `Closed` (1006).
+    async fn writer_terminate_delivers_the_messages_already_received<T: TestRt>() {
+        let (client, mut server) = raw_pair::<T>(4096, config(), config());
+        for m in ["one", "two", "three"] {
+            within(server.feed(m)).await.unwrap();
+        }
+        within(server.flush()).await.unwrap();
+        let (mut reader, mut writer) = client.split();
+        assert!(matches!(within(reader.recv()).await, Some(Ok(Event::Message(m))) if m == Message::text("one")));
+        writer.terminate();
+        for m in ["two", "three"] {
+            assert!(matches!(within(reader.recv()).await, Some(Ok(Event::Message(got))) if got == Message::text(m)), "{m}");
+        }
+        match within(reader.recv()).await {
+            Some(Ok(Event::Closed(info))) => assert_eq!((info.code(), info.initiator), (CloseCode::ABNORMAL, Initiator::Local)),
+            other => panic!("expected Closed after the messages received, got {other:?}"),
+        }
+        assert!(within(reader.recv()).await.is_none());
+    }
+
     /// The reader alone (the writer idle) answers pings and completes the peer's close.
     async fn reader_alone_answers_pings<T: TestRt>() {
         let (mut client, server) = tcp_pair::<T>(config()).await;

@@ -303,6 +303,65 @@ both_roles!(client_terminate, server_terminate, |role| {
     assert!(p.frames_sent(side.other()).is_empty());
 });
 
+both_roles!(client_terminate_delivers_what_was_received, server_terminate_delivers_what_was_received, |role| {
+    // Node `ws` emits the messages whose bytes it had read before 'close' when its socket is
+    // destroyed: complete frames already buffered are delivered, then `Closed` (1006).
+    let t0 = Instant::now();
+    let mut c = default_conn(role, t0);
+    let third = RawFrame::text("three").to(role);
+    let mut input = wire(role, &[RawFrame::text("one"), RawFrame::ping("p"), RawFrame::binary([2, 2])]);
+    input.extend_from_slice(&third[..third.len() / 2]);
+    c.receive(&input);
+    c.terminate();
+    assert!(c.is_terminated());
+    assert!(!c.wants_read(), "nothing more is read");
+    // Bytes arriving anyway (copied or read into the slot) do not join what was received.
+    c.receive(&third[third.len() / 2..]);
+    let rest = RawFrame::text("four").to(role);
+    let slot = c.recv_slot(rest.len());
+    slot[..rest.len()].copy_from_slice(&rest);
+    c.commit_received(rest.len());
+    let evs = poll_events(&mut c, t0);
+    assert_eq!(evs.len(), 4, "the complete frames, then Closed (the half-received message is dropped): {evs:?}");
+    assert_eq!(evs[..3], [Ev::text("one"), Ev::ping(b"p"), Ev::binary(&[2, 2])]);
+    let closed = last_closed(&evs);
+    assert_eq!((closed.initiator, closed.code, closed.clean), (Initiator::Local, 1006, false));
+    assert_eq!((closed.error.clone(), closed.close_sent, closed.close_received), (None, false, false));
+    assert!(c.poll_transmit().is_none(), "nothing is written, not even the ping's pong");
+    assert_eq!(c.buffered_input(), 0);
+    assert!(poll_events(&mut c, t0).is_empty());
+});
+
+both_roles!(
+    client_terminate_delivers_up_to_a_close_or_an_error,
+    server_terminate_delivers_up_to_a_close_or_an_error,
+    |role| {
+        let t0 = Instant::now();
+        // The peer's close among the received bytes ends the delivery and is recorded (Node
+        // reports its code), unanswered; what followed it is not delivered.
+        let mut c = default_conn(role, t0);
+        c.receive(&wire(role, &[RawFrame::text("a"), RawFrame::close(1001, "bye"), RawFrame::text("after")]));
+        c.terminate();
+        let evs = poll_events(&mut c, t0);
+        assert_eq!(evs.len(), 2, "{evs:?}");
+        assert_eq!(evs[0], Ev::text("a"));
+        let closed = last_closed(&evs);
+        assert_eq!((closed.initiator, closed.code, closed.reason.as_str()), (Initiator::Local, 1001, "bye"));
+        assert_eq!((closed.clean, closed.close_sent, closed.close_received), (false, false, true));
+        assert!(c.poll_transmit().is_none(), "the close is not echoed");
+        // A protocol error ends it too, silently: the application already ended the connection.
+        let mut c = default_conn(role, t0);
+        c.receive(&wire(role, &[RawFrame::text("a"), RawFrame::text("bad").rsv(0b010), RawFrame::text("b")]));
+        c.terminate();
+        let evs = poll_events(&mut c, t0);
+        assert_eq!(evs.len(), 2, "{evs:?}");
+        assert_eq!(evs[0], Ev::text("a"));
+        let closed = last_closed(&evs);
+        assert_eq!((closed.code, closed.error.clone(), closed.close_sent), (1006, None, false));
+        assert!(c.poll_transmit().is_none(), "no 1002 is sent");
+    }
+);
+
 // ------------------------------------------------------------------ EOF
 
 both_roles!(client_eof_while_open, server_eof_while_open, |role| {
