@@ -1,6 +1,6 @@
 //! A WebSocket server modelled on Node `ws`'s `WebSocket.Server` (feature `server`).
 //!
-//! All protocol policy lives in ws-proto ([`ServerOptions`], [`UpgradeRequest`]); this module
+//! All protocol policy lives in ws-proto ([`ServerOptions`](ws_proto::ServerOptions), [`UpgradeRequest`]); this module
 //! adds the listener, the order of the checks, asynchronous verification, client tracking
 //! with encode-once broadcast, and shutdown.
 //!
