@@ -124,7 +124,7 @@ impl Reactor {
     /// The stream is switched to non-blocking mode. Refused (and the connection dropped) for a
     /// stream without a descriptor (a custom connector's), for a split or tracked
     /// `WebSocket` (a server's tracked connections go through
-    /// [`Server::drive_on`](crate::server::Server::drive_on)), and if the reactor thread has
+    /// `server::Server::drive_on`), and if the reactor thread has
     /// ended.
     pub fn drive<S, H>(&self, ws: WebSocket<S>, handler: H) -> io::Result<WsHandle>
     where
