@@ -22,8 +22,9 @@
 //! | `sockudo` | sockudo-ws `WebSocketStream::client` / `::server` | same |
 //!
 //! The three async stacks need no runtime: their futures are polled once each with a no-op
-//! waker ([`FutureExt::now_or_never`]). The queue always accepts writes, and a reader only
-//! runs after the whole message is queued, so nothing ever has to wait; a future that returns
+//! waker ([`FutureExt::now_or_never`](futures_util::FutureExt::now_or_never)). The queue always
+//! accepts writes, and a reader only runs after the whole message is queued, so nothing ever
+//! has to wait; a future that returns
 //! `Pending` anyway is reported as an error (the stack wanted more than was sent). So the
 //! per-message cost of the async stacks includes their own future and `poll_*` machinery but
 //! no executor, task or waker traffic.
@@ -180,7 +181,7 @@ impl Queue {
     }
 }
 
-/// One end of an in-memory connection: reads from one [`Queue`], writes into the other.
+/// One end of an in-memory connection: reads from one byte queue, writes into the other.
 /// Implements `std::io::Read + Write` (an empty queue reads as `WouldBlock`, like a
 /// non-blocking socket) and tokio's `AsyncRead + AsyncWrite` (an empty queue is `Pending`;
 /// no waker is ever registered, since the benchmark never waits). Vectored writes are

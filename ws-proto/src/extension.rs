@@ -1,6 +1,6 @@
-//! The `Sec-WebSocket-Extensions` header (RFC 6455 §9.1): [`parse`] a value into a list of
-//! extensions with their parameters, and [`format`] such a list back into a value (Node `ws`'s
-//! `extension.parse` and `extension.format`).
+//! The `Sec-WebSocket-Extensions` header (RFC 6455 §9.1): [`parse`](fn@parse) a value into a
+//! list of extensions with their parameters, and [`format`](fn@format) such a list back into a
+//! value (Node `ws`'s `extension.parse` and `extension.format`).
 //!
 //! ```text
 //! extension-list  = 1#extension
@@ -9,7 +9,7 @@
 //! ```
 //!
 //! A parameter value may be sent as a quoted string; RFC 6455 §9.1 requires it to be a token
-//! once unescaped, so [`format`] never needs quotes and writes every value bare.
+//! once unescaped, so [`format`](fn@format) never needs quotes and writes every value bare.
 //!
 //! ```
 //! use ws_proto::extension::{self, ExtensionOffer};

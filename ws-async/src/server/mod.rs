@@ -1,8 +1,8 @@
 //! A WebSocket server modelled on Node `ws`'s `WebSocket.Server` (feature `server`).
 //!
-//! All protocol policy lives in ws-proto ([`ServerOptions`], [`UpgradeRequest`]); this module
-//! adds the listener, the order of the checks, asynchronous verification, client tracking
-//! with encode-once broadcast, and shutdown.
+//! All protocol policy lives in ws-proto ([`ServerOptions`](crate::ServerOptions),
+//! [`UpgradeRequest`]); this module adds the listener, the order of the checks, asynchronous
+//! verification, client tracking with encode-once broadcast, and shutdown.
 //!
 //! ```no_run
 //! use ws_tokio::server::Server;

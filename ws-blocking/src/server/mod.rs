@@ -2,9 +2,9 @@
 //! threads: a thread accepts, each connection's handshake runs on a thread of its own, and
 //! the application drives each connection on a thread of its own.
 //!
-//! All protocol policy lives in ws-proto ([`ServerOptions`], [`UpgradeRequest`]); this module
-//! adds the listener, the order of the checks, client tracking with encode-once broadcast,
-//! and shutdown. The option and report types ([`ClientInfo`], [`SlowPolicy`], [`Shutdown`],
+//! All protocol policy lives in ws-proto ([`ServerOptions`](crate::ServerOptions),
+//! [`UpgradeRequest`]); this module adds the listener, the order of the checks, client
+//! tracking with encode-once broadcast, and shutdown. The option and report types ([`ClientInfo`], [`SlowPolicy`], [`Shutdown`],
 //! [`BroadcastReport`], [`ServerError`]…) are ws-async's, shared with the async bindings.
 //!
 //! ```no_run
