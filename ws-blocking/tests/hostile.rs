@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 mod common;
 #[path = "../../testkit/frames.rs"]
 mod frames;
+#[path = "../../testkit/requests.rs"]
+mod requests;
 use common::watchdog;
 use frames::{client_frame, close_code, long_header, server_frames};
+use requests::{header_limit_cases, upgrade_request};
 use socket2::SockRef;
 use ws_blocking::reactor::Reactor;
 use ws_blocking::server::Server;
@@ -218,12 +221,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn upgrade_request() -> String {
-    "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        .to_string()
-}
-
 fn response(p: &mut TcpStream) -> (u16, Vec<u8>) {
     let mut buf = Vec::new();
     loop {
@@ -240,7 +237,7 @@ fn response(p: &mut TcpStream) -> (u16, Vec<u8>) {
 
 fn upgraded(addr: SocketAddr) -> (TcpStream, Vec<u8>) {
     let mut p = peer(addr);
-    p.write_all(upgrade_request().as_bytes()).unwrap();
+    p.write_all(upgrade_request("/", "x").as_bytes()).unwrap();
     let (status, rest) = response(&mut p);
     assert_eq!(status, 101);
     (p, rest)
@@ -289,21 +286,6 @@ fn close_1000(p: &mut TcpStream) {
     assert_eq!(closed_with(p, Vec::new()), Some(1000));
 }
 
-fn request_of(len: usize, extra: usize) -> Vec<u8> {
-    let base = upgrade_request();
-    let mut head = base[..base.len() - 2].to_string();
-    for i in 0..extra {
-        head.push_str(&format!("X-H{i}: {i}\r\n"));
-    }
-    let fixed = head.len() + "X-Pad: \r\n\r\n".len();
-    assert!(len >= fixed);
-    head.push_str("X-Pad: ");
-    head.push_str(&"a".repeat(len - fixed));
-    head.push_str("\r\n\r\n");
-    assert_eq!(head.len(), len);
-    head.into_bytes()
-}
-
 fn is_timeout(info: &CloseInfo, kind: TimeoutKind) -> bool {
     info.error == Some(ProtoError::Timeout(kind))
 }
@@ -321,7 +303,7 @@ fn slowloris_head_ends_at_handshake_timeout() {
             p.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
             let started = Instant::now();
             let mut answer = Vec::new();
-            for byte in upgrade_request().as_bytes() {
+            for byte in upgrade_request("/", "x").as_bytes() {
                 if p.write_all(&[*byte]).is_err() {
                     break;
                 }
@@ -355,17 +337,7 @@ fn header_floods_at_below_above_the_limits() {
     const SIZE: usize = 2048;
     const FIELDS: usize = 20;
     watchdog(60, || {
-        let base = 6;
-        let cases: Vec<(Vec<u8>, u16)> = vec![
-            (request_of(SIZE - 1, 0), 101),
-            (request_of(SIZE, 0), 101),
-            (request_of(SIZE + 1, 0), 431),
-            (request_of(SIZE * 8, 0), 431),
-            (request_of(1024, FIELDS - base - 1), 101),
-            (request_of(1024, FIELDS - base), 101),
-            (request_of(1024, FIELDS - base + 1), 431),
-            (request_of(200_000, 5_000), 431),
-        ];
+        let cases = header_limit_cases(SIZE, FIELDS);
         for mode in MODES {
             let config = quick().max_handshake_size(SIZE).max_headers(FIELDS);
             let server = start(mode, config, ServerOptions::default(), App::Echo, None);

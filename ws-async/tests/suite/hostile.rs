@@ -260,23 +260,6 @@ async fn frame_with<T: TestRt>(p: &mut Peer<T>, buf: &mut Vec<u8>, opcode: u8) -
     }
 }
 
-/// A request head of exactly `len` bytes (padded with an `X-Pad` header), with `extra`
-/// further header fields.
-fn request_of(len: usize, extra: usize) -> Vec<u8> {
-    let base = upgrade_request("/", "x");
-    let mut head = base[..base.len() - 2].to_string();
-    for i in 0..extra {
-        head.push_str(&format!("X-H{i}: {i}\r\n"));
-    }
-    let fixed = head.len() + "X-Pad: \r\n\r\n".len();
-    assert!(len >= fixed, "a head of {len} bytes cannot hold {extra} extra fields");
-    head.push_str("X-Pad: ");
-    head.push_str(&"a".repeat(len - fixed));
-    head.push_str("\r\n\r\n");
-    assert_eq!(head.len(), len);
-    head.into_bytes()
-}
-
 /// Reads the echo of a `len`-byte binary message (possibly after pings), or the close code if
 /// the server closed instead.
 async fn echo_or_close<T: TestRt>(p: &mut Peer<T>, mut buf: Vec<u8>) -> Result<usize, Option<u16>> {
@@ -345,17 +328,7 @@ on_every_runtime! {
         const SIZE: usize = 2048;
         const FIELDS: usize = 20;
         let config = quick().max_handshake_size(SIZE).max_headers(FIELDS);
-        let base_fields = 6; // Host, Upgrade, Connection, Key, Version, X-Pad
-        let cases: Vec<(Vec<u8>, u16)> = vec![
-            (request_of(SIZE - 1, 0), 101),
-            (request_of(SIZE, 0), 101),
-            (request_of(SIZE + 1, 0), 431),
-            (request_of(SIZE * 8, 0), 431),
-            (request_of(1024, FIELDS - base_fields - 1), 101),
-            (request_of(1024, FIELDS - base_fields), 101),
-            (request_of(1024, FIELDS - base_fields + 1), 431),
-            (request_of(200_000, 5_000), 431),
-        ];
+        let cases = header_limit_cases(SIZE, FIELDS);
         for mode in MODES {
             let mut server = start::<T>(mode, config.clone(), ServerOptions::default(), App::Echo, None).await;
             for (head, status) in &cases {

@@ -16,11 +16,14 @@ pub mod decide;
 #[path = "../../../../testkit/frames.rs"]
 pub mod frames;
 pub mod io;
+#[path = "../../../../testkit/requests.rs"]
+pub mod requests;
 pub mod runtimes;
 pub mod ws;
 
 pub(crate) use frames::*;
 pub use io::*;
+pub(crate) use requests::*;
 pub use runtimes::*;
 pub use ws::*;
 

@@ -185,11 +185,3 @@ pub fn payload(index: usize, len: usize) -> Vec<u8> {
 pub fn len_of(index: usize) -> usize {
     [8, 125, 126, 1000, 65_535, 65_536, 3, 70_000, 17][index % 9]
 }
-
-/// The request head of a valid upgrade (the key of RFC 6455's example).
-pub fn upgrade_request(path: &str, host: &str) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-}
