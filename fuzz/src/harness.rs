@@ -455,7 +455,8 @@ pub fn extensions(data: &[u8]) {
     let now = Instant::now();
     let server_cfg = deflate_config(*server_sel);
     let options = ServerOptions::default().per_message_deflate(server_cfg.clone());
-    match server_request(&upgrade_request(&fields), options.clone(), now) {
+    let request = upgrade_request(&fields);
+    match server_request(&request, options.clone(), now) {
         Ok(req) => {
             let offers = req.extension_offers().to_vec();
             let mut canonical = Vec::new();
@@ -483,10 +484,17 @@ pub fn extensions(data: &[u8]) {
             }
             if !canonical.is_empty() {
                 let joined = canonical.join(", ");
-                let again =
-                    server_request(&upgrade_request(&[("Sec-WebSocket-Extensions", joined.as_bytes())]), options, now)
-                        .unwrap_or_else(|r| panic!("canonical form {joined:?} refused: {:?}", r.error));
-                assert_eq!(again.extension_offers(), offers.as_slice(), "canonical form {joined:?}");
+                let again_request = upgrade_request(&[("Sec-WebSocket-Extensions", joined.as_bytes())]);
+                match server_request(&again_request, options, now) {
+                    Ok(again) => assert_eq!(again.extension_offers(), offers.as_slice(), "canonical form {joined:?}"),
+                    // The canonical form adds spaces and quotes the request may not have had:
+                    // past the head limit, refusing it is the limit working (found by the
+                    // fuzzer: corpus/extensions/canonical-over-head-limit).
+                    Err(r)
+                        if r.error == Some(ws_proto::HandshakeError::HeadTooLarge)
+                            && again_request.len() > request.len() => {}
+                    Err(r) => panic!("canonical form {joined:?} refused: {:?}", r.error),
+                }
             }
             match req.negotiate() {
                 Ok(accept) => {
